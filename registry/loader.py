@@ -1,0 +1,194 @@
+"""Load a project: every entry file under the given paths, as entries with source positions.
+
+The loader is deliberately forgiving: it builds an :class:`Entry` from every list
+item that has a string ``name`` and ``kind`` and leaves the judging of shapes to
+the schema stage, so one run reports every problem at once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry.diagnostics import Diagnostic, display_path
+from registry.yamlfile import JsonPath, YamlDocument, parse_yaml
+
+ENTRY_SUFFIXES = (".yaml", ".yml")
+#: Directories never searched for entry files.
+SKIPPED_DIRS = {".git", ".flowctl", "node_modules", "__pycache__", ".venv", "venv"}
+#: Lua sources larger than this are refused (they would also blow the sandbox memory limit).
+MAX_SOURCE_BYTES = 2 * 1024 * 1024
+NAME_RE = re.compile(r"^[a-z0-9_.-]+$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry of an entry file, with everything needed to locate its problems."""
+
+    namespace: str
+    name: str
+    kind: str
+    #: the entry mapping exactly as written (``${env:…}`` left unresolved)
+    data: dict[str, Any]
+    document: YamlDocument = field(repr=False, compare=False)
+    #: JSON path of this entry inside its file, e.g. ``("entries", 2)``
+    path: JsonPath = ()
+    #: the resolved ``file://`` source, when the entry has one that could be read
+    source_path: Path | None = None
+    source_text: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.namespace}:{self.name}"
+
+    @property
+    def file(self) -> Path:
+        return self.document.path
+
+    def diagnostic(self, sub: JsonPath, code: str, message: str, hint: str = "", **kw: Any) -> Diagnostic:
+        """A diagnostic located at ``sub`` inside this entry."""
+        return self.document.diagnostic((*self.path, *sub), code, message, hint, **kw)
+
+    def ref(self, value: str) -> str:
+        """Expand a reference: a bare name means this entry's namespace."""
+        return value if ":" in value else f"{self.namespace}:{value}"
+
+
+@dataclass
+class Project:
+    """All entries found under the given paths, plus the problems found while loading them."""
+
+    root: Path
+    documents: list[YamlDocument] = field(default_factory=list)
+    entries: list[Entry] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def by_id(self) -> dict[str, Entry]:
+        """Entries by ID; with duplicates, the first one wins (the others are diagnosed)."""
+        result: dict[str, Entry] = {}
+        for entry in self.entries:
+            result.setdefault(entry.id, entry)
+        return result
+
+
+def find_entry_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic]]:
+    """Expand directories into their ``*.yaml``/``*.yml`` files, sorted for stable output."""
+    files: list[Path] = []
+    problems: list[Diagnostic] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in ENTRY_SUFFIXES
+                and p.is_file()
+                and not SKIPPED_DIRS.intersection(p.relative_to(path).parts[:-1])
+            )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            problems.append(
+                Diagnostic(
+                    file=display_path(path), line=1, col=1, code="FC001",
+                    message="no such file or directory",
+                    hint="pass an entries directory or YAML file that exists",
+                )
+            )
+    unique = list(dict.fromkeys(p.resolve() for p in files))
+    return unique, problems
+
+
+def project_root(paths: Sequence[Path]) -> Path:
+    """The directory sources may not escape: the common parent of the given paths."""
+    resolved = [(p if p.is_dir() else p.parent).resolve() for p in paths] or [Path.cwd().resolve()]
+    root = resolved[0]
+    for other in resolved[1:]:
+        while not other.is_relative_to(root):
+            root = root.parent
+    return root
+
+
+def load_project(paths: Iterable[Path | str]) -> Project:
+    """Parse every entry file under ``paths`` and build the entries (stage 1 of validation)."""
+    path_list = [Path(p) for p in paths] or [Path("entries")]
+    project = Project(root=project_root(path_list))
+    files, problems = find_entry_files(path_list)
+    project.diagnostics.extend(problems)
+    for file in files:
+        doc = parse_yaml(file)
+        project.documents.append(doc)
+        project.diagnostics.extend(doc.diagnostics)
+        if doc.data is not None:
+            project.entries.extend(_entries_of(doc, project))
+    return project
+
+
+def _entries_of(doc: YamlDocument, project: Project) -> list[Entry]:
+    data = doc.data
+    if not isinstance(data, dict):
+        return []
+    namespace = data.get("namespace")
+    items = data.get("entries")
+    if not isinstance(namespace, str) or not isinstance(items, list):
+        return []  # the schema stage reports the missing or wrong field
+    entries = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            continue
+        name, kind = item.get("name"), item.get("kind")
+        if not isinstance(name, str) or not isinstance(kind, str):
+            continue
+        entry = Entry(namespace=namespace, name=name, kind=kind, data=item, document=doc,
+                      path=("entries", index))
+        source = item.get("source")
+        if isinstance(source, str):
+            entry = _with_source(entry, source, project)
+        entries.append(entry)
+    return entries
+
+
+def _with_source(entry: Entry, source: str, project: Project) -> Entry:
+    """Resolve and read a ``file://`` source; problems go to the project's diagnostics."""
+    if not source.startswith("file://"):
+        return entry  # inline or unsupported scheme: the schema stage judges it
+    relative = source.removeprefix("file://")
+    where = ("source",)
+    if not relative or Path(relative).is_absolute():
+        project.diagnostics.append(entry.diagnostic(
+            where, "FC203", f"source {source!r} must be a path relative to the YAML file",
+            "write it as file://name.lua, relative to this YAML file"))
+        return entry
+    target = (entry.file.parent / relative).resolve()
+    if not target.is_relative_to(project.root):
+        project.diagnostics.append(entry.diagnostic(
+            where, "FC203", f"source {source!r} points outside the project directory",
+            "keep Lua sources inside the entries directory you validate/apply"))
+        return entry
+    if not target.is_file():
+        project.diagnostics.append(entry.diagnostic(
+            where, "FC204", f"source file {display_path(target)} does not exist",
+            "create the file or fix the path (it is relative to this YAML file)"))
+        return entry
+    try:
+        if target.stat().st_size > MAX_SOURCE_BYTES:
+            project.diagnostics.append(entry.diagnostic(
+                where, "FC205", f"source file {display_path(target)} is larger than "
+                f"{MAX_SOURCE_BYTES // (1024 * 1024)} MiB", "split the code into library.lua entries"))
+            return entry
+        text = target.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        project.diagnostics.append(entry.diagnostic(
+            where, "FC205", f"source file {display_path(target)} is not valid UTF-8",
+            "save the Lua file as UTF-8"))
+        return entry
+    except OSError as exc:
+        project.diagnostics.append(entry.diagnostic(
+            where, "FC205", f"cannot read source file {display_path(target)}: {exc.strerror or exc}",
+            "check the file's permissions"))
+        return entry
+    return Entry(namespace=entry.namespace, name=entry.name, kind=entry.kind, data=entry.data,
+                 document=entry.document, path=entry.path, source_path=target, source_text=text)

@@ -1,0 +1,1 @@
+"""The flowctl runner: Temporal worker, Lua sandbox, workflow driver and activities."""
