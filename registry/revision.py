@@ -1,0 +1,200 @@
+"""Immutable, content-addressed revisions of entries (pure: no store, no I/O beyond the project).
+
+A revision's digest is the sha256 of a canonical form of the entry: its ID, the entry
+mapping serialized deterministically (sorted keys, canonical JSON), the bytes of its Lua
+source, and the ID + digest of every library it imports. A library that changes therefore
+changes the digest of every entry that imports it, directly or not.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry.errors import FlowError
+from registry.loader import Entry, Project
+
+#: Kinds whose entries carry Lua source text.
+LUA_KINDS = frozenset({"workflow.lua", "function.lua", "library.lua"})
+#: Kinds that may be imported by name.
+LIBRARY_KIND = "library.lua"
+#: Bumped if the canonical form ever changes, so old and new digests never collide.
+DIGEST_FORMAT = b"flowctl-revision-v1\x00"
+
+_URI_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One immutable revision of an entry, with everything a worker needs to run it."""
+
+    entry_id: str
+    kind: str
+    #: sha256 hex of canonical YAML + source bytes + imported libraries' digests
+    digest: str
+    #: the entry mapping as written (``${env:...}`` unresolved)
+    data: dict[str, Any]
+    #: Lua source text (None for kinds without source)
+    source: str | None
+    #: e.g. ``order_workflow.lua``; the Lua chunk name, so errors read file:line
+    source_name: str | None
+    #: ``require()`` alias -> library entry ID
+    imports: dict[str, str] = field(default_factory=dict)
+    #: every library reachable through imports, transitively, by entry ID
+    libraries: dict[str, Revision] = field(default_factory=dict, repr=False)
+
+    @property
+    def namespace(self) -> str:
+        return self.entry_id.split(":", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.entry_id.split(":", 1)[1]
+
+    @property
+    def short_digest(self) -> str:
+        """The first 12 hex digits, as shown to users (like a git short hash)."""
+        return self.digest[:12]
+
+
+def canonical_json(value: Any) -> str:
+    """Serialize ``value`` deterministically: sorted keys, no spaces, UTF-8, tagged non-JSON types."""
+    return json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      allow_nan=False)
+
+
+def _canonical(value: Any) -> Any:
+    """Map YAML values onto JSON so different values never share a form (``!`` prefixes are escaped)."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return {"!float": repr(value)}
+    if isinstance(value, Mapping):
+        return {_canonical_key(k): _canonical(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, datetime.datetime | datetime.date):
+        return {"!timestamp": value.isoformat()}
+    if isinstance(value, bytes):
+        return {"!binary": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, set | frozenset):
+        return {"!set": sorted(canonical_json(v) for v in value)}
+    raise FlowError(f"cannot store a value of type {type(value).__name__} in the registry",
+                    hint="use plain YAML scalars, lists and mappings in entries")
+
+
+def _canonical_key(key: Any) -> str:
+    if isinstance(key, str):
+        # a user key starting with "!" could otherwise mimic a type tag or a non-string key
+        return "!" + key if key.startswith("!") else key
+    return "!key:" + canonical_json(key)
+
+
+def compute_digest(entry_id: str, data: Mapping[str, Any], source: str | None,
+                   libraries: Mapping[str, str]) -> str:
+    """The revision digest from its parts; ``libraries`` maps imported entry ID -> its digest."""
+    h = hashlib.sha256(DIGEST_FORMAT)
+    for part in (entry_id.encode(), canonical_json(data).encode()):
+        h.update(len(part).to_bytes(8, "big"))
+        h.update(part)
+    if source is None:
+        h.update(b"\x00nosource")
+    else:
+        raw = source.encode("utf-8")
+        h.update(b"\x01" + len(raw).to_bytes(8, "big"))
+        h.update(raw)
+    for lib_id in sorted(libraries):
+        h.update(f"\x02{lib_id}\x00{libraries[lib_id]}".encode())
+    return h.hexdigest()
+
+
+def build_revisions(project: Project) -> dict[str, Revision]:
+    """Build every entry's revision from a loaded, valid project, by entry ID.
+
+    Raises FlowError for what validation should have caught (a missing source, an import
+    of an unknown or non-library entry, an import cycle), so nothing half-built escapes.
+    """
+    entries = project.by_id()
+    builder = _RevisionBuilder(entries, project.root)
+    return {entry_id: builder.revision(entry_id) for entry_id in sorted(entries)}
+
+
+class _RevisionBuilder:
+    """Builds revisions depth-first through imports, memoized, with a cycle guard."""
+
+    def __init__(self, entries: dict[str, Entry], root: Path) -> None:
+        self.entries = entries
+        self.root = root
+        self.done: dict[str, Revision] = {}
+        self.in_progress: list[str] = []
+
+    def revision(self, entry_id: str) -> Revision:
+        if entry_id in self.done:
+            return self.done[entry_id]
+        if entry_id in self.in_progress:
+            cycle = " -> ".join([*self.in_progress[self.in_progress.index(entry_id):], entry_id])
+            raise FlowError(f"import cycle: {cycle}",
+                            hint="libraries must not import each other in a circle; move the shared "
+                                 "code into a third library")
+        entry = self.entries[entry_id]
+        self.in_progress.append(entry_id)
+        try:
+            imports = self._imports(entry)
+            libraries: dict[str, Revision] = {}
+            for lib_id in imports.values():
+                lib = self.revision(lib_id)
+                libraries[lib_id] = lib
+                libraries.update(lib.libraries)
+            source, source_name = self._source(entry)
+            digest = compute_digest(entry_id, entry.data, source,
+                                    {lib_id: self.done[lib_id].digest for lib_id in set(imports.values())})
+        finally:
+            self.in_progress.pop()
+        rev = Revision(entry_id=entry_id, kind=entry.kind, digest=digest, data=entry.data, source=source,
+                       source_name=source_name, imports=imports, libraries=libraries)
+        self.done[entry_id] = rev
+        return rev
+
+    def _imports(self, entry: Entry) -> dict[str, str]:
+        raw = entry.data.get("imports") or {}
+        if not isinstance(raw, Mapping):
+            raise FlowError(f"{entry.id}: imports must be a mapping of alias to library entry ID",
+                            hint="run `flowctl validate` for the exact location")
+        imports: dict[str, str] = {}
+        for alias, ref in raw.items():
+            if not isinstance(ref, str):
+                raise FlowError(f"{entry.id}: import {alias!r} must name a library entry",
+                                hint="run `flowctl validate` for the exact location")
+            target = entry.ref(ref)
+            found = self.entries.get(target)
+            if found is None or found.kind != LIBRARY_KIND:
+                what = "does not exist" if found is None else f"is a {found.kind}, not a {LIBRARY_KIND}"
+                raise FlowError(f"{entry.id}: import {alias!r} -> {target} {what}",
+                                hint="run `flowctl validate` for the exact location")
+            imports[str(alias)] = target
+        return imports
+
+    def _source(self, entry: Entry) -> tuple[str | None, str | None]:
+        if entry.kind not in LUA_KINDS:
+            return None, None
+        if entry.source_text is not None and entry.source_path is not None:
+            try:
+                name = entry.source_path.relative_to(self.root).as_posix()
+            except ValueError:
+                name = entry.source_path.name
+            return entry.source_text, name
+        raw = entry.data.get("source")
+        if isinstance(raw, str) and raw and not _URI_RE.match(raw):
+            return raw, f"{entry.name}.lua"  # inline Lua code in the YAML
+        raise FlowError(f"{entry.id}: has no readable Lua source",
+                        hint="run `flowctl validate`: it reports the missing or unreadable source file")
