@@ -10,11 +10,14 @@ Entry fields (SPEC §2)::
 
     address: localhost:7233          # default
     namespace: default               # default
-    tls: true | false | {ca_file, cert_file, key_file, server_name}
+    identity: ...                    # default: the SDK's host@pid
+    tls: true | false | {enabled, server_ca_cert, server_name}
     auth:
       type: none | api_key | mtls
       api_key: ${env:TEMPORAL_API_KEY}        # type api_key (implies TLS unless tls: false)
-      cert_file: ..., key_file: ...           # type mtls (or put them under tls)
+      client_cert: ..., client_key: ...       # type mtls: PEM files
+
+``ca_file`` / ``cert_file`` / ``key_file`` are accepted as aliases of the schema's names.
 
 File paths are read when connecting, relative to the worker's working directory.
 """
@@ -56,6 +59,7 @@ class ClientSettings:
     namespace: str
     tls: bool | TLSConfig
     api_key: str | None = None
+    identity: str | None = None
 
     def describe(self) -> str:
         """A one-line, secret-free description for logs."""
@@ -105,7 +109,7 @@ def client_settings(revision: Revision, *, env: Mapping[str, str] | None = None)
                            hint="point the worker's `client:` at a temporal.client entry")
     env = os.environ if env is None else env
     data = resolve_env(
-        {k: v for k, v in revision.data.items() if k in ("address", "namespace", "tls", "auth")},
+        {k: v for k, v in revision.data.items() if k in ("address", "namespace", "identity", "tls", "auth")},
         entry_id=revision.entry_id, path="", env=env,
     )
     address = str(data.get("address") or DEFAULT_ADDRESS)
@@ -126,39 +130,58 @@ def client_settings(revision: Revision, *, env: Mapping[str, str] | None = None)
             tls = True  # API keys must never travel in plaintext; `tls: false` is an explicit opt-out
     elif auth_type == "mtls":
         if not isinstance(tls, TLSConfig) or tls.client_cert is None or tls.client_private_key is None:
-            raise ConnectError(f"{revision.entry_id}: auth type mtls needs cert_file and key_file",
-                               hint="add cert_file and key_file under auth (or under tls)")
+            raise ConnectError(f"{revision.entry_id}: auth type mtls needs client_cert and client_key",
+                               hint="add client_cert and client_key (PEM file paths) under auth")
     elif auth_type != "none":
         raise ConnectError(f"{revision.entry_id}: unknown auth type {auth_type!r}",
                            hint="use one of: none, api_key, mtls")
+    identity = str(data["identity"]) if data.get("identity") else None
     return ClientSettings(entry_id=revision.entry_id, address=address, namespace=namespace, tls=tls,
-                          api_key=api_key)
+                          api_key=api_key, identity=identity)
+
+
+#: Accepted spellings of each TLS file / option: the schema's names first, then short aliases.
+_TLS_KEYS = {
+    "ca": ("server_ca_cert", "ca_file"),
+    "cert": ("client_cert", "cert_file"),
+    "key": ("client_key", "key_file"),
+    "server_name": ("server_name",),
+}
+
+
+def _pick(options: Mapping[str, Any], what: str) -> Any:
+    for key in _TLS_KEYS[what]:
+        if options.get(key) is not None:
+            return options[key]
+    return None
 
 
 def _tls(entry_id: str, tls: Any, mtls: Mapping[str, Any]) -> bool | TLSConfig:
-    if tls is None and not mtls:
-        return False
-    if isinstance(tls, bool) and not mtls:
-        return tls
-    if tls is False:
+    options: dict[str, Any] = dict(tls) if isinstance(tls, Mapping) else {}
+    enabled = tls if isinstance(tls, bool) else bool(options.pop("enabled", tls is not None))
+    if mtls and not enabled and tls is not None:
         raise ConnectError(f"{entry_id}: auth type mtls cannot be combined with tls: false",
                            hint="remove `tls: false` (mTLS is TLS)")
-    options: dict[str, Any] = dict(tls) if isinstance(tls, Mapping) else {}
-    for key in ("ca_file", "cert_file", "key_file", "server_name"):
-        if mtls.get(key) is not None:
-            options[key] = mtls[key]
-    unknown = set(options) - {"ca_file", "cert_file", "key_file", "server_name"}
+    if not mtls and not options:
+        return enabled
+    if not enabled and not mtls:
+        return False
+    known = {key for keys in _TLS_KEYS.values() for key in keys}
+    unknown = set(options) - known
     if unknown:
         raise ConnectError(f"{entry_id}: unknown tls option(s) {', '.join(sorted(unknown))}",
-                           hint="tls takes ca_file, cert_file, key_file and server_name")
-    if bool(options.get("cert_file")) != bool(options.get("key_file")):
-        raise ConnectError(f"{entry_id}: tls needs both cert_file and key_file, or neither",
+                           hint="tls takes enabled, server_ca_cert and server_name")
+    cert = _pick(mtls, "cert") or _pick(options, "cert")
+    key = _pick(mtls, "key") or _pick(options, "key")
+    if bool(cert) != bool(key):
+        raise ConnectError(f"{entry_id}: mTLS needs both client_cert and client_key, or neither",
                            hint="a client certificate is useless without its private key")
+    server_name = _pick(options, "server_name")
     return TLSConfig(
-        server_root_ca_cert=_read(entry_id, "ca_file", options.get("ca_file")),
-        client_cert=_read(entry_id, "cert_file", options.get("cert_file")),
-        client_private_key=_read(entry_id, "key_file", options.get("key_file")),
-        domain=str(options["server_name"]) if options.get("server_name") else None,
+        server_root_ca_cert=_read(entry_id, "tls.server_ca_cert", _pick(options, "ca")),
+        client_cert=_read(entry_id, "auth.client_cert", cert),
+        client_private_key=_read(entry_id, "auth.client_key", key),
+        domain=str(server_name) if server_name else None,
     )
 
 
@@ -168,7 +191,7 @@ def _read(entry_id: str, field: str, path: Any) -> bytes | None:
     try:
         return Path(str(path)).expanduser().read_bytes()
     except OSError as exc:
-        raise ConnectError(f"{entry_id}: cannot read tls {field} {path}: {exc.strerror or exc}",
+        raise ConnectError(f"{entry_id}: cannot read {field} file {path}: {exc.strerror or exc}",
                            hint="paths are relative to the directory the worker runs in") from None
 
 
@@ -178,7 +201,7 @@ async def connect(client_revision: Revision, *, env: Mapping[str, str] | None = 
     settings = client_settings(client_revision, env=env)
     try:
         return await Client.connect(settings.address, namespace=settings.namespace, tls=settings.tls,
-                                    api_key=settings.api_key, identity=identity)
+                                    api_key=settings.api_key, identity=identity or settings.identity)
     except Exception as exc:  # the SDK raises plain RuntimeError for every connection problem
         raise ConnectError(
             f"{client_revision.entry_id}: cannot connect to Temporal at {settings.describe()}: {exc}",

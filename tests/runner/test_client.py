@@ -67,8 +67,9 @@ def test_tls_files_are_read_at_connect_time(tmp_path: Path) -> None:
     (tmp_path / "client.pem").write_bytes(b"CERT-BYTES")
     (tmp_path / "client.key").write_bytes(b"KEY-BYTES")
     entry = client_entry(
-        tls={"ca_file": "${env:CERTS}/ca.pem", "server_name": "temporal.example"},
-        auth={"type": "mtls", "cert_file": "${env:CERTS}/client.pem", "key_file": "${env:CERTS}/client.key"},
+        tls={"server_ca_cert": "${env:CERTS}/ca.pem", "server_name": "temporal.example"},
+        auth={"type": "mtls", "client_cert": "${env:CERTS}/client.pem",
+              "client_key": "${env:CERTS}/client.key"},
     )
     tls = client_settings(entry, env={"CERTS": str(tmp_path)}).tls
     assert isinstance(tls, TLSConfig)
@@ -77,12 +78,23 @@ def test_tls_files_are_read_at_connect_time(tmp_path: Path) -> None:
 
 
 def test_unreadable_tls_file_and_half_mtls_are_clear_errors(tmp_path: Path) -> None:
-    with pytest.raises(ConnectError, match=r"cannot read tls ca_file .*nope\.pem"):
-        client_settings(client_entry(tls={"ca_file": str(tmp_path / "nope.pem")}), env={})
-    with pytest.raises(ConnectError, match="mtls needs cert_file and key_file"):
+    with pytest.raises(ConnectError, match=r"cannot read tls.server_ca_cert file .*nope\.pem"):
+        client_settings(client_entry(tls={"server_ca_cert": str(tmp_path / "nope.pem")}), env={})
+    with pytest.raises(ConnectError, match="mtls needs client_cert and client_key"):
         client_settings(client_entry(auth={"type": "mtls"}), env={})
     with pytest.raises(ConnectError, match="unknown auth type 'oauth'"):
         client_settings(client_entry(auth={"type": "oauth"}), env={})
+    with pytest.raises(ConnectError, match="cannot be combined with tls: false"):
+        client_settings(client_entry(tls={"enabled": False}, auth={"type": "mtls", "client_cert": "c",
+                                                                   "client_key": "k"}), env={})
+
+
+def test_tls_object_can_be_disabled_and_aliases_work(tmp_path: Path) -> None:
+    assert client_settings(client_entry(tls={"enabled": False}), env={}).tls is False
+    assert client_settings(client_entry(tls={"enabled": True}), env={}).tls is True
+    (tmp_path / "ca.pem").write_bytes(b"CA")
+    tls = client_settings(client_entry(tls={"ca_file": str(tmp_path / "ca.pem")}), env={}).tls
+    assert isinstance(tls, TLSConfig) and tls.server_root_ca_cert == b"CA"
 
 
 def test_wrong_kind_is_refused() -> None:
