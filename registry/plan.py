@@ -1,0 +1,160 @@
+"""The plan: what applying a tree would do to the registry, entry by entry, with unified diffs.
+
+``created`` (in the tree, not in the registry), ``changed`` (digest differs), ``unchanged``,
+``deleted`` (in the registry, gone from the tree: removed only with ``--prune``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from registry.revision import Revision, dump_data
+from registry.store import RevisionStore
+
+
+class Action(enum.StrEnum):
+    CREATED = "created"
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    DELETED = "deleted"
+
+
+#: Markers in front of each entry in a printed plan (terraform's).
+MARKERS = {Action.CREATED: "+", Action.CHANGED: "~", Action.UNCHANGED: " ", Action.DELETED: "-"}
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """One entry's line in the plan: the revision in the tree (new) and in the registry (old)."""
+
+    entry_id: str
+    action: Action
+    new: Revision | None
+    old: Revision | None
+
+    @property
+    def kind(self) -> str:
+        rev = self.new or self.old
+        assert rev is not None
+        return rev.kind
+
+    @property
+    def digest(self) -> str | None:
+        return self.new.digest if self.new else None
+
+    @property
+    def previous_digest(self) -> str | None:
+        return self.old.digest if self.old else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every entry of the tree and of the registry, sorted by ID, with what apply does to it."""
+
+    changes: tuple[PlannedChange, ...] = ()
+    #: whether entries gone from the tree are deleted (``--prune``) or kept
+    prune: bool = False
+
+    def of(self, action: Action) -> list[PlannedChange]:
+        """The changes with ``action``, in entry-ID order."""
+        return [c for c in self.changes if c.action is action]
+
+    def writes(self) -> list[PlannedChange]:
+        """What apply writes: created and changed entries, plus deleted ones when pruning."""
+        written = {Action.CREATED, Action.CHANGED} | ({Action.DELETED} if self.prune else set())
+        return [c for c in self.changes if c.action in written]
+
+    @property
+    def has_changes(self) -> bool:
+        """True when apply (with the same ``prune``) would write anything."""
+        return bool(self.writes())
+
+    def counts(self) -> dict[str, int]:
+        return {str(action): len(self.of(action)) for action in Action}
+
+
+def compute_plan(revisions: Mapping[str, Revision], store: RevisionStore, *, prune: bool = False) -> Plan:
+    """Compare the tree's revisions with the registry's current ones.
+
+    Only the namespaces present in the tree are compared: entries another team applied under
+    another namespace are never listed as deleted (nor pruned) by this tree.
+    """
+    namespaces = {rev.namespace for rev in revisions.values()}
+    current = {entry_id: digest for entry_id, digest in store.current_digests().items()
+               if entry_id.split(":", 1)[0] in namespaces}
+    changes: list[PlannedChange] = []
+    for entry_id in sorted(set(revisions) | set(current)):
+        new = revisions.get(entry_id)
+        old_digest = current.get(entry_id)
+        if new is None:
+            changes.append(PlannedChange(entry_id, Action.DELETED, None, store.current(entry_id)))
+        elif old_digest is None:
+            changes.append(PlannedChange(entry_id, Action.CREATED, new, None))
+        elif old_digest == new.digest:
+            changes.append(PlannedChange(entry_id, Action.UNCHANGED, new, new))
+        else:
+            changes.append(PlannedChange(entry_id, Action.CHANGED, new, store.current(entry_id)))
+    return Plan(changes=tuple(changes), prune=prune)
+
+
+def unified_diff(change: PlannedChange) -> str:
+    """A unified diff of the entry's YAML and Lua source (old registry revision -> tree)."""
+    old, new = change.old, change.new
+    label = change.entry_id
+    parts = [_diff(dump_data(old.data) if old else "", dump_data(new.data) if new else "",
+                   f"registry/{label}.yaml", f"tree/{label}.yaml")]
+    old_source = old.source if old and old.source is not None else ""
+    new_source = new.source if new and new.source is not None else ""
+    old_name = (old.source_name if old else None) or (new.source_name if new else None) or f"{label}.lua"
+    new_name = (new.source_name if new else None) or old_name
+    parts.append(_diff(old_source, new_source, f"registry/{old_name}", f"tree/{new_name}"))
+    parts.append(_library_changes(old, new))
+    return "".join(p for p in parts if p)
+
+
+def _diff(before: str, after: str, before_name: str, after_name: str) -> str:
+    if before == after:
+        return ""
+    lines = difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
+                                 before_name, after_name)
+    no_newline = "\n\\ No newline at end of file\n"
+    return "".join(line if line.endswith("\n") else line + no_newline for line in lines)
+
+
+def _library_changes(old: Revision | None, new: Revision | None) -> str:
+    """Why an entry changed when its own YAML and Lua did not: an imported library changed."""
+    if old is None or new is None:
+        return ""
+    lines = []
+    for lib_id in sorted(set(old.libraries) | set(new.libraries)):
+        before = old.libraries[lib_id].short_digest if lib_id in old.libraries else "absent"
+        after = new.libraries[lib_id].short_digest if lib_id in new.libraries else "absent"
+        if before != after:
+            lines.append(f"library {lib_id}: {before} -> {after}\n")
+    return "".join(lines)
+
+
+def render_plan(plan: Plan, *, show_diffs: bool = False, show_unchanged: bool = True) -> str:
+    """The plan as text: one ``marker ID (kind) action`` line per entry, diffs below changed ones."""
+    out: list[str] = []
+    for change in plan.changes:
+        if change.action is Action.UNCHANGED and not show_unchanged:
+            continue
+        note = ""
+        if change.action is Action.DELETED and not plan.prune:
+            note = " (kept: apply --prune deletes it)"
+        out.append(f"{MARKERS[change.action]} {change.entry_id} ({change.kind}) {change.action}{note}\n")
+        if show_diffs and change.action in (Action.CHANGED, Action.CREATED, Action.DELETED):
+            out.append(_indent(unified_diff(change)))
+    counts = plan.counts()
+    deleted = f"{counts['deleted']} to delete" if plan.prune else f"{counts['deleted']} to keep (no --prune)"
+    out.append(f"Plan: {counts['created']} to create, {counts['changed']} to change, {deleted}, "
+               f"{counts['unchanged']} unchanged.\n")
+    return "".join(out)
+
+
+def _indent(text: str) -> str:
+    return "".join(f"    {line}" for line in text.splitlines(keepends=True))

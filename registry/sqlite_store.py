@@ -1,0 +1,365 @@
+"""The embedded SQLite revision store (the default): one file, WAL mode, one transaction per write.
+
+Writers take SQLite's write lock up front (``BEGIN IMMEDIATE``) and wait for it up to
+``busy_timeout``, so two concurrent applies run one after the other; each then re-checks,
+inside its transaction, that the entries it is about to change are still at the revisions
+its plan saw. A process killed mid-apply leaves the transaction uncommitted: SQLite rolls
+it back the next time the file is opened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from registry.diagnostics import display_path
+from registry.revision import Revision, dump_data, load_data
+from registry.sqlite_migrations import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
+from registry.store import (
+    ApplyEvent,
+    EntryChange,
+    RegistryConflict,
+    RegistryError,
+    RevisionInfo,
+    RevisionStore,
+    default_actor,
+)
+
+if TYPE_CHECKING:
+    from registry.plan import Plan
+
+#: Test-only: seconds to sleep after each entry written inside the apply transaction, so a
+#: test can SIGKILL ``flowctl apply`` mid-transaction. Never set it in production.
+APPLY_PAUSE_ENV = "FLOWCTL_TEST_APPLY_PAUSE"
+_RESTORE_HINT = "restore it from a backup, or apply the entries to a new registry"
+#: How long a writer waits for another writer's lock before reporting the registry busy.
+DEFAULT_BUSY_TIMEOUT = 30.0
+
+
+def _utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class SqliteRevisionStore(RevisionStore):
+    """A registry in one SQLite file (or in memory when ``path`` is None)."""
+
+    def __init__(self, path: Path | None, *, url: str | None = None, create: bool = True,
+                 busy_timeout: float = DEFAULT_BUSY_TIMEOUT) -> None:
+        self.path = path
+        self.url = url or (str(path) if path else ":memory:")
+        self.busy_timeout = busy_timeout
+        self._lock = threading.RLock()  # one connection, shared by the worker's threads
+        self._cache: dict[tuple[str, str], Revision] = {}  # revisions are immutable: cache forever
+        self._conn = self._connect(create)
+        try:
+            self._prepare()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    # -- opening ----------------------------------------------------------------------------
+
+    def _connect(self, create: bool) -> sqlite3.Connection:
+        target = ":memory:"
+        if self.path is not None:
+            if self.path.is_dir():
+                raise RegistryError(f"registry path {self._shown()} is a directory",
+                                    hint="point --registry at a file, e.g. .flowctl/registry.db")
+            if self.path.exists() or create:
+                target = str(self.path)
+                if create:
+                    try:
+                        self.path.parent.mkdir(parents=True, exist_ok=True)
+                    except OSError as exc:
+                        raise RegistryError(f"cannot create the directory for registry {self._shown()}: "
+                                            f"{exc.strerror or exc}",
+                                            hint="check the path and its permissions") from exc
+        try:
+            # autocommit mode: transactions are begun explicitly, so their extent is visible here
+            conn = sqlite3.connect(target, timeout=self.busy_timeout, isolation_level=None,
+                                   check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise RegistryError(f"cannot open registry {self._shown()}: {exc}",
+                                hint="check the path and its permissions") from exc
+        return conn
+
+    def _prepare(self) -> None:
+        """Check that the file is a registry of a version we know; create or migrate it."""
+        try:
+            app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
+            tables = self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise RegistryError(f"{self._shown()} is not a flowctl registry ({exc})",
+                                hint="point --registry / FLOWCTL_REGISTRY at a registry file, or at a "
+                                     "path that does not exist yet to create one") from exc
+        if app_id != APPLICATION_ID and tables:
+            raise RegistryError(f"{self._shown()} is an SQLite database but not a flowctl registry",
+                                hint="point --registry / FLOWCTL_REGISTRY at a registry file, or at a "
+                                     "path that does not exist yet to create one")
+        self._sql("PRAGMA foreign_keys = ON")
+        if self.path is not None and self.path.exists():
+            # WAL: readers (workers) never block the writer and vice versa; persistent per file
+            with contextlib.suppress(sqlite3.OperationalError):  # read-only media: keep its mode
+                self._sql("PRAGMA journal_mode = WAL")
+            self._sql("PRAGMA synchronous = NORMAL")
+        version = self._schema_version() if app_id == APPLICATION_ID else 0
+        if version > LATEST_VERSION:
+            raise RegistryError(
+                f"registry {self._shown()} has schema version {version}, newer than this flowctl "
+                f"understands (up to {LATEST_VERSION})",
+                hint="upgrade flowctl (pip install -U flowctl) to use this registry")
+        if version < LATEST_VERSION:
+            self._migrate()
+
+    def _schema_version(self) -> int:
+        try:
+            row = self._sql("SELECT max(version) FROM schema_version").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise RegistryError(f"registry {self._shown()} is damaged: {exc}", hint=_RESTORE_HINT) from exc
+        return int(row[0] or 0)
+
+    def _migrate(self) -> None:
+        with self._write_transaction():
+            app_id = self._sql("PRAGMA application_id").fetchone()[0]
+            # another process may have created or upgraded the store while we waited for the lock
+            version = self._schema_version() if app_id == APPLICATION_ID else 0
+            for step in range(version + 1, LATEST_VERSION + 1):
+                for statement in MIGRATIONS[step]:
+                    self._sql(statement)
+                if step == 1:
+                    self._sql("INSERT INTO store_identity VALUES (?, ?)", (uuid.uuid4().hex, _utc_now()))
+                self._sql("DELETE FROM schema_version")
+                self._sql("INSERT INTO schema_version VALUES (?)", (step,))
+            self._sql(f"PRAGMA application_id = {APPLICATION_ID}")
+
+    def _shown(self) -> str:
+        return display_path(self.path) if self.path is not None else self.url
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _sql(self, statement: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
+        try:
+            return self._conn.execute(statement, params)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise RegistryConflict(
+                    f"registry {self._shown()} is locked by another writer (waited {self.busy_timeout:g} s)",
+                    hint="another `flowctl apply` is running; retry when it has finished") from exc
+            raise
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
+            raise RegistryError(f"registry {self._shown()} cannot be used: {exc}",
+                                hint=_RESTORE_HINT) from exc
+
+    @contextlib.contextmanager
+    def _write_transaction(self) -> Iterator[None]:
+        """Hold SQLite's write lock from the start, so the checks made inside stay true until commit."""
+        with self._lock:
+            self._sql("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._sql("COMMIT")
+
+    # -- read API -----------------------------------------------------------------------------
+
+    def current(self, entry_id: str) -> Revision | None:
+        with self._lock:
+            row = self._sql("SELECT digest FROM current WHERE entry_id = ?", (entry_id,)).fetchone()
+        return self.revision(entry_id, row[0]) if row else None
+
+    def revision(self, entry_id: str, digest: str) -> Revision | None:
+        cached = self._cache.get((entry_id, digest))
+        if cached is not None:
+            return cached
+        with self._lock:
+            row = self._sql(
+                "SELECT entry_id, digest, kind, data_yaml, source, source_name, imports_json, libraries_json "
+                "FROM revisions WHERE entry_id = ? AND digest = ?", (entry_id, digest)).fetchone()
+        return self._revision_from_row(row) if row else None
+
+    def _revision_from_row(self, row: tuple[Any, ...]) -> Revision:
+        entry_id, digest, kind, data_yaml, source, source_name, imports_json, libraries_json = row
+        cached = self._cache.get((entry_id, digest))
+        if cached is not None:
+            return cached
+        libraries: dict[str, Revision] = {}
+        for lib_id, lib_digest in json.loads(libraries_json).items():
+            lib = self.revision(lib_id, lib_digest)
+            if lib is None:
+                raise RegistryError(f"registry {self._shown()} is damaged: revision {digest[:12]} of "
+                                    f"{entry_id} imports {lib_id} {lib_digest[:12]}, which is missing",
+                                    hint=_RESTORE_HINT)
+            libraries[lib_id] = lib
+            libraries.update(lib.libraries)
+        rev = Revision(entry_id=entry_id, kind=kind, digest=digest, data=load_data(data_yaml), source=source,
+                       source_name=source_name, imports=json.loads(imports_json), libraries=libraries)
+        self._cache[(entry_id, digest)] = rev
+        return rev
+
+    def list_current(self) -> list[Revision]:
+        with self._lock:
+            rows = self._sql(
+                "SELECT r.entry_id, r.digest, r.kind, r.data_yaml, r.source, r.source_name, r.imports_json, "
+                "r.libraries_json FROM current c JOIN revisions r "
+                "ON r.entry_id = c.entry_id AND r.digest = c.digest ORDER BY c.entry_id").fetchall()
+        return [self._revision_from_row(row) for row in rows]
+
+    def current_digests(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._sql("SELECT entry_id, digest FROM current").fetchall())
+
+    def change_token(self) -> str:
+        with self._lock:
+            store_id = self._sql("SELECT store_id FROM store_identity").fetchone()[0]
+            last = self._sql("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+        return f"{store_id}:{last}"
+
+    def revisions_of(self, entry_id: str) -> list[RevisionInfo]:
+        with self._lock:
+            rows = self._sql(
+                "SELECT r.entry_id, r.kind, r.digest, r.event_id, e.at, c.digest IS NOT NULL "
+                "FROM revisions r JOIN events e ON e.id = r.event_id "
+                "LEFT JOIN current c ON c.entry_id = r.entry_id AND c.digest = r.digest "
+                "WHERE r.entry_id = ? ORDER BY r.event_id, r.digest", (entry_id,)).fetchall()
+        return [RevisionInfo(entry_id=r[0], kind=r[1], digest=r[2], event_id=r[3], at=r[4],
+                             is_current=bool(r[5])) for r in rows]
+
+    def history(self, entry_id: str | None = None, *, limit: int | None = None) -> list[ApplyEvent]:
+        with self._lock:
+            if entry_id is None:
+                events = self._sql("SELECT id, verb, actor, at FROM events ORDER BY id DESC LIMIT ?",
+                                   (limit if limit is not None else -1,)).fetchall()
+            else:
+                events = self._sql(
+                    "SELECT e.id, e.verb, e.actor, e.at FROM events e WHERE e.id IN "
+                    "(SELECT event_id FROM event_changes WHERE entry_id = ?) ORDER BY e.id DESC LIMIT ?",
+                    (entry_id, limit if limit is not None else -1)).fetchall()
+            result = []
+            for event_id, verb, actor, at in events:
+                query = ("SELECT entry_id, action, digest, previous_digest FROM event_changes "
+                         "WHERE event_id = ?")
+                params: tuple[Any, ...] = (event_id,)
+                if entry_id is not None:
+                    query += " AND entry_id = ?"
+                    params = (event_id, entry_id)
+                changes = tuple(EntryChange(*row) for row in self._sql(query + " ORDER BY entry_id", params))
+                result.append(ApplyEvent(id=event_id, verb=verb, actor=actor, at=at, changes=changes))
+        return result
+
+    # -- write API ------------------------------------------------------------------------------
+
+    def apply(self, plan: Plan, *, actor: str | None = None) -> ApplyEvent | None:
+        writes = plan.writes()
+        if not writes:
+            return None
+        pause = float(os.environ.get(APPLY_PAUSE_ENV) or 0)
+        with self._write_transaction():
+            now = self._current_digests_in_transaction([c.entry_id for c in writes])
+            changes: list[EntryChange] = []
+            conflicts: list[str] = []
+            for change in writes:
+                expected = change.old.digest if change.old is not None else None
+                target = change.new.digest if change.new is not None else None
+                found = now.get(change.entry_id)
+                if found == target:
+                    continue  # someone applied the same revision meanwhile: nothing left to do
+                if found != expected:
+                    conflicts.append(f"{change.entry_id} (planned against {_short(expected)}, "
+                                     f"now {_short(found)})")
+                    continue
+                changes.append(EntryChange(change.entry_id, str(change.action), target, expected))
+            if conflicts:
+                raise RegistryConflict(
+                    "the registry changed since the plan was computed: " + ", ".join(conflicts),
+                    hint="another apply or rollback ran meanwhile; run `flowctl diff` and apply again")
+            if not changes:
+                return None
+            event = self._record_event("apply", actor, changes)
+            by_id = {c.entry_id: c for c in writes}
+            for done in changes:
+                new = by_id[done.entry_id].new
+                if new is not None:
+                    self._store_revision(new, event.id)
+                self._set_current(done.entry_id, done.digest, event.id)
+                if pause:
+                    time.sleep(pause)
+        return event
+
+    def rollback(self, revision: Revision, *, actor: str | None = None) -> ApplyEvent | None:
+        with self._write_transaction():
+            stored = self._sql("SELECT 1 FROM revisions WHERE entry_id = ? AND digest = ?",
+                               (revision.entry_id, revision.digest)).fetchone()
+            if stored is None:
+                raise RegistryError(f"{revision.entry_id} has no stored revision {revision.digest[:12]}",
+                                    hint=f"`flowctl registry show {revision.entry_id}` lists its revisions")
+            previous = self._current_digests_in_transaction([revision.entry_id]).get(revision.entry_id)
+            if previous == revision.digest:
+                return None
+            action = "changed" if previous is not None else "created"
+            change = EntryChange(revision.entry_id, action, revision.digest, previous)
+            event = self._record_event("rollback", actor, [change])
+            self._set_current(revision.entry_id, revision.digest, event.id)
+        return event
+
+    def _current_digests_in_transaction(self, entry_ids: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(entry_ids), 500):  # stay under SQLite's bound-parameter limit
+            chunk = entry_ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT entry_id, digest FROM current WHERE entry_id IN ({marks})"
+            found.update(self._sql(query, chunk))
+        return found
+
+    def _record_event(self, verb: str, actor: str | None, changes: list[EntryChange]) -> ApplyEvent:
+        who, at = actor or default_actor(), _utc_now()
+        cursor = self._sql("INSERT INTO events (verb, actor, at) VALUES (?, ?, ?)", (verb, who, at))
+        event_id = int(cursor.lastrowid or 0)
+        self._conn.executemany(
+            "INSERT INTO event_changes (event_id, entry_id, action, digest, previous_digest) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(event_id, c.entry_id, c.action, c.digest, c.previous_digest) for c in changes])
+        return ApplyEvent(id=event_id, verb=verb, actor=who, at=at, changes=tuple(changes))
+
+    def _store_revision(self, revision: Revision, event_id: int) -> None:
+        """Insert a revision and the library revisions it needs (already-stored ones are kept as is)."""
+        for lib in revision.libraries.values():
+            self._insert_revision(lib, event_id)
+        self._insert_revision(revision, event_id)
+
+    def _insert_revision(self, rev: Revision, event_id: int) -> None:
+        direct = {lib_id: rev.libraries[lib_id].digest for lib_id in sorted(set(rev.imports.values()))}
+        self._sql(
+            "INSERT OR IGNORE INTO revisions (entry_id, digest, kind, data_yaml, source, source_name, "
+            "imports_json, libraries_json, event_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (rev.entry_id, rev.digest, rev.kind, dump_data(rev.data), rev.source, rev.source_name,
+             json.dumps(rev.imports, sort_keys=True), json.dumps(direct, sort_keys=True), event_id))
+
+    def _set_current(self, entry_id: str, digest: str | None, event_id: int) -> None:
+        if digest is None:
+            self._sql("DELETE FROM current WHERE entry_id = ?", (entry_id,))
+        else:
+            self._sql("INSERT INTO current (entry_id, digest, event_id) VALUES (?, ?, ?) "
+                      "ON CONFLICT (entry_id) DO UPDATE "
+                      "SET digest = excluded.digest, event_id = excluded.event_id",
+                      (entry_id, digest, event_id))
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+def _short(digest: str | None) -> str:
+    return digest[:12] if digest else "absent"

@@ -1,0 +1,204 @@
+"""The revision store: one small interface, chosen by URL (embedded SQLite by default).
+
+Readers (the worker) use ``current``, ``revision``, ``list_current`` and ``change_token``;
+writers (``flowctl apply`` / ``registry rollback``) use ``apply`` and ``rollback``, each one
+transaction recorded as an :class:`ApplyEvent`.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from registry.errors import FlowError
+from registry.revision import Revision
+
+if TYPE_CHECKING:
+    from registry.plan import Plan
+
+#: Where the embedded store lives, relative to the working directory.
+DEFAULT_REGISTRY_PATH = ".flowctl/registry.db"
+#: Environment variable naming the store (same syntax as ``--registry``).
+REGISTRY_ENV = "FLOWCTL_REGISTRY"
+
+
+class RegistryError(FlowError):
+    """The store cannot be opened or used (not a registry, newer schema, corrupt, ...)."""
+
+
+class RegistryConflict(FlowError):
+    """Another apply changed the entries this plan was computed against."""
+
+
+@dataclass(frozen=True)
+class EntryChange:
+    """What one apply event did to one entry."""
+
+    entry_id: str
+    #: ``created`` | ``changed`` | ``deleted``
+    action: str
+    #: the revision made current (None when deleted)
+    digest: str | None
+    #: the revision that was current before (None when created)
+    previous_digest: str | None
+
+
+@dataclass(frozen=True)
+class ApplyEvent:
+    """One recorded write: who, when, which verb, and what it did to which entries."""
+
+    id: int
+    #: ``apply`` | ``rollback``
+    verb: str
+    #: ``user@host`` of the process that wrote it
+    actor: str
+    #: ISO-8601 UTC timestamp
+    at: str
+    changes: tuple[EntryChange, ...]
+
+
+@dataclass(frozen=True)
+class RevisionInfo:
+    """A stored revision of an entry, as listed by ``registry show`` / rollback lookup."""
+
+    entry_id: str
+    kind: str
+    digest: str
+    #: the event that first stored this revision, and when
+    event_id: int
+    at: str
+    is_current: bool
+
+
+class RevisionStore(ABC):
+    """Immutable, content-addressed revisions plus a "current" pointer per entry."""
+
+    #: the URL or path the store was opened from, for messages
+    url: str
+
+    # -- read API (the runner) -------------------------------------------------------------
+
+    @abstractmethod
+    def current(self, entry_id: str) -> Revision | None:
+        """The current revision of ``entry_id``, or None when it is not (or no longer) applied."""
+
+    @abstractmethod
+    def revision(self, entry_id: str, digest: str) -> Revision | None:
+        """A given revision by its full digest (current or not), or None."""
+
+    @abstractmethod
+    def list_current(self) -> list[Revision]:
+        """Every current revision, sorted by entry ID."""
+
+    @abstractmethod
+    def current_digests(self) -> dict[str, str]:
+        """Entry ID -> current digest, without loading the revisions (cheap, for planning)."""
+
+    @abstractmethod
+    def change_token(self) -> str:
+        """An opaque string that changes after every apply or rollback; cheap enough to poll."""
+
+    # -- history ---------------------------------------------------------------------------
+
+    @abstractmethod
+    def revisions_of(self, entry_id: str) -> list[RevisionInfo]:
+        """Every stored revision of ``entry_id``, oldest first."""
+
+    @abstractmethod
+    def history(self, entry_id: str | None = None, *, limit: int | None = None) -> list[ApplyEvent]:
+        """Apply events, newest first; with ``entry_id`` only those touching it (and only its changes)."""
+
+    def resolve(self, entry_id: str, ref: str) -> Revision:
+        """The revision of ``entry_id`` whose digest starts with ``ref`` (like a git short hash)."""
+        ref = ref.strip().lower()
+        if not ref or any(c not in "0123456789abcdef" for c in ref):
+            raise FlowError(f"{ref!r} is not a revision digest",
+                            hint="pass a hex digest or a prefix of one, as shown by `flowctl registry show`")
+        infos = self.revisions_of(entry_id)
+        if not infos:
+            raise FlowError(f"{entry_id} has never been applied to {self.url}",
+                            hint="check the entry ID with `flowctl registry list`")
+        matches = [info for info in infos if info.digest.startswith(ref)]
+        if not matches:
+            raise FlowError(f"{entry_id} has no revision {ref}",
+                            hint=f"`flowctl registry history {entry_id}` lists its revisions")
+        if len(matches) > 1:
+            listed = ", ".join(m.digest[:12] for m in matches)
+            raise FlowError(f"revision prefix {ref} of {entry_id} is ambiguous: {listed}",
+                            hint="give more digits of the digest")
+        found = self.revision(entry_id, matches[0].digest)
+        assert found is not None  # listed a moment ago; revisions are never deleted
+        return found
+
+    # -- write API (apply / rollback) ------------------------------------------------------
+
+    @abstractmethod
+    def apply(self, plan: Plan, *, actor: str | None = None) -> ApplyEvent | None:
+        """Apply ``plan`` in one transaction; None when nothing needed writing (no event recorded).
+
+        Raises RegistryConflict when an entry in the plan was changed by someone else since
+        the plan was computed (to the same revision is fine: that is not a conflict).
+        """
+
+    @abstractmethod
+    def rollback(self, revision: Revision, *, actor: str | None = None) -> ApplyEvent | None:
+        """Make a stored ``revision`` current again, as a new ``rollback`` event (None if it already is)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the connection; the store cannot be used afterwards."""
+
+    def __enter__(self) -> RevisionStore:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def default_actor() -> str:
+    """``user@host`` of this process, recorded on every apply event."""
+    try:
+        user = getpass.getuser()
+    except (OSError, KeyError):  # no passwd entry (some containers)
+        user = f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def open_store(url: str | None = None, *, create: bool = True) -> RevisionStore:
+    """Open the registry named by ``url``, ``$FLOWCTL_REGISTRY`` or ``.flowctl/registry.db``.
+
+    Accepted: a plain path, ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``
+    (SQLAlchemy's convention) and ``sqlite:///:memory:``. With ``create=False`` a store
+    file that does not exist yet reads as an empty registry and nothing is written to disk
+    (what ``flowctl diff`` wants).
+    """
+    from registry.sqlite_store import SqliteRevisionStore  # deferred: keeps import of store.py light
+
+    text = (url or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY_PATH).strip()
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        scheme = scheme.lower()
+        if scheme == "sqlite":
+            if not rest.startswith("/"):
+                raise RegistryError(f"registry URL {text!r} is malformed",
+                                    hint="write sqlite:///relative/path.db or sqlite:////absolute/path.db")
+            rest = rest[1:]
+            if rest == ":memory:":
+                return SqliteRevisionStore(None, url=text)
+            return SqliteRevisionStore(Path(rest), url=text, create=create)
+        if scheme in ("postgres", "postgresql"):
+            raise RegistryError("the PostgreSQL registry is not available in this version of flowctl",
+                                hint="use the embedded SQLite store (a path or sqlite:///path.db)")
+        raise RegistryError(f"unknown registry URL scheme {scheme!r} in {text!r}",
+                            hint="use a file path or sqlite:///path.db")
+    if not text:
+        raise RegistryError("the registry path is empty",
+                            hint=f"pass --registry PATH or unset {REGISTRY_ENV}")
+    return SqliteRevisionStore(Path(text), url=text, create=create)
