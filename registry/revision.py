@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from registry.errors import FlowError
 from registry.loader import Entry, Project
 
@@ -28,6 +30,13 @@ LUA_KINDS = frozenset({"workflow.lua", "function.lua", "library.lua"})
 LIBRARY_KIND = "library.lua"
 #: Bumped if the canonical form ever changes, so old and new digests never collide.
 DIGEST_FORMAT = b"flowctl-revision-v1\x00"
+
+try:  # libyaml is several times faster; the pure-Python classes give the same documents
+    from yaml import CSafeDumper as _Dumper
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover - depends on the PyYAML build
+    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 _URI_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
@@ -64,11 +73,34 @@ class Revision:
         """The first 12 hex digits, as shown to users (like a git short hash)."""
         return self.digest[:12]
 
+    def to_dict(self, *, include_source: bool = True) -> dict[str, Any]:
+        """A JSON-ready view (``--json`` output); libraries by entry ID -> digest."""
+        result: dict[str, Any] = {
+            "id": self.entry_id, "kind": self.kind, "digest": self.digest,
+            "data": _canonical(self.data), "source_name": self.source_name, "imports": dict(self.imports),
+            "libraries": {lib_id: lib.digest for lib_id, lib in sorted(self.libraries.items())},
+        }
+        if include_source:
+            result["source"] = self.source
+        return result
+
 
 def canonical_json(value: Any) -> str:
     """Serialize ``value`` deterministically: sorted keys, no spaces, UTF-8, tagged non-JSON types."""
     return json.dumps(_canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       allow_nan=False)
+
+
+def dump_data(data: Mapping[str, Any]) -> str:
+    """The entry mapping as YAML, keys in the order written (safe YAML types round-trip exactly)."""
+    return yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
+                     default_flow_style=False)
+
+
+def load_data(text: str) -> dict[str, Any]:
+    """The inverse of :func:`dump_data`."""
+    loaded = yaml.load(text, Loader=_Loader)  # safe: CSafeLoader / SafeLoader
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _canonical(value: Any) -> Any:
