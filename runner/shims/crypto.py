@@ -1,0 +1,49 @@
+"""The ``crypto`` module in workflows: random bytes from the workflow's deterministic random source.
+
+Good for ids and nonces that must be the same on replay; not for secrets (the seed is
+in the workflow history). Generate secrets in an activity.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+
+from runner.driver import Handler, Reply, ShimError
+
+#: Larger requests belong in an activity (and would bloat the Lua heap of a cached run).
+MAX_RANDOM_BYTES = 1 << 20
+
+LUA_SOURCE = r"""
+local yield_command = ...
+local M = {}
+
+function M.random_bytes(n)
+    if math.type(n) ~= "integer" or n < 0 then
+        error("crypto.random_bytes: n must be a non-negative integer", 2)
+    end
+    local ok, bytes = yield_command({op = "crypto.random_bytes", n = n})
+    if not ok then error(bytes, 2) end
+    return bytes
+end
+
+function M.random_hex(n)
+    local bytes = M.random_bytes(n)
+    return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
+end
+
+return M
+"""
+
+
+def handlers(_run: object) -> dict[str, Handler]:
+    """Command handlers for the crypto module."""
+
+    def random_bytes(cmd: Any) -> Reply:
+        n = cmd["n"]
+        if not isinstance(n, int) or n < 0 or n > MAX_RANDOM_BYTES:
+            raise ShimError(f"crypto.random_bytes: n must be between 0 and {MAX_RANDOM_BYTES}")
+        return (workflow.random().randbytes(n),)
+
+    return {"crypto.random_bytes": random_bytes}
