@@ -155,7 +155,8 @@ def activity_options(revision: Revision, overrides: Mapping[str, Any] | None = N
     queue = merged.get("task_queue") or task_queue
     if queue is not None:
         if not isinstance(queue, str):
-            raise FlowError("activity.task_queue must be a string", hint='name the task queue, e.g. "app:worker"')
+            raise FlowError("activity.task_queue must be a string",
+                            hint='name the task queue, e.g. "app:worker"')
         kwargs["task_queue"] = queue
     return kwargs
 
