@@ -64,6 +64,246 @@ def main() -> None:
 # diff / apply / registry  (issue: Registry)
 # ---------------------------------------------------------------------------
 
+_REGISTRY_HELP = "Registry: a path or sqlite:///path.db (default .flowctl/registry.db; env FLOWCTL_REGISTRY)."
+
+
+def _registry_option(func: F) -> F:
+    return click.option("--registry", "registry_url", envvar="FLOWCTL_REGISTRY", metavar="URL",
+                        help=_REGISTRY_HELP)(func)
+
+
+def _tree_options(func: F) -> F:
+    """Options shared by diff and apply: which tree, which registry, prune, strict, json."""
+    func = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")(func)
+    func = click.option("--strict", is_flag=True, help="Refuse the tree on validation warnings too.")(func)
+    func = click.option("--prune", is_flag=True,
+                        help="Delete registry entries gone from the tree (in the tree's namespaces).")(func)
+    func = _registry_option(func)
+    func = click.option("--entries", "entries_dir", envvar="FLOWCTL_ENTRIES", default="entries",
+                        show_default=True, type=click.Path(),
+                        help="Entries directory (or YAML file) to publish; env FLOWCTL_ENTRIES.")(func)
+    return func
+
+
+def _echo_diagnostics(diagnostics: list[Any], *, err: bool = True) -> None:
+    from registry.reporters import render
+
+    if diagnostics:
+        click.echo(render(diagnostics, "text"), nl=False, err=err)
+
+
+def _results_json(outcome: Any, plan: Any) -> str:
+    import json
+
+    body: dict[str, Any] = {
+        "ok": outcome.ok,
+        "diagnostics": [d.to_dict() for d in outcome.diagnostics],
+    }
+    if plan is not None:
+        body["counts"] = plan.counts()
+        body["prune"] = plan.prune
+    if hasattr(outcome, "results"):
+        body["dry_run"] = outcome.dry_run
+        body["event"] = outcome.event.id if outcome.event else None
+        body["entries"] = [r.to_dict() for r in outcome.results]
+    return json.dumps(body, indent=2, ensure_ascii=False)
+
+
+@main.command("diff")
+@_tree_options
+@reports_errors
+def diff_command(entries_dir: str, registry_url: str | None, prune: bool, strict: bool,
+                 as_json: bool) -> None:
+    """Show what apply would change: created / changed (unified diffs) / unchanged / deleted.
+
+    Exit 0: nothing to do; 1: changes pending; 2: invalid tree or error.
+    """
+    import json
+
+    from registry.plan import render_plan, unified_diff
+    from registry.publish import plan_tree
+    from registry.store import open_store
+
+    try:
+        with open_store(registry_url, create=False) as store:
+            check, plan = plan_tree([entries_dir], store, prune=prune, strict=strict)
+    except FlowError as exc:
+        exc.exit_code = ExitCode.USAGE  # diff reserves 1 for "changes pending"
+        raise
+    if plan is None:
+        if as_json:
+            click.echo(json.dumps({"ok": False, "diagnostics": [d.to_dict() for d in check.diagnostics]},
+                                  indent=2))
+        else:
+            _echo_diagnostics(check.diagnostics)
+            click.secho("error: the tree is invalid; fix the problems above (flowctl validate)", fg="red",
+                        err=True)
+        sys.exit(int(ExitCode.USAGE))
+    if as_json:
+        body = {"ok": True, "prune": prune, "counts": plan.counts(), "changes": [
+            {"id": c.entry_id, "kind": c.kind, "action": str(c.action), "digest": c.digest,
+             "previous_digest": c.previous_digest, "diff": unified_diff(c) if c.action != "unchanged" else ""}
+            for c in plan.changes]}
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+    else:
+        _echo_diagnostics(check.diagnostics)
+        click.echo(render_plan(plan, show_diffs=True), nl=False)
+    sys.exit(int(ExitCode.PROBLEMS if plan.has_changes else ExitCode.OK))
+
+
+@main.command("apply")
+@_tree_options
+@click.option("--dry-run", is_flag=True, help="Validate and print the plan; write nothing.")
+@click.option("--force", is_flag=True, help="Override the replay gate (accepted; the gate is not built yet).")
+@reports_errors
+def apply_command(entries_dir: str, registry_url: str | None, prune: bool, strict: bool, as_json: bool,
+                  dry_run: bool, force: bool) -> None:
+    """Validate the tree and publish it to the registry as immutable revisions, in one transaction."""
+    from registry.plan import render_plan
+    from registry.publish import apply_tree
+    from registry.store import open_store
+
+    with open_store(registry_url, create=not dry_run) as store:
+        outcome = apply_tree([entries_dir], store, prune=prune, dry_run=dry_run, strict=strict)
+    if as_json:
+        click.echo(_results_json(outcome, outcome.plan))
+    elif not outcome.ok:
+        _echo_diagnostics(outcome.diagnostics)
+        click.secho("error: the tree is invalid; nothing was applied", fg="red", err=True)
+    else:
+        _echo_diagnostics(outcome.diagnostics)
+        assert outcome.plan is not None
+        if outcome.plan.has_changes:
+            click.echo(render_plan(outcome.plan, show_unchanged=False), nl=False)
+        for result in outcome.results:
+            note = f" ({result.note})" if result.note else ""
+            click.echo(f"{result.entry_id} {'would be ' if dry_run else ''}{result.action}{note}")
+        if dry_run:
+            click.echo("dry run: nothing was written")
+        elif outcome.event is not None:
+            click.echo(f"applied as event #{outcome.event.id}")
+    sys.exit(int(ExitCode.OK if outcome.ok else ExitCode.PROBLEMS))
+
+
+@main.group("registry")
+def registry_group() -> None:
+    """Inspect the registry: list, show, history; roll an entry back."""
+
+
+@registry_group.command("list")
+@_registry_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_errors
+def registry_list_command(registry_url: str | None, as_json: bool) -> None:
+    """Every entry's current revision."""
+    import json
+
+    from registry.store import open_store
+
+    with open_store(registry_url, create=False) as store:
+        current = store.list_current()
+    if as_json:
+        listed = [r.to_dict(include_source=False) for r in current]
+        click.echo(json.dumps(listed, indent=2, ensure_ascii=False))
+        return
+    if not current:
+        click.echo("the registry is empty (run `flowctl apply`)")
+    width = max((len(r.entry_id) for r in current), default=0)
+    for rev in current:
+        click.echo(f"{rev.entry_id:<{width}}  {rev.kind:<15}  {rev.short_digest}")
+
+
+@registry_group.command("show")
+@click.argument("entry_id")
+@click.option("--revision", "ref", metavar="REV", help="A digest or digest prefix (default: current).")
+@_registry_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_errors
+def registry_show_command(entry_id: str, ref: str | None, registry_url: str | None, as_json: bool) -> None:
+    """One revision of an entry: its YAML, its Lua source and the entry's revisions."""
+    import json
+
+    from registry.revision import dump_data
+    from registry.store import open_store
+
+    with open_store(registry_url, create=False) as store:
+        rev = store.resolve(entry_id, ref) if ref else store.current(entry_id)
+        if rev is None:
+            known = store.revisions_of(entry_id)
+            raise FlowError(f"{entry_id} is not in the registry" + (" (it was deleted)" if known else ""),
+                            hint=f"`flowctl registry show {entry_id} --revision REV` shows an old revision"
+                            if known else "check the ID with `flowctl registry list`")
+        infos = store.revisions_of(entry_id)
+    if as_json:
+        body = rev.to_dict()
+        body["revisions"] = [{"digest": i.digest, "event": i.event_id, "at": i.at, "current": i.is_current}
+                             for i in infos]
+        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        return
+    current = next((i for i in infos if i.digest == rev.digest), None)
+    click.echo(f"{rev.entry_id} ({rev.kind})")
+    click.echo(f"revision: {rev.digest}{' (current)' if current and current.is_current else ''}")
+    for alias, lib_id in sorted(rev.imports.items()):
+        click.echo(f"import:   {alias} -> {lib_id} {rev.libraries[lib_id].short_digest}")
+    click.echo(f"--- {rev.entry_id}.yaml")
+    click.echo(dump_data(rev.data), nl=False)
+    if rev.source is not None:
+        click.echo(f"--- {rev.source_name}")
+        click.echo(rev.source, nl=not rev.source.endswith("\n"))
+    click.echo("--- revisions (oldest first)")
+    for info in infos:
+        mark = "*" if info.is_current else " "
+        click.echo(f"{mark} {info.digest[:12]}  {info.at}  event #{info.event_id}")
+
+
+@registry_group.command("history")
+@click.argument("entry_id", required=False)
+@click.option("--limit", type=click.IntRange(min=1), help="Show at most this many events.")
+@_registry_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_errors
+def registry_history_command(entry_id: str | None, limit: int | None, registry_url: str | None,
+                             as_json: bool) -> None:
+    """Apply and rollback events, newest first (only those touching ENTRY_ID when given)."""
+    import json
+
+    from registry.store import open_store
+
+    with open_store(registry_url, create=False) as store:
+        events = store.history(entry_id, limit=limit)
+    if as_json:
+        click.echo(json.dumps([{"event": e.id, "verb": e.verb, "actor": e.actor, "at": e.at, "changes": [
+            {"id": c.entry_id, "action": c.action, "digest": c.digest, "previous_digest": c.previous_digest}
+            for c in e.changes]} for e in events], indent=2))
+        return
+    if not events:
+        click.echo(f"no events{' for ' + entry_id if entry_id else ''}")
+    for event in events:
+        click.echo(f"#{event.id}  {event.at}  {event.verb} by {event.actor}")
+        for c in event.changes:
+            before, after = (c.previous_digest or "")[:12] or "-", (c.digest or "")[:12] or "-"
+            click.echo(f"    {c.entry_id} {c.action} {before} -> {after}")
+
+
+@registry_group.command("rollback")
+@click.argument("entry_id")
+@click.argument("rev")
+@_registry_option
+@reports_errors
+def registry_rollback_command(entry_id: str, rev: str, registry_url: str | None) -> None:
+    """Make an old revision REV (digest or prefix) of ENTRY_ID current again, as a new event."""
+    from registry.publish import rollback_entry
+    from registry.store import open_store
+
+    with open_store(registry_url, create=False) as store:
+        revision, event = rollback_entry(store, entry_id, rev)
+    if event is None:
+        click.echo(f"{entry_id} is already at {revision.short_digest}; nothing to do")
+        return
+    change = event.changes[0]
+    was = (change.previous_digest or "")[:12] or "nothing (it was deleted)"
+    click.echo(f"{entry_id} rolled back to {revision.short_digest} (was {was}) as event #{event.id}")
+
 
 # ---------------------------------------------------------------------------
 # worker / dev / run / describe  (issue: Runner core)

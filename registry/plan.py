@@ -150,7 +150,9 @@ def render_plan(plan: Plan, *, show_diffs: bool = False, show_unchanged: bool = 
         if show_diffs and change.action in (Action.CHANGED, Action.CREATED, Action.DELETED):
             out.append(_indent(unified_diff(change)))
     counts = plan.counts()
-    deleted = f"{counts['deleted']} to delete" if plan.prune else f"{counts['deleted']} to keep (no --prune)"
+    deleted = f"{counts['deleted']} to delete"
+    if counts["deleted"] and not plan.prune:
+        deleted = f"{counts['deleted']} gone from the tree (kept without --prune)"
     out.append(f"Plan: {counts['created']} to create, {counts['changed']} to change, {deleted}, "
                f"{counts['unchanged']} unchanged.\n")
     return "".join(out)
