@@ -1,0 +1,174 @@
+"""Stage 3: references between entries — IDs unique, workers/clients/imports exist with the right kind.
+
+Only references that passed the schema stage's shape checks are followed here; a
+missing or malformed field has already been reported there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib.machinery import PathFinder
+from typing import Any
+
+from registry.diagnostics import Diagnostic, Severity
+from registry.loader import Entry, Project
+from registry.lua.modules import ALL_MODULES
+from registry.yamlfile import JsonPath
+
+WORKER_PATH: dict[str, JsonPath] = {
+    "workflow.lua": ("meta", "temporal", "workflow", "worker"),
+    "function.lua": ("meta", "temporal", "activity", "worker"),
+    "function.python": ("meta", "temporal", "activity", "worker"),
+}
+KINDS_WITH_IMPORTS = ("workflow.lua", "function.lua", "library.lua")
+
+
+def dig(data: Any, path: JsonPath) -> Any:
+    """The value at ``path`` inside nested mappings, or None."""
+    for part in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(part)
+    return data
+
+
+def check_references(project: Project) -> list[Diagnostic]:
+    """Every reference problem in the project."""
+    by_id = project.by_id()
+    problems = list(_duplicates(project))
+    for entry in project.entries:
+        problems.extend(_entry_references(entry, by_id))
+    problems.extend(_import_cycles(project, by_id))
+    problems.extend(_workflow_type_clashes(project, by_id))
+    return problems
+
+
+def _duplicates(project: Project) -> Iterator[Diagnostic]:
+    first: dict[str, Entry] = {}
+    for entry in project.entries:
+        seen = first.setdefault(entry.id, entry)
+        if seen is entry:
+            continue
+        where = seen.document.position((*seen.path, "name"))
+        yield entry.diagnostic(
+            ("name",), "FC201",
+            f"duplicate entry ID {entry.id!r} (first defined at {seen.document.display}:{where.line})",
+            "rename one of the entries; IDs (namespace:name) must be unique")
+
+
+def _resolve(entry: Entry, sub: JsonPath, want: str, by_id: dict[str, Entry],
+             role: str) -> tuple[Entry | None, list[Diagnostic]]:
+    """Follow the reference at ``sub``; report when it names no entry or one of another kind."""
+    value = dig(entry.data, sub)
+    if not isinstance(value, str) or not value:
+        return None, []
+    target_id = entry.ref(value)
+    target = by_id.get(target_id)
+    if target is None:
+        candidates = sorted(e.id for e in by_id.values() if e.kind == want)
+        hint = f"entries of kind {want}: {', '.join(candidates)}" if candidates else f"define a {want} entry"
+        return None, [entry.diagnostic(sub, "FC202", f"{role} {target_id!r} is not defined", hint)]
+    if target.kind != want:
+        return None, [entry.diagnostic(sub, "FC206", f"{role} {target_id!r} is a {target.kind} entry, "
+                                                     f"not {want}", f"point {sub[-1]} at a {want} entry")]
+    return target, []
+
+
+def _entry_references(entry: Entry, by_id: dict[str, Entry]) -> Iterator[Diagnostic]:
+    if entry.kind == "temporal.worker":
+        yield from _resolve(entry, ("client",), "temporal.client", by_id, "client")[1]
+    worker_path = WORKER_PATH.get(entry.kind)
+    if worker_path:
+        worker, problems = _resolve(entry, worker_path, "temporal.worker", by_id, "worker")
+        yield from problems
+        if worker is not None:
+            client, _ = _resolve(worker, ("client",), "temporal.client", by_id, "client")
+            if client is None and isinstance(worker.data.get("client"), str):
+                yield entry.diagnostic(
+                    worker_path, "FC207", f"worker {worker.id!r} has no usable temporal.client "
+                    f"({worker.data['client']!r})", f"fix the `client` of {worker.id} "
+                    f"({worker.document.display}:{worker.document.position((*worker.path, 'client')).line})")
+    if entry.kind in KINDS_WITH_IMPORTS:
+        imports = entry.data.get("imports")
+        if isinstance(imports, dict):
+            for alias in imports:
+                yield from _resolve(entry, ("imports", alias), "library.lua", by_id, "import")[1]
+                if alias in ALL_MODULES:
+                    yield entry.diagnostic(("imports", alias), "FC209",
+                                           f"import alias {alias!r} hides the flowctl module of the same name",
+                                           "choose another alias for the library", at_key=True)
+    if entry.kind == "function.python":
+        yield from _python_handler(entry)
+
+
+def _python_handler(entry: Entry) -> Iterator[Diagnostic]:
+    handler = entry.data.get("handler")
+    if not isinstance(handler, str) or ":" not in handler:
+        return
+    module = handler.split(":", 1)[0]
+    relative = module.replace(".", "/")
+    base = entry.file.parent
+    if (base / f"{relative}.py").is_file() or (base / relative / "__init__.py").is_file():
+        return
+    # Installed modules are found without importing anything (importing user code could have side effects).
+    if PathFinder.find_spec(module.split(".")[0]) is not None:
+        return
+    yield entry.diagnostic(
+        ("handler",), "FC210", f"handler module {module!r} is neither next to this file nor installed",
+        f"create {relative}.py next to {entry.document.display} or install the package that provides it",
+        severity=Severity.WARNING)
+
+
+def _import_cycles(project: Project, by_id: dict[str, Entry]) -> Iterator[Diagnostic]:
+    """Report each cycle of library imports once, at the import that closes it."""
+    graph: dict[str, list[tuple[str, str]]] = {}
+    for entry in by_id.values():
+        imports = entry.data.get("imports") if entry.kind == "library.lua" else None
+        if isinstance(imports, dict):
+            graph[entry.id] = [(alias, entry.ref(v)) for alias, v in imports.items()
+                               if isinstance(v, str) and by_id.get(entry.ref(v), None) is not None
+                               and by_id[entry.ref(v)].kind == "library.lua"]
+    reported: set[frozenset[str]] = set()
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    stack: list[str] = []
+
+    def visit(node: str) -> Iterator[Diagnostic]:
+        state[node] = 1
+        stack.append(node)
+        for alias, target in graph.get(node, []):
+            if state.get(target) == 1:
+                cycle = [*stack[stack.index(target):], target]
+                key = frozenset(cycle)
+                if key not in reported:
+                    reported.add(key)
+                    yield by_id[node].diagnostic(
+                        ("imports", alias), "FC208", f"import cycle: {' -> '.join(cycle)}",
+                        "move the shared code into a library both can import, so imports form a tree")
+            elif target not in state:
+                yield from visit(target)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            yield from visit(node)
+
+
+def _workflow_type_clashes(project: Project, by_id: dict[str, Entry]) -> Iterator[Diagnostic]:
+    """Two workflows served by one worker under the same Temporal type could not be told apart."""
+    seen: dict[tuple[str, str], Entry] = {}
+    for entry in by_id.values():
+        if entry.kind != "workflow.lua":
+            continue
+        worker = dig(entry.data, WORKER_PATH["workflow.lua"])
+        name = dig(entry.data, ("meta", "temporal", "workflow", "name"))
+        if not isinstance(worker, str):
+            continue
+        type_name = name if isinstance(name, str) else entry.id
+        key = (entry.ref(worker), type_name)
+        other = seen.setdefault(key, entry)
+        if other is not entry:
+            yield entry.diagnostic(
+                ("meta", "temporal", "workflow", "name") if isinstance(name, str) else ("name",), "FC211",
+                f"workflow type {type_name!r} on worker {key[0]!r} is also used by {other.id}",
+                "give one of them another meta.temporal.workflow.name")

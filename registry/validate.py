@@ -1,0 +1,66 @@
+"""``flowctl validate``: run the five stages of SPEC §3 and collect every problem.
+
+1. YAML (``registry.yamlfile``, via ``registry.loader``), 2. JSON Schema
+(``registry.schema_check``), 3. references (``registry.references``), 4. Lua syntax and
+5. lint (``registry.lua``). No stage stops at the first problem, and later stages
+skip only what an earlier one already proved unreadable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from registry.diagnostics import Diagnostic, Severity, display_path
+from registry.loader import Project, load_project
+from registry.lua.check import check_lua
+from registry.references import check_references
+from registry.schema_check import check_document
+
+__all__ = ["ValidationReport", "validate_project"]
+
+
+@dataclass
+class ValidationReport:
+    """The loaded project and every diagnostic found in it, sorted by file and position."""
+
+    project: Project
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    strict: bool = False
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.ERROR]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity is Severity.WARNING]
+
+    @property
+    def ok(self) -> bool:
+        """No errors; with ``strict``, no warnings either."""
+        return not (self.errors or (self.strict and self.warnings))
+
+
+def validate_project(
+    paths: Sequence[Path | str], *, strict: bool = False, cache_dir: Path | None = None
+) -> ValidationReport:
+    """Validate the entry files under ``paths`` (directories or files; default ``entries``).
+
+    ``cache_dir`` holds the Lua analysis cache (keyed on source bytes and the flowctl
+    version, so it is never stale); None disables it.
+    """
+    path_list = [Path(p) for p in paths] or [Path("entries")]
+    project = load_project(path_list)
+    found: list[Diagnostic] = list(project.diagnostics)
+    if not project.documents and not found:
+        shown = ", ".join(display_path(p) for p in path_list)
+        found.append(Diagnostic(
+            file=shown, line=1, col=1, code="FC008", message="no entry files (*.yaml, *.yml) found",
+            hint="pass the directory that holds your entry files", severity=Severity.WARNING))
+    for doc in project.documents:
+        found.extend(check_document(doc))
+    found.extend(check_references(project))
+    found.extend(check_lua(project, cache_dir=cache_dir))
+    return ValidationReport(project=project, diagnostics=sorted(set(found)), strict=strict)
