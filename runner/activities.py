@@ -1,0 +1,235 @@
+"""The one dynamic activity a flowctl worker registers: it runs the entry named by the activity type.
+
+- ``function.lua``: a fresh LuaSandbox per call, run on the worker's thread pool so Lua
+  CPU never blocks the event loop (heartbeats and other activities keep flowing).
+  ``method(input…)`` returning ``nil, err`` or raising ``error()`` fails the attempt:
+  retryable unless the error says otherwise; limits fail it with a non-retryable
+  ``LIMIT_EXCEEDED``.
+- ``function.python``: ``handler: "package.module:function"`` imported by the worker
+  (installed, on ``PYTHONPATH``, or under ``flowctl worker --python-path``); an ``async def``
+  runs on the event loop, a plain ``def`` on the thread pool. Handlers may use
+  ``temporalio.activity`` (heartbeat, info, is_cancelled) from either.
+
+Every failure crosses Temporal as an ApplicationError (runner.temporal_failures), so a
+workflow's Lua sees ``err:kind()``, ``err:retryable()``, ``err:message()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import dataclasses
+import importlib
+import inspect
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from typing import Any
+
+import temporalio.activity
+from temporalio import activity
+from temporalio.common import RawValue
+
+from registry.revision import Revision
+from runner.activity_modules import ActivityCalls, install_activity_modules
+from runner.driver import ShimError
+from runner.failures import FlowFailure, failure_from_lua
+from runner.revisions import RevisionSource
+from runner.sandbox import LuaSandbox
+from runner.temporal_failures import to_application_error
+from runner.values import from_lua, to_lua
+
+__all__ = ["ActivityRunner", "make_activity"]
+
+
+class ActivityRunner:
+    """Runs activity entries; ``make_activity`` wraps ``run`` as the worker's dynamic activity."""
+
+    def __init__(self, source: RevisionSource, *, executor: Executor | None = None,
+                 memory_limit: int = 64 << 20, instruction_limit: int = 10_000_000) -> None:
+        self.source = source
+        self.executor = executor
+        self.memory_limit = memory_limit
+        self.instruction_limit = instruction_limit
+        self._handlers: dict[str, Callable[..., Any]] = {}
+        self._import_lock = threading.Lock()
+
+    async def run(self, args: Sequence[RawValue]) -> Any:
+        """Execute the current attempt of the activity whose type is an entry ID."""
+        info = activity.info()
+        try:
+            revision = self.source.activity(info.activity_type)
+            converter = activity.payload_converter()
+            inputs = [converter.from_payload(arg.payload) for arg in args]
+            if revision.kind == "function.python":
+                return await self._run_python(revision, inputs)
+            return await self._run_lua(revision, inputs)
+        except FlowFailure as failure:
+            raise to_application_error(failure) from None
+
+    # ------------------------------------------------------------------ Lua
+
+    async def _run_lua(self, revision: Revision, inputs: list[Any]) -> Any:
+        loop = asyncio.get_running_loop()
+        calls = _activity_calls(loop)
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self.executor, context.run, self._run_lua_sync, revision, inputs,
+                                          calls)
+
+    def _run_lua_sync(self, revision: Revision, inputs: list[Any], calls: ActivityCalls) -> Any:
+        """Run one Lua activity call to completion on this (pool) thread."""
+        sandbox = LuaSandbox(memory_limit=self.memory_limit, instruction_limit=self.instruction_limit)
+        listed = revision.data.get("modules")
+        handlers = install_activity_modules(sandbox, calls, None if listed is None else map(str, listed))
+        self._install_libraries(sandbox, revision)
+        assert revision.source is not None and revision.source_name is not None
+        exports = sandbox.load(revision.source, revision.source_name)
+        method = str(revision.data.get("method") or "main")
+        fn = _exported(exports, method)
+        if fn is None:
+            raise FlowFailure("INVALID", f"{revision.source_name} does not export a function {method!r}",
+                              retryable=False, where=revision.source_name)
+        lua_inputs = [to_lua(sandbox, value, path=f"input[{i + 1}]") for i, value in enumerate(inputs)]
+        sandbox.begin_task()
+        thread = sandbox.start(fn)
+        values: tuple[Any, ...] = tuple(lua_inputs)
+        while True:
+            finished, results = sandbox.resume(thread, *values)
+            if finished:
+                break
+            if calls.is_cancelled():
+                # Every command is a cancellation point; the attempt is already reported cancelled.
+                raise FlowFailure("CANCELED", "the activity was cancelled", retryable=False)
+            values = _answer(handlers, results[0])
+        result = results[0] if results else None
+        err = results[1] if len(results) > 1 else None
+        if err is not None:
+            raise failure_from_lua(err)
+        return from_lua(result, path="result")
+
+    def _install_libraries(self, sandbox: Any, revision: Revision) -> None:
+        for alias, lib_id in _all_imports(revision):
+            lib = revision.libraries[lib_id]
+            assert lib.source is not None
+            sandbox.add_library(alias, lib.source, lib.source_name or f"{lib.name}.lua")
+
+    # ------------------------------------------------------------------ Python
+
+    async def _run_python(self, revision: Revision, inputs: list[Any]) -> Any:
+        handler = self._handler(revision)
+        if inspect.iscoroutinefunction(handler):
+            return await handler(*inputs)
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        context.run(_use_threadsafe_heartbeat, loop)
+        return await loop.run_in_executor(self.executor, context.run, handler, *inputs)
+
+    def _handler(self, revision: Revision) -> Callable[..., Any]:
+        spec = str(revision.data.get("handler") or "")
+        with self._import_lock:
+            if spec in self._handlers:
+                return self._handlers[spec]
+            module_name, _, attr = spec.partition(":")
+            hint = "install the module or start the worker with --python-path DIR (default: the entries dir)"
+            try:
+                module = importlib.import_module(module_name)
+            except Exception as exc:
+                raise FlowFailure(
+                    "INVALID", f"{revision.entry_id}: cannot import handler module {module_name!r}: "
+                    f"{type(exc).__name__}: {exc}; {hint}", retryable=False) from None
+            handler = getattr(module, attr, None)
+            if not callable(handler):
+                raise FlowFailure("INVALID", f"{revision.entry_id}: module {module_name!r} has no function "
+                                  f"{attr!r}; fix `handler: {spec}`", retryable=False)
+            self._handlers[spec] = handler
+            return handler
+
+
+def make_activity(source: RevisionSource, *, executor: Executor | None = None, **limits: int) -> Callable[..., Any]:
+    """The dynamic activity (``@activity.defn(dynamic=True)``) serving every activity entry of ``source``."""
+    runner = ActivityRunner(source, executor=executor, **limits)
+
+    @activity.defn(dynamic=True)
+    async def flowctl_activity(args: Sequence[RawValue]) -> Any:
+        return await runner.run(args)
+
+    return flowctl_activity
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _answer(handlers: dict[str, Callable[[Any], Any]], command: Any) -> tuple[Any, ...]:
+    """A status-prefixed reply to one shim command (the driver's convention)."""
+    op = command["op"]
+    handler = handlers.get(op) if isinstance(op, str) else None
+    try:
+        if handler is None:
+            raise ShimError(f"{op!r} is not available in activities")
+        return (True, *handler(command))
+    except ShimError as exc:
+        return (False, str(exc))
+
+
+def _exported(exports: Any, method: str) -> Any:
+    try:
+        fn = exports[method]
+    except Exception:
+        return None
+    return fn if fn is not None and not isinstance(fn, str | int | float | bool) else None
+
+
+def _all_imports(revision: Revision) -> list[tuple[str, str]]:
+    """Import aliases of the entry and of every library it reaches (first alias wins)."""
+    seen: dict[str, str] = {}
+    for rev in (revision, *revision.libraries.values()):
+        for alias, lib_id in rev.imports.items():
+            seen.setdefault(alias, lib_id)
+    return list(seen.items())
+
+
+def _activity_calls(loop: asyncio.AbstractEventLoop) -> ActivityCalls:
+    """Bridge the Lua thread to this attempt's activity context (heartbeats go via the loop)."""
+    info = activity.info()
+    heartbeat = _threadsafe_heartbeat(loop)
+    return ActivityCalls(
+        info=lambda: {
+            "activity_id": info.activity_id,
+            "activity_type": info.activity_type,
+            "attempt": info.attempt,
+            "task_queue": info.task_queue,
+            "workflow_id": info.workflow_id,
+            "workflow_run_id": info.workflow_run_id,
+            "workflow_type": info.workflow_type,
+            "namespace": info.workflow_namespace,
+            "heartbeat_details": list(info.heartbeat_details),
+        },
+        heartbeat=heartbeat,
+        is_cancelled=activity.is_cancelled,
+        wait_cancelled=lambda seconds: _wait_cancelled(seconds),
+    )
+
+
+def _wait_cancelled(seconds: float) -> bool:
+    activity.wait_for_cancelled_sync(seconds)
+    return activity.is_cancelled()
+
+
+def _threadsafe_heartbeat(loop: asyncio.AbstractEventLoop) -> Callable[..., None]:
+    # The SDK's heartbeat for async activities schedules an asyncio task, so it must run on
+    # the worker's loop; from a pool thread we hand it over instead of calling it directly.
+    send = activity.heartbeat
+    context = contextvars.copy_context()
+
+    def heartbeat(*details: Any) -> None:
+        loop.call_soon_threadsafe(lambda: context.run(send, *details))
+
+    return heartbeat
+
+
+def _use_threadsafe_heartbeat(loop: asyncio.AbstractEventLoop) -> None:
+    """Make ``temporalio.activity.heartbeat()`` usable from a sync handler's pool thread."""
+    # A private SDK type, but the only way to give user code the public heartbeat API from a
+    # thread of an async activity (the SDK does the same for its own sync activities).
+    current = temporalio.activity._Context.current()
+    temporalio.activity._Context.set(dataclasses.replace(current, heartbeat=_threadsafe_heartbeat(loop)))

@@ -1,0 +1,170 @@
+"""The Lua modules a ``function.lua`` activity sees, answered with real-world effects.
+
+Workflows and activities share the shims' Lua code (``runner/shims``): every shim
+hands a command table to the Python side through the sandbox's ``yield_command``.
+A workflow's driver answers deterministically (workflow time, seeded randomness);
+an activity is ordinary code, so here the same commands get real answers — the wall
+clock, ``os.urandom`` — and ``time.sleep`` really sleeps (waking early on cancellation).
+
+Modules: ``json`` ``time`` ``uuid`` ``crypto`` ``ctx`` ``errors`` and ``activity``
+(``heartbeat(details)``, ``info()``, ``is_cancelled()``).
+"""
+
+from __future__ import annotations
+
+import os
+import time as wall_clock
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from runner.driver import Handler, Reply, ShimError
+from runner.shims import crypto as crypto_shim
+from runner.shims import ctx as ctx_shim
+from runner.shims import time as time_shim
+from runner.shims import uuid as uuid_shim
+from runner.shims.workflow_modules import load_shim
+from runner.values import from_lua, to_lua
+
+__all__ = ["ACTIVITY_MODULES", "ActivityCalls", "activity_handlers", "install_activity_modules"]
+
+#: Modules a function.lua entry may list (``errors`` is always available).
+ACTIVITY_MODULES = ("json", "time", "uuid", "crypto", "ctx", "errors", "activity")
+
+#: ``activity``: heartbeats, info and cancellation of the running attempt.
+ACTIVITY_LUA = r"""
+local yield_command = ...
+local M = {}
+
+local function call(cmd)
+    local reply = table.pack(yield_command(cmd))
+    if not reply[1] then error(reply[2], 3) end
+    return table.unpack(reply, 2, reply.n)
+end
+
+-- activity.heartbeat(details): tell Temporal the attempt is alive; details come back
+-- as activity.info().heartbeat_details on the next attempt (resume where you stopped).
+function M.heartbeat(details)
+    call({op = "activity.heartbeat", details = details, has_details = details ~= nil})
+end
+
+function M.info()
+    return call({op = "activity.info"})
+end
+
+function M.is_cancelled()
+    return call({op = "activity.is_cancelled"})
+end
+
+return M
+"""
+
+_LUA_SOURCES = {
+    "activity": ACTIVITY_LUA,
+    "time": time_shim.LUA_SOURCE,
+    "uuid": uuid_shim.LUA_SOURCE,
+    "crypto": crypto_shim.LUA_SOURCE,
+    "ctx": ctx_shim.LUA_SOURCE,
+}
+
+#: Largest ``crypto.random_bytes`` request (the sandbox memory limit would refuse more anyway).
+MAX_RANDOM_BYTES = 1 << 20
+
+
+@dataclass
+class ActivityCalls:
+    """What the activity modules reach in the running attempt (all callable from the Lua thread)."""
+
+    info: Callable[[], Mapping[str, Any]]
+    heartbeat: Callable[..., None]
+    is_cancelled: Callable[[], bool]
+    #: wait up to ``seconds``; returns True when the attempt was cancelled meanwhile
+    wait_cancelled: Callable[[float], bool]
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def install_activity_modules(sandbox: Any, calls: ActivityCalls, modules: Iterable[str] | None) -> dict[str, Handler]:
+    """Add the modules an activity lists (all of them when it lists none); return their handlers.
+
+    ``json`` and ``errors`` belong to the sandbox itself; the others reuse the workflow
+    shims' Lua halves, answered here with real effects.
+    """
+    wanted = set(ACTIVITY_MODULES) if modules is None else set(modules)
+    for name in sorted(wanted):
+        source = _LUA_SOURCES.get(name)
+        if source is not None:
+            sandbox.add_module(name, load_shim(sandbox, source, f"={name}"))
+    return activity_handlers(sandbox, calls)
+
+
+def activity_handlers(sandbox: Any, calls: ActivityCalls) -> dict[str, Handler]:
+    """Command handlers answering the shims' commands with real clocks and randomness."""
+    # parse_duration / format_rfc3339 are pure; now/sleep/after are workflow-only there.
+    handlers: dict[str, Handler] = dict(time_shim.handlers(None))  # type: ignore[arg-type]
+
+    def now(_cmd: Any) -> Reply:
+        return (wall_clock.time_ns(),)
+
+    def sleep(cmd: Any) -> Reply:
+        ns = cmd["ns"]
+        if not isinstance(ns, int) or ns < 0:
+            raise ShimError("time.sleep: expected a non-negative duration")
+        if calls.wait_cancelled(ns / 1e9):
+            raise ShimError("time.sleep: the activity was cancelled")
+        return ()
+
+    def after(_cmd: Any) -> Reply:
+        raise ShimError("time.after is only available in workflows; use time.sleep in an activity")
+
+    def heartbeat(cmd: Any) -> Reply:
+        if cmd["has_details"]:
+            calls.heartbeat(from_lua(cmd["details"], path="activity.heartbeat(details)"))
+        else:
+            calls.heartbeat()
+        return ()
+
+    def info(_cmd: Any) -> Reply:
+        return (to_lua(sandbox, dict(calls.info()), path="activity.info()"),)
+
+    def is_cancelled(_cmd: Any) -> Reply:
+        return (calls.is_cancelled(),)
+
+    def ctx_all(_cmd: Any) -> Reply:
+        return (to_lua(sandbox, dict(calls.context), path="ctx"),)
+
+    def uuid_v4(_cmd: Any) -> Reply:
+        return (str(uuid.uuid4()),)
+
+    def uuid_v7(_cmd: Any) -> Reply:
+        return (str(_uuid7()),)
+
+    def random_bytes(cmd: Any) -> Reply:
+        n = cmd["n"]
+        if not isinstance(n, int) or not 0 <= n <= MAX_RANDOM_BYTES:
+            raise ShimError(f"crypto.random_bytes: n must be between 0 and {MAX_RANDOM_BYTES}")
+        return (os.urandom(n),)
+
+    handlers.update({
+        "time.now": now,
+        "time.sleep": sleep,
+        "time.after": after,
+        "activity.heartbeat": heartbeat,
+        "activity.info": info,
+        "activity.is_cancelled": is_cancelled,
+        "ctx.all": ctx_all,
+        "uuid.v4": uuid_v4,
+        "uuid.v7": uuid_v7,
+        "crypto.random_bytes": random_bytes,
+    })
+    return handlers
+
+
+
+
+def _uuid7() -> uuid.UUID:
+    """A time-ordered UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then random bits."""
+    value = (wall_clock.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (value & ~(0xF << 76)) | (0x7 << 76)  # version 7
+    value = (value & ~(0x3 << 62)) | (0x2 << 62)  # RFC 4122 variant
+    return uuid.UUID(int=value)

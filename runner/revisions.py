@@ -1,0 +1,221 @@
+"""Where a running worker gets the revisions it serves: the registry store, or a project directory.
+
+Workflow types are entry IDs or ``meta.temporal.workflow.name``; activity types are
+entry IDs. A pinned workflow run asks for the exact digest it started on, so the
+store-backed source keeps every revision it ever served (and fetches older ones from
+the store on demand) while new applies are picked up by polling the store's cheap
+``change_token()`` — no worker restart.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from registry.errors import FlowError
+from registry.loader import load_project
+from registry.revision import Revision, build_revisions
+from runner.failures import FlowFailure
+
+__all__ = [
+    "ProjectRevisionSource",
+    "RevisionSource",
+    "StoreRevisionSource",
+    "workflow_type_of",
+]
+
+WORKFLOW_KIND = "workflow.lua"
+ACTIVITY_KINDS = frozenset({"function.lua", "function.python"})
+
+
+class RevisionSource(Protocol):
+    """What a running worker serves."""
+
+    def workflow(self, workflow_type: str, digest: str | None = None) -> Revision:
+        """The workflow revision for a type (entry ID or custom name); ``digest`` pins one revision."""
+        ...
+
+    def activity(self, activity_type: str) -> Revision:
+        """The current revision of the activity entry whose ID is ``activity_type``."""
+        ...
+
+    def entry(self, entry_id: str) -> Revision:
+        """Any current entry (worker, client, library, ...)."""
+        ...
+
+
+class StoreReader(Protocol):
+    """The read side of registry.store.RevisionStore that this module needs."""
+
+    def current(self, entry_id: str) -> Revision | None: ...
+    def revision(self, entry_id: str, digest: str) -> Revision | None: ...
+    def list_current(self) -> list[Revision]: ...
+    def change_token(self) -> str: ...
+
+
+def workflow_type_of(revision: Revision) -> str:
+    """The Temporal workflow type a workflow entry registers: its custom name, else its entry ID."""
+    meta = revision.data.get("meta") or {}
+    temporal = meta.get("temporal") if isinstance(meta, Mapping) else None
+    workflow = temporal.get("workflow") if isinstance(temporal, Mapping) else None
+    name = workflow.get("name") if isinstance(workflow, Mapping) else None
+    return name if isinstance(name, str) and name else revision.entry_id
+
+
+def not_found(what: str, name: str, hint: str) -> FlowFailure:
+    """The NOT_FOUND failure a worker reports for a type it does not serve."""
+    return FlowFailure("NOT_FOUND", f"{what} {name!r} is not in the registry; {hint}", retryable=False)
+
+
+class _RevisionIndex:
+    """Current revisions by ID and by workflow type, plus every revision ever seen (for pins)."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, Revision] = {}
+        self.workflow_types: dict[str, str] = {}
+        self.seen: dict[tuple[str, str], Revision] = {}
+
+    def replace(self, revisions: Iterable[Revision]) -> None:
+        self.current = {rev.entry_id: rev for rev in revisions}
+        for rev in self.current.values():
+            self.remember(rev)
+
+    def remember(self, rev: Revision) -> None:
+        self.seen[(rev.entry_id, rev.digest)] = rev
+        if rev.kind == WORKFLOW_KIND:
+            # Names stay known after a rename, so runs started under the old name still resolve.
+            self.workflow_types[workflow_type_of(rev)] = rev.entry_id
+            self.workflow_types.setdefault(rev.entry_id, rev.entry_id)
+
+    def entry_id_for_workflow(self, workflow_type: str) -> str:
+        return self.workflow_types.get(workflow_type, workflow_type)
+
+
+class StoreRevisionSource:
+    """Serves the registry store's revisions; notices new applies within ``poll_interval`` seconds."""
+
+    def __init__(self, store: StoreReader, *, poll_interval: float = 1.0) -> None:
+        self.store = store
+        self.poll_interval = poll_interval
+        self._index = _RevisionIndex()
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._checked_at = float("-inf")
+        self.refresh(force=True)
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Reload current revisions if the store changed; returns True when it did."""
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self._checked_at < self.poll_interval:
+                return False
+            self._checked_at = now
+            token = self.store.change_token()
+            if token == self._token:
+                return False
+            self._index.replace(self.store.list_current())
+            self._token = token
+            return True
+
+    def workflow(self, workflow_type: str, digest: str | None = None) -> Revision:
+        self.refresh()
+        with self._lock:
+            entry_id = self._index.entry_id_for_workflow(workflow_type)
+            rev = self._pinned(entry_id, digest) if digest else self._index.current.get(entry_id)
+        if rev is None or rev.kind != WORKFLOW_KIND:
+            pinned = f" at revision {digest[:12]}" if digest else ""
+            raise not_found(f"workflow{pinned}", workflow_type,
+                            "apply it (`flowctl apply`) or check the workflow type / entry ID")
+        return rev
+
+    def _pinned(self, entry_id: str, digest: str) -> Revision | None:
+        rev = self._index.seen.get((entry_id, digest))
+        if rev is None:
+            rev = self.store.revision(entry_id, digest)
+            if rev is not None:
+                self._index.remember(rev)
+        return rev
+
+    def activity(self, activity_type: str) -> Revision:
+        self.refresh()
+        with self._lock:
+            rev = self._index.current.get(activity_type)
+        if rev is None or rev.kind not in ACTIVITY_KINDS:
+            raise not_found("activity", activity_type,
+                            "activity types are entry IDs of function.lua / function.python entries")
+        return rev
+
+    def entry(self, entry_id: str) -> Revision:
+        self.refresh()
+        with self._lock:
+            rev = self._index.current.get(entry_id)
+        if rev is None:
+            raise not_found("entry", entry_id, "apply it with `flowctl apply`")
+        return rev
+
+    def entries(self, kind: str | None = None) -> list[Revision]:
+        """Current revisions (of one kind), sorted by entry ID."""
+        self.refresh()
+        with self._lock:
+            revs = list(self._index.current.values())
+        return sorted((r for r in revs if kind is None or r.kind == kind), key=lambda r: r.entry_id)
+
+
+class ProjectRevisionSource(StoreRevisionSource):
+    """Serves revisions built in memory from entry files (tests, ``flowctl test``, ``flowctl dev``)."""
+
+    def __init__(self, revisions: Mapping[str, Revision] | Iterable[Revision]) -> None:
+        revs = list(revisions.values()) if isinstance(revisions, Mapping) else list(revisions)
+        super().__init__(_MemoryStore(revs), poll_interval=float("inf"))
+
+    @classmethod
+    def from_paths(cls, paths: Sequence[Path | str]) -> ProjectRevisionSource:
+        """Load entry files (directories or YAML files); refuses a project with errors."""
+        project = load_project(paths)
+        errors = [d for d in project.diagnostics if d.is_error]
+        if errors:
+            first = errors[0]
+            raise FlowError(f"{len(errors)} problem(s) in the entries, first: {first.file}:{first.line}: "
+                            f"{first.message}", hint="run `flowctl validate` to see them all")
+        return cls(build_revisions(project))
+
+    def add(self, revision: Revision) -> None:
+        """Make another revision available (e.g. an older one that pinned runs still use)."""
+        store = self.store
+        assert isinstance(store, _MemoryStore)
+        store.add(revision)
+        self.refresh(force=True)
+
+
+class _MemoryStore:
+    """A StoreReader over revisions held in memory; the newest added per entry is current."""
+
+    def __init__(self, revisions: Iterable[Revision]) -> None:
+        self._current: dict[str, Revision] = {}
+        self._all: dict[tuple[str, str], Revision] = {}
+        self._version = 0
+        for rev in revisions:
+            self.add(rev)
+
+    def add(self, rev: Revision) -> None:
+        self._current[rev.entry_id] = rev
+        self._all[(rev.entry_id, rev.digest)] = rev
+        self._version += 1
+
+    def current(self, entry_id: str) -> Revision | None:
+        return self._current.get(entry_id)
+
+    def revision(self, entry_id: str, digest: str) -> Revision | None:
+        return self._all.get((entry_id, digest))
+
+    def list_current(self) -> list[Revision]:
+        return list(self._current.values())
+
+    def change_token(self) -> str:
+        return str(self._version)
+
+    def __repr__(self) -> str:  # pragma: no cover - debugging aid
+        return f"_MemoryStore({sorted(self._current)})"

@@ -1,0 +1,70 @@
+"""Install the Lua modules a workflow entry lists (``modules:``) into its run's sandbox.
+
+A listed module is reachable both as ``require("name")`` and as a global of that
+name (SPEC §5.4); an unlisted one is neither. ``print`` and ``log`` are always there:
+logging is not a capability, and the lines never reach the workflow's history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any
+
+from runner.driver import Handler
+from runner.shims import crypto, ctx, funcs, log, uuid, workflow
+from runner.shims import time as time_shim
+from runner.shims.run_context import WorkflowRun
+
+__all__ = ["SHIM_MODULES", "install_workflow_modules", "load_shim"]
+
+#: Lua module name -> the shim module implementing it (json and errors come from the sandbox).
+SHIM_MODULES: dict[str, ModuleType] = {
+    "funcs": funcs,
+    "time": time_shim,
+    "uuid": uuid,
+    "crypto": crypto,
+    "workflow": workflow,
+    "ctx": ctx,
+}
+
+#: A trusted helper for log lines: "file.lua:12" of the Lua code ``level`` frames up.
+#: It is compiled in the runtime's own globals (it needs ``debug``) and handed to the log
+#: shim as an upvalue, so user code never sees it.
+_WHERE_LUA = """
+return function(level)
+    local info = debug.getinfo(level + 1, "Sl")
+    if info == nil then return "?" end
+    return info.short_src .. ":" .. (info.currentline or 0)
+end
+"""
+
+
+def load_shim(sandbox: Any, source: str, chunkname: str, *extra: Any) -> Any:
+    """Run a shim chunk (``local yield_command, ... = ...``) and return what it returns.
+
+    The chunk is wrapped in a function so ``yield_command`` arrives as an argument and
+    never becomes a global that user code could reach; the wrapper adds nothing before
+    the first line, so line numbers in shim errors stay true.
+    """
+    factory = sandbox.load("return function(...) " + source + "\nend", chunkname)
+    return factory(sandbox.yield_command, *extra)
+
+
+def install_workflow_modules(run: WorkflowRun, modules: Iterable[str]) -> dict[str, Handler]:
+    """Add the listed modules (plus print/log) to the run's sandbox; return their command handlers."""
+    sandbox = run.sandbox
+    handlers: dict[str, Handler] = {}
+    for name in sorted(set(modules)):
+        shim = SHIM_MODULES.get(name)
+        if shim is None:
+            continue  # json / errors are the sandbox's; validation reports unknown names
+        sandbox.add_module(name, load_shim(sandbox, shim.LUA_SOURCE, f"={name}"))
+        handlers.update(shim.handlers(run))
+
+    where = sandbox.lua.execute(_WHERE_LUA)
+    log_module, print_function = load_shim(sandbox, log.LUA_SOURCE, "=log", where, sandbox.env.tostring)
+    sandbox.add_module("log", log_module)
+    sandbox.env.print = print_function
+    handlers.update(log.handlers(run))
+    return handlers

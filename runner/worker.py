@@ -1,0 +1,183 @@
+"""``flowctl worker``: serve the registry's workflows and activities on real Temporal task queues.
+
+For each selected ``temporal.worker`` entry (all of them when none is named) the worker
+connects with the entry's ``temporal.client`` and runs one temporalio Worker per
+(client, task queue), each registering ONE dynamic workflow and ONE dynamic activity
+that dispatch by type to registry revisions. New applies are picked up while running
+(the revision source polls the store). SIGTERM/SIGINT stop polling and drain: running
+activities get ``drain_timeout`` to finish, then are cancelled.
+
+Log lines are logfmt on stderr (``ts=… level=info event=worker.started task_queue=…``),
+easy for people to read and for log shippers to parse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from registry.errors import FlowError
+from registry.revision import Revision
+from runner.activities import make_activity
+from runner.client import client_settings, connect
+from runner.revisions import StoreRevisionSource
+from runner.workflow import make_workflow_class
+
+__all__ = ["WorkerSpec", "log_event", "plan_workers", "run_worker", "serve"]
+
+WORKER_KIND = "temporal.worker"
+DEFAULT_DRAIN_TIMEOUT = timedelta(seconds=30)
+
+
+class WorkerConfigError(FlowError):
+    """The selected worker entries cannot be served as configured."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """One temporalio Worker to run: a task queue on one client, and the entries that asked for it."""
+
+    client_id: str
+    task_queue: str
+    worker_ids: tuple[str, ...]
+    #: keyword arguments for temporalio.worker.Worker (concurrency, cache size)
+    options: Mapping[str, int] = field(default_factory=dict)
+
+
+def log_event(event: str, *, level: str = "info", stream: TextIO | None = None, **fields: Any) -> None:
+    """Write one logfmt line: ``ts=… level=… event=… key=value…`` (values quoted when needed)."""
+    parts = [f"ts={time.strftime('%Y-%m-%dT%H:%M:%S%z')}", f"level={level}", f"event={event}"]
+    for key, value in fields.items():
+        text = str(value)
+        if not text or any(c in text for c in ' ="\n'):
+            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        parts.append(f"{key}={text}")
+    print(" ".join(parts), file=stream or sys.stderr, flush=True)
+
+
+def plan_workers(source: StoreRevisionSource, worker_ids: Sequence[str] = ()) -> list[WorkerSpec]:
+    """Which temporalio Workers to run for the named worker entries (all when none named)."""
+    workers = {rev.entry_id: rev for rev in source.entries(WORKER_KIND)}
+    if worker_ids:
+        missing = [w for w in worker_ids if w not in workers]
+        if missing:
+            known = ", ".join(sorted(workers)) or "none"
+            raise WorkerConfigError(f"no temporal.worker entry {', '.join(missing)} in the registry "
+                                    f"(known: {known})",
+                                    hint="apply the entries first (`flowctl apply`) or fix --worker")
+        selected = [workers[w] for w in worker_ids]
+    else:
+        selected = list(workers.values())
+        if not selected:
+            raise WorkerConfigError("the registry has no temporal.worker entries to serve",
+                                    hint="apply your entries first: `flowctl apply` (or run `flowctl dev`)")
+    specs: dict[tuple[str, str], WorkerSpec] = {}
+    for rev in selected:
+        client_id = _ref(rev, rev.data.get("client"))
+        if not client_id:
+            raise WorkerConfigError(f"{rev.entry_id} has no `client`", hint="name a temporal.client entry")
+        task_queue = str(rev.data.get("task_queue") or rev.entry_id)
+        options = _worker_options(rev)
+        key = (client_id, task_queue)
+        if key in specs:
+            spec = specs[key]
+            specs[key] = WorkerSpec(client_id, task_queue, (*spec.worker_ids, rev.entry_id), spec.options)
+        else:
+            specs[key] = WorkerSpec(client_id, task_queue, (rev.entry_id,), options)
+    return list(specs.values())
+
+
+def _ref(rev: Revision, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        return ""
+    return value if ":" in value else f"{rev.namespace}:{value}"
+
+
+def _worker_options(rev: Revision) -> dict[str, int]:
+    raw = rev.data.get("worker_options") or {}
+    names = {
+        "max_concurrent_workflow_tasks": "max_concurrent_workflow_tasks",
+        "max_concurrent_activities": "max_concurrent_activities",
+        "max_cached_workflows": "max_cached_workflows",
+    }
+    return {names[k]: int(v) for k, v in raw.items() if k in names and isinstance(v, int)}
+
+
+async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
+                stop: asyncio.Event, clients: Mapping[str, Client] | None = None,
+                drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT,
+                ready: asyncio.Event | None = None) -> None:
+    """Run the workers until ``stop`` is set, then drain them. ``clients`` overrides connections."""
+    specs = plan_workers(source, worker_ids)
+    connected: dict[str, Client] = dict(clients or {})
+    for spec in specs:
+        if spec.client_id not in connected:
+            client_rev = source.entry(spec.client_id)
+            connected[spec.client_id] = await connect(client_rev)
+            log_event("client.connected", client=spec.client_id,
+                      target=client_settings(client_rev).describe())
+    max_activities = max((s.options.get("max_concurrent_activities", 100) for s in specs), default=100)
+    with ThreadPoolExecutor(max_workers=max(4, min(max_activities, 64)),
+                            thread_name_prefix="flowctl-activity") as executor:
+        workflow_class = make_workflow_class(source)
+        activity_fn = make_activity(source, executor=executor)
+        workers = [
+            Worker(connected[spec.client_id], task_queue=spec.task_queue, workflows=[workflow_class],
+                   activities=[activity_fn], activity_executor=executor,
+                   workflow_runner=UnsandboxedWorkflowRunner(),
+                   graceful_shutdown_timeout=drain_timeout, **spec.options)
+            for spec in specs
+        ]
+        async with contextlib.AsyncExitStack() as stack:
+            for worker, spec in zip(workers, specs, strict=True):
+                await stack.enter_async_context(worker)
+                log_event("worker.started", task_queue=spec.task_queue, workers=",".join(spec.worker_ids),
+                          client=spec.client_id)
+            if ready is not None:
+                ready.set()
+            await stop.wait()
+            log_event("worker.draining", timeout=f"{drain_timeout.total_seconds():g}s")
+        log_event("worker.stopped")
+
+
+def run_worker(store: Any, worker_ids: Sequence[str] = (), *, python_paths: Iterable[Path] = (),
+               poll_interval: float = 1.0, drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT) -> None:
+    """Serve until SIGTERM/SIGINT (the ``flowctl worker`` command); ``store`` is a RevisionStore."""
+    for path in python_paths:
+        resolved = str(Path(path).resolve())
+        if resolved not in sys.path:
+            sys.path.insert(0, resolved)  # function.python handlers import from here
+    source = StoreRevisionSource(store, poll_interval=poll_interval)
+    asyncio.run(_serve_until_signalled(source, worker_ids, drain_timeout))
+
+
+async def _serve_until_signalled(source: StoreRevisionSource, worker_ids: Sequence[str],
+                                 drain_timeout: timedelta) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, _on_signal, stop, signum)
+    try:
+        await serve(source, worker_ids, stop=stop, drain_timeout=drain_timeout)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
+def _on_signal(stop: asyncio.Event, signum: int) -> None:
+    if stop.is_set():
+        return
+    log_event("worker.signal", signal=signal.Signals(signum).name)
+    stop.set()
