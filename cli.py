@@ -92,21 +92,20 @@ def _echo_diagnostics(diagnostics: list[Any], *, err: bool = True) -> None:
         click.echo(render(diagnostics, "text"), nl=False, err=err)
 
 
-def _results_json(outcome: Any, plan: Any) -> str:
+def _json(body: Any) -> str:
     import json
 
-    body: dict[str, Any] = {
-        "ok": outcome.ok,
-        "diagnostics": [d.to_dict() for d in outcome.diagnostics],
-    }
-    if plan is not None:
-        body["counts"] = plan.counts()
-        body["prune"] = plan.prune
-    if hasattr(outcome, "results"):
-        body["dry_run"] = outcome.dry_run
-        body["event"] = outcome.event.id if outcome.event else None
-        body["entries"] = [r.to_dict() for r in outcome.results]
     return json.dumps(body, indent=2, ensure_ascii=False)
+
+
+def _invalid_tree(diagnostics: list[Any], *, as_json: bool, what: str) -> None:
+    """Report an invalid tree: diagnostics (stderr, or a JSON body on stdout) and what was not done."""
+    if as_json:
+        click.echo(_json({"ok": False, "diagnostics": [d.to_dict() for d in diagnostics]}))
+        return
+    _echo_diagnostics(diagnostics)
+    click.secho(f"error: the tree is invalid; {what}", fg="red", err=True)
+    click.echo("hint: fix the problems above (`flowctl validate` checks the tree on its own)", err=True)
 
 
 @main.command("diff")
@@ -116,11 +115,9 @@ def diff_command(entries_dir: str, registry_url: str | None, prune: bool, strict
                  as_json: bool) -> None:
     """Show what apply would change: created / changed (unified diffs) / unchanged / deleted.
 
-    Exit 0: nothing to do; 1: changes pending; 2: invalid tree or error.
+    Writes nothing. Exit 0: nothing to do; 1: changes pending; 2: invalid tree or error.
     """
-    import json
-
-    from registry.plan import render_plan, unified_diff
+    from registry.plan import Action, render_plan, unified_diff
     from registry.publish import plan_tree
     from registry.store import open_store
 
@@ -131,20 +128,15 @@ def diff_command(entries_dir: str, registry_url: str | None, prune: bool, strict
         exc.exit_code = ExitCode.USAGE  # diff reserves 1 for "changes pending"
         raise
     if plan is None:
-        if as_json:
-            click.echo(json.dumps({"ok": False, "diagnostics": [d.to_dict() for d in check.diagnostics]},
-                                  indent=2))
-        else:
-            _echo_diagnostics(check.diagnostics)
-            click.secho("error: the tree is invalid; fix the problems above (flowctl validate)", fg="red",
-                        err=True)
+        _invalid_tree(check.diagnostics, as_json=as_json, what="no plan was computed")
         sys.exit(int(ExitCode.USAGE))
     if as_json:
-        body = {"ok": True, "prune": prune, "counts": plan.counts(), "changes": [
-            {"id": c.entry_id, "kind": c.kind, "action": str(c.action), "digest": c.digest,
-             "previous_digest": c.previous_digest, "diff": unified_diff(c) if c.action != "unchanged" else ""}
-            for c in plan.changes]}
-        click.echo(json.dumps(body, indent=2, ensure_ascii=False))
+        changes = [{"id": c.entry_id, "kind": c.kind, "action": str(c.action), "digest": c.digest,
+                    "previous_digest": c.previous_digest,
+                    "diff": "" if c.action is Action.UNCHANGED else unified_diff(c)} for c in plan.changes]
+        click.echo(_json({"ok": True, "prune": prune, "has_changes": plan.has_changes,
+                          "counts": plan.counts(), "diagnostics": [d.to_dict() for d in check.diagnostics],
+                          "changes": changes}))
     else:
         _echo_diagnostics(check.diagnostics)
         click.echo(render_plan(plan, show_diffs=True), nl=False)
@@ -158,31 +150,41 @@ def diff_command(entries_dir: str, registry_url: str | None, prune: bool, strict
 @reports_errors
 def apply_command(entries_dir: str, registry_url: str | None, prune: bool, strict: bool, as_json: bool,
                   dry_run: bool, force: bool) -> None:
-    """Validate the tree and publish it to the registry as immutable revisions, in one transaction."""
-    from registry.plan import render_plan
-    from registry.publish import apply_tree
+    """Validate the tree and publish it to the registry as immutable revisions, in one transaction.
+
+    Prints the plan, then one `ID created|changed|unchanged|deleted` line per entry.
+    Exit 0: applied (or nothing to do); 1: invalid tree, conflict or registry error.
+    """
+    from registry.plan import compute_plan, render_plan
+    from registry.publish import apply_plan, check_tree
     from registry.store import open_store
 
+    check = check_tree([entries_dir], strict=strict)  # before opening: an invalid tree writes nothing
+    if not check.ok:
+        _invalid_tree(check.diagnostics, as_json=as_json, what="nothing was applied")
+        sys.exit(int(ExitCode.PROBLEMS))
+    if not as_json:
+        _echo_diagnostics(check.diagnostics)  # warnings
     with open_store(registry_url, create=not dry_run) as store:
-        outcome = apply_tree([entries_dir], store, prune=prune, dry_run=dry_run, strict=strict)
+        plan = compute_plan(check.revisions, store, prune=prune)
+        if plan.has_changes and not as_json:
+            click.echo(render_plan(plan, show_unchanged=False), nl=False)
+        outcome = apply_plan(check, plan, store, dry_run=dry_run)
     if as_json:
-        click.echo(_results_json(outcome, outcome.plan))
-    elif not outcome.ok:
-        _echo_diagnostics(outcome.diagnostics)
-        click.secho("error: the tree is invalid; nothing was applied", fg="red", err=True)
-    else:
-        _echo_diagnostics(outcome.diagnostics)
-        assert outcome.plan is not None
-        if outcome.plan.has_changes:
-            click.echo(render_plan(outcome.plan, show_unchanged=False), nl=False)
-        for result in outcome.results:
-            note = f" ({result.note})" if result.note else ""
-            click.echo(f"{result.entry_id} {'would be ' if dry_run else ''}{result.action}{note}")
-        if dry_run:
-            click.echo("dry run: nothing was written")
-        elif outcome.event is not None:
-            click.echo(f"applied as event #{outcome.event.id}")
-    sys.exit(int(ExitCode.OK if outcome.ok else ExitCode.PROBLEMS))
+        click.echo(_json({"ok": True, "dry_run": dry_run, "prune": prune, "counts": plan.counts(),
+                          "event": outcome.event.id if outcome.event else None,
+                          "diagnostics": [d.to_dict() for d in outcome.diagnostics],
+                          "entries": [r.to_dict() for r in outcome.results]}))
+        return
+    for result in outcome.results:
+        notes = [result.note] if result.note else []
+        if dry_run and str(result.action) != "unchanged":
+            notes.append("dry run")
+        click.echo(f"{result.entry_id} {result.action}" + (f" ({'; '.join(notes)})" if notes else ""))
+    if dry_run:
+        click.echo("dry run: nothing was written")
+    elif outcome.event is not None:
+        click.echo(f"applied as event #{outcome.event.id}")
 
 
 @main.group("registry")

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from registry.diagnostics import Diagnostic
-from registry.loader import load_project
+from registry.diagnostics import Diagnostic, display_path
+from registry.errors import FlowError
+from registry.loader import Project, load_project
 from registry.plan import Action, Plan, compute_plan
 from registry.revision import Revision, build_revisions
 from registry.store import ApplyEvent, RevisionStore
@@ -58,7 +59,7 @@ class ApplyOutcome:
 
 
 def _validator() -> Callable[..., Any] | None:
-    """``registry.validate.validate_project`` when that stage is installed (it is built separately)."""
+    """``registry.validate.validate_project`` when every stage is installed (Lua is built separately)."""
     try:
         module = importlib.import_module("registry.validate")
     except ImportError:
@@ -67,16 +68,32 @@ def _validator() -> Callable[..., Any] | None:
     return found if callable(found) else None
 
 
+def _validate_without_lua(paths: Sequence[Path | str]) -> tuple[Project, list[Diagnostic]]:
+    """Stages 1-3 (YAML, JSON Schema, references): what can be checked without the Lua stage."""
+    from registry.references import check_references
+    from registry.schema_check import check_document
+
+    project = load_project(paths)
+    found = list(project.diagnostics)
+    for doc in project.documents:
+        found.extend(check_document(doc))
+    found.extend(check_references(project))
+    return project, sorted(set(found))
+
+
 def check_tree(paths: Sequence[Path | str], *, strict: bool = False) -> TreeCheck:
     """Validate the tree (every stage) and, when valid, build its revisions."""
     validate = _validator()
     if validate is not None:
         report = validate(list(paths), strict=strict)
         project, diagnostics, ok = report.project, list(report.diagnostics), bool(report.ok)
-    else:  # only the loading stage is available: still refuse what cannot be loaded
-        project = load_project(paths)
-        diagnostics = sorted(project.diagnostics)
+    else:  # the Lua stage is not installed: still refuse everything the other stages find
+        project, diagnostics = _validate_without_lua(paths)
         ok = not any(d.is_error or strict for d in diagnostics)
+    if not project.entries and ok:
+        shown = ", ".join(display_path(Path(p)) for p in paths) or "entries"
+        raise FlowError(f"no entries found under {shown}",
+                        hint="pass the directory that holds your entry files with --entries DIR")
     if not ok:
         return TreeCheck(diagnostics=diagnostics, ok=False)
     return TreeCheck(diagnostics=diagnostics, ok=True, revisions=build_revisions(project))
@@ -102,17 +119,23 @@ def apply_tree(paths: Sequence[Path | str], store: RevisionStore, *, prune: bool
     check, plan = plan_tree(paths, store, prune=prune, strict=strict)
     if plan is None:
         return ApplyOutcome(diagnostics=check.diagnostics, ok=False)
+    return apply_plan(check, plan, store, dry_run=dry_run, actor=actor)
+
+
+def apply_plan(check: TreeCheck, plan: Plan, store: RevisionStore, *, dry_run: bool = False,
+               actor: str | None = None) -> ApplyOutcome:
+    """Write a plan computed from a valid tree (one transaction), and say what happened to each entry."""
     event = None if dry_run else store.apply(plan, actor=actor)
     written = {c.entry_id: c for c in event.changes} if event else {}
     results = []
     for change in plan.changes:
-        action = change.action
-        note = ""
-        if action is Action.DELETED and not prune:
-            action, note = Action.UNCHANGED, "gone from the tree; apply --prune deletes it"
+        action, digest, note = change.action, change.digest, ""
+        if action is Action.DELETED and not plan.prune:
+            action, digest = Action.UNCHANGED, change.previous_digest
+            note = "gone from the tree; apply --prune deletes it"
         elif not dry_run and action is not Action.UNCHANGED and change.entry_id not in written:
             action, note = Action.UNCHANGED, "already applied by a concurrent apply"
-        results.append(EntryResult(change.entry_id, change.kind, action, change.digest,
+        results.append(EntryResult(change.entry_id, change.kind, action, digest,
                                    change.previous_digest, note))
     return ApplyOutcome(diagnostics=check.diagnostics, ok=True, plan=plan, event=event, results=results,
                         dry_run=dry_run)
