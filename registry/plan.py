@@ -89,14 +89,20 @@ def compute_plan(revisions: Mapping[str, Revision], store: RevisionStore, *, pru
     for entry_id in sorted(set(revisions) | set(current)):
         new = revisions.get(entry_id)
         old_digest = current.get(entry_id)
+        old: Revision | None = None
+        if old_digest is not None and (new is None or old_digest != new.digest):
+            # the old revision, for diffs; None if another apply deleted the entry a moment ago
+            old = store.current(entry_id)
+            old_digest = old.digest if old is not None else None
         if new is None:
-            changes.append(PlannedChange(entry_id, Action.DELETED, None, store.current(entry_id)))
+            if old is not None:
+                changes.append(PlannedChange(entry_id, Action.DELETED, None, old))
         elif old_digest is None:
             changes.append(PlannedChange(entry_id, Action.CREATED, new, None))
         elif old_digest == new.digest:
             changes.append(PlannedChange(entry_id, Action.UNCHANGED, new, new))
         else:
-            changes.append(PlannedChange(entry_id, Action.CHANGED, new, store.current(entry_id)))
+            changes.append(PlannedChange(entry_id, Action.CHANGED, new, old))
     return Plan(changes=tuple(changes), prune=prune)
 
 

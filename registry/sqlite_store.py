@@ -109,7 +109,7 @@ class SqliteRevisionStore(RevisionStore):
         if self.path is not None and self.path.exists():
             # WAL: readers (workers) never block the writer and vice versa; persistent per file
             with contextlib.suppress(sqlite3.OperationalError):  # read-only media: keep its mode
-                self._sql("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA journal_mode = WAL")
             self._sql("PRAGMA synchronous = NORMAL")
         version = self._schema_version() if app_id == APPLICATION_ID else 0
         if version > LATEST_VERSION:
@@ -154,7 +154,12 @@ class SqliteRevisionStore(RevisionStore):
                 raise RegistryConflict(
                     f"registry {self._shown()} is locked by another writer (waited {self.busy_timeout:g} s)",
                     hint="another `flowctl apply` is running; retry when it has finished") from exc
-            raise
+            if "readonly" in str(exc) or "disk" in str(exc) or "unable to open" in str(exc):
+                raise RegistryError(f"cannot write registry {self._shown()}: {exc}",
+                                    hint="check the file's and its directory's permissions and the free "
+                                         "disk space") from exc
+            raise RegistryError(f"registry {self._shown()} cannot be used: {exc}",
+                                hint=_RESTORE_HINT) from exc
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.IntegrityError):
                 raise
@@ -169,7 +174,8 @@ class SqliteRevisionStore(RevisionStore):
             try:
                 yield
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # SQLite may already have rolled back (e.g. disk full)
+                    self._conn.execute("ROLLBACK")
                 raise
             self._sql("COMMIT")
 
@@ -265,7 +271,7 @@ class SqliteRevisionStore(RevisionStore):
         writes = plan.writes()
         if not writes:
             return None
-        pause = float(os.environ.get(APPLY_PAUSE_ENV) or 0)
+        pause = _test_pause()
         with self._write_transaction():
             now = self._current_digests_in_transaction([c.entry_id for c in writes])
             changes: list[EntryChange] = []
@@ -359,6 +365,14 @@ class SqliteRevisionStore(RevisionStore):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _test_pause() -> float:
+    """Seconds from ``FLOWCTL_TEST_APPLY_PAUSE`` (0 when unset or not a number)."""
+    try:
+        return max(0.0, float(os.environ.get(APPLY_PAUSE_ENV) or 0))
+    except ValueError:
+        return 0.0
 
 
 def _short(digest: str | None) -> str:

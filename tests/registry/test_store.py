@@ -257,3 +257,56 @@ def test_an_empty_sqlite_file_becomes_a_registry(tmp_path: Path) -> None:
     raw = sqlite3.connect(path)
     assert raw.execute("SELECT version FROM schema_version").fetchall() == [(LATEST_VERSION,)]
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_writer_kept_waiting_reports_the_registry_busy(tmp_path: Path) -> None:
+    from registry.sqlite_store import SqliteRevisionStore
+
+    path = tmp_path / "registry.db"
+    open_store(str(path)).close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another writer, mid-transaction
+    try:
+        with SqliteRevisionStore(path, busy_timeout=0.2) as waiting:
+            with pytest.raises(RegistryConflict, match="locked by another writer") as info:
+                apply(waiting, tree(tmp_path))
+            assert "retry" in (info.value.hint or "")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    with open_store(str(path)) as store:
+        assert store.history() == [] and store.current_digests() == {}
+
+
+def test_a_later_schema_version_upgrades_the_store_in_place(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import registry.sqlite_store as sqlite_store
+
+    path = tmp_path / "registry.db"
+    revs = tree(tmp_path)
+    with open_store(str(path)) as old:
+        apply(old, revs)
+        token = old.change_token()
+    step = LATEST_VERSION + 1
+    upgrade = ("ALTER TABLE events ADD COLUMN note TEXT",)
+    monkeypatch.setattr(sqlite_store, "MIGRATIONS", {**sqlite_store.MIGRATIONS, step: upgrade})
+    monkeypatch.setattr(sqlite_store, "LATEST_VERSION", step)
+    with open_store(str(path)) as upgraded:
+        assert upgraded.current_digests() == {k: r.digest for k, r in revs.items()}
+        assert upgraded.change_token() == token
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT version FROM schema_version").fetchall() == [(step,)]
+    assert "note" in [row[1] for row in raw.execute("PRAGMA table_info(events)")]
+    raw.close()
+
+
+def test_a_damaged_registry_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "registry.db"
+    open_store(str(path)).close()
+    raw = sqlite3.connect(path)
+    raw.execute("DROP TABLE schema_version")
+    raw.commit()
+    raw.close()
+    with pytest.raises(RegistryError, match="registry.db") as info:
+        open_store(str(path))
+    assert "backup" in (info.value.hint or "")
