@@ -122,7 +122,7 @@ class SqliteRevisionStore(RevisionStore):
 
     def _schema_version(self) -> int:
         try:
-            row = self._sql("SELECT max(version) FROM schema_version").fetchone()
+            row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
         except sqlite3.DatabaseError as exc:
             raise RegistryError(f"registry {self._shown()} is damaged: {exc}", hint=_RESTORE_HINT) from exc
         return int(row[0] or 0)
