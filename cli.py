@@ -291,18 +291,23 @@ def registry_history_command(entry_id: str | None, limit: int | None, registry_u
 @click.argument("entry_id")
 @click.argument("rev")
 @_registry_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @reports_errors
-def registry_rollback_command(entry_id: str, rev: str, registry_url: str | None) -> None:
+def registry_rollback_command(entry_id: str, rev: str, registry_url: str | None, as_json: bool) -> None:
     """Make an old revision REV (digest or prefix) of ENTRY_ID current again, as a new event."""
     from registry.publish import rollback_entry
     from registry.store import open_store
 
     with open_store(registry_url, create=False) as store:
         revision, event = rollback_entry(store, entry_id, rev)
-    if event is None:
+    change = event.changes[0] if event is not None else None
+    if as_json:
+        click.echo(_json({"id": entry_id, "digest": revision.digest, "event": event.id if event else None,
+                          "previous_digest": change.previous_digest if change else revision.digest}))
+        return
+    if event is None or change is None:
         click.echo(f"{entry_id} is already at {revision.short_digest}; nothing to do")
         return
-    change = event.changes[0]
     was = (change.previous_digest or "")[:12] or "nothing (it was deleted)"
     click.echo(f"{entry_id} rolled back to {revision.short_digest} (was {was}) as event #{event.id}")
 

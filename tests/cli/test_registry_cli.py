@@ -417,6 +417,20 @@ def test_rollback_brings_back_a_deleted_entry(project: Path) -> None:
     rolled = run("registry", "rollback", "app:order", digest[:12])
     assert rolled.exit_code == 0 and "(was nothing (it was deleted))" in rolled.stdout
     assert "app:order" in run("registry", "list").stdout
+    again = json.loads(run("registry", "rollback", "app:order", digest[:12], "--json").stdout)
+    assert again == {"id": "app:order", "digest": digest, "event": None, "previous_digest": digest}
+
+
+def test_rollback_json(project: Path) -> None:
+    run("apply")
+    first = json.loads(run("registry", "show", "app:money", "--json").stdout)["digest"]
+    write_tree(project, money="return {round = math.floor}\n")
+    run("apply")
+    second = json.loads(run("registry", "show", "app:money", "--json").stdout)["digest"]
+    result = run("registry", "rollback", "app:money", first[:8], "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == {"id": "app:money", "digest": first, "event": 3,
+                                         "previous_digest": second}
 
 
 def test_help_lists_the_registry_commands() -> None:
