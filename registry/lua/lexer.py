@@ -35,21 +35,29 @@ _TOKEN_RE = re.compile(
 )
 _DECIMAL_RE = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _HEX_RE = re.compile(r"0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?[0-9]+)?")
-_ESCAPE_RE = re.compile(r"\\(?:z[ \t\n\f\v]*|x(?P<hex>[0-9a-fA-F]{0,2})|(?P<dec>[0-9]{1,3})|u(?P<u>\{[0-9a-fA-F]*\}?)"
-                        r"|(?P<nl>\r\n|\n\r|\n|\r)|(?P<c>[\s\S]))")
+_ESCAPE_RE = re.compile(r"\\(?:z[ \t\n\f\v]*|x(?P<hex>[0-9a-fA-F]{0,2})|(?P<dec>[0-9]{1,3})"
+                        r"|u(?P<u>\{?[0-9a-fA-F]*\}?)|(?P<nl>\r\n|\n\r|\n|\r)|(?P<c>[\s\S]))")
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
                    "\\": "\\", '"': '"', "'": "'"}
 _NEWLINES_RE = re.compile(r"\r\n|\n\r|\r")
 
 
 class LuaSyntaxError(Exception):
-    """A chunk that Lua 5.4 would refuse to compile."""
+    """A chunk that Lua 5.4 would refuse to compile.
 
-    def __init__(self, message: str, line: int, col: int) -> None:
+    ``line``/``col`` point at what to fix (for a bad ``goto``, the goto itself);
+    ``lua_line`` is the line real Lua names in its message, which for errors found
+    at the end of a block is where the block ends.
+    """
+
+    def __init__(self, message: str, line: int, col: int, *, lua_line: int | None = None) -> None:
         super().__init__(f"{line}:{col}: {message}")
         self.message = message
         self.line = line
         self.col = col
+        self.lua_line = line if lua_line is None else lua_line
+        #: the tokens read before a lexical error (the parser reports earlier syntax errors first)
+        self.tokens: list[Token] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +67,16 @@ class Token:
     value: str
     line: int
     col: int
+    #: how Lua's error messages show a string token (quotes included, escapes decoded)
+    raw: str = ""
+    #: the line the token ends on (long strings span lines; Lua reports that line)
+    end_line: int = 0
 
     def near(self) -> str:
         """How Lua names the token in an error message."""
         if self.kind == "<eof>":
             return "near <eof>"
-        return f"near '{self.value}'"
+        return f"near '{self.raw or self.value}'"
 
 
 def normalize_newlines(text: str) -> str:
@@ -97,23 +109,38 @@ def tokenize(text: str) -> list[Token]:
             append(Token(match.group(), match.group(), line, col))
         elif group == "string":
             line, col = where(start)
-            append(Token("string", _decode_string(match.group()[1:-1], line, col), line, col))
+            raw = match.group()
+            try:
+                value = _decode_string(raw[1:-1], line, col, raw[0])
+            except LuaSyntaxError as exc:
+                exc.tokens = tokens
+                raise
+            end_line = line + raw.count("\n")
+            append(Token("string", value, line, col, raw[0] + value + raw[0], end_line))
         elif group == "number":
             line, col = where(start)
             raw = match.group()
             if not (_DECIMAL_RE.fullmatch(raw) or _HEX_RE.fullmatch(raw)):
-                raise LuaSyntaxError(f"malformed number near '{raw}'", line, col)
+                error = LuaSyntaxError(f"malformed number near '{raw}'", line, col)
+                error.tokens = tokens
+                raise error
             append(Token("number", raw, line, col))
         elif group == "longstring":
             line, col = where(start)
             body = match.group()
             level = len(match.group("lse"))
             inner = body[level + 2: len(body) - level - 2]
+            shown = body
             if inner.startswith("\n"):  # the first newline right after the opening bracket is skipped
                 inner = inner[1:]
-            append(Token("string", inner, line, col))
+                shown = body[: level + 2] + body[level + 3:]
+            append(Token("string", inner, line, col, shown, line + body.count("\n")))
         else:
-            _raise_lexical(group, match, text, where)
+            try:
+                _raise_lexical(group, match, text, where)
+            except LuaSyntaxError as exc:
+                exc.tokens = tokens
+                raise
     line, col = where(len(text))
     append(Token("<eof>", "<eof>", line, col))
     return tokens
@@ -121,59 +148,83 @@ def tokenize(text: str) -> list[Token]:
 
 def _raise_lexical(group: str | None, match: re.Match[str], text: str,
                    locate: Callable[[int], tuple[int, int]]) -> None:
-    if group == "badlongcomment":
-        line, _ = locate(len(text))
-        raise LuaSyntaxError("unfinished long comment near <eof>", line, 1)
-    if group == "badlongstring":
-        line, _ = locate(len(text))
-        raise LuaSyntaxError("unfinished long string near <eof>", line, 1)
     line, col = locate(match.start())
+    if group in ("badlongcomment", "badlongstring"):
+        what = "comment" if group == "badlongcomment" else "string"
+        last, _ = locate(len(text))
+        raise LuaSyntaxError(f"unfinished long {what} (starting at line {line}) near <eof>", line, col,
+                             lua_line=last)
     if group == "baddelim":
         raise LuaSyntaxError(f"invalid long string delimiter near '{match.group()}'", line, col)
     if group == "badstring":
         rest = text[match.start():]
         end = rest.find("\n")
         snippet = rest if end < 0 else rest[:end]
-        raise LuaSyntaxError(f"unfinished string near '{snippet}'", line, col)
-    raise LuaSyntaxError(f"unexpected symbol near '{match.group()}'", line, col)
+        # Lua reads left to right: a bad escape before the end of the line is reported first.
+        _decode_string(snippet[1:], line, col, snippet[0], partial=True)
+        near = "<eof>" if end < 0 else f"'{snippet}'"
+        raise LuaSyntaxError(f"unfinished string near {near}", line, col)
+    char = match.group()
+    shown = char if " " < char < "\x7f" else f"<\\{char.encode('utf-8')[0]}>"
+    raise LuaSyntaxError(f"unexpected symbol near '{shown}'", line, col)
 
 
-def _decode_string(body: str, line: int, col: int) -> str:
-    """The value of a short string's body, validating escapes as Lua does."""
+def _decode_string(body: str, line: int, col: int, quote: str = '"', *, partial: bool = False) -> str:
+    """The value of a short string's body, validating escapes as Lua does (and with its messages)."""
     if "\\" not in body:
         return body
+    decoded: list[str] = []
+    pos = 0
 
-    def escape(m: re.Match[str]) -> str:
+    def fail(message: str, upto: str) -> LuaSyntaxError:
+        return LuaSyntaxError(f"{message} near '{quote}{''.join(decoded)}{upto}'", line, col)
+
+    for m in _ESCAPE_RE.finditer(body):
+        decoded.append(body[pos:m.start()])
+        pos = m.end()
         text = m.group()
+        after = body[m.end():m.end() + 1] or (quote if not partial else "")
         if text[1] == "z":
-            return ""
+            continue
         if m.group("nl") is not None:
-            return "\n"
+            decoded.append("\n")
+            continue
         hexdigits = m.group("hex")
         if hexdigits is not None:
             if len(hexdigits) < 2:
-                raise LuaSyntaxError(f"hexadecimal digit expected near '\\x{hexdigits}'", line, col)
-            return chr(int(hexdigits, 16))
+                raise fail("hexadecimal digit expected", f"\\x{hexdigits}{after}")
+            decoded.append(chr(int(hexdigits, 16)))
+            continue
         dec = m.group("dec")
         if dec is not None:
             if int(dec) > 255:
-                raise LuaSyntaxError(f"decimal escape too large near '\\{dec}'", line, col)
-            return chr(int(dec))
+                raise fail("decimal escape too large", f"\\{dec}{after}")
+            decoded.append(chr(int(dec)))
+            continue
         uni = m.group("u")
         if uni is not None:
-            if not uni.startswith("{"):
-                raise LuaSyntaxError("missing '{' in \\u{xxxx}", line, col)
-            if len(uni) < 2 or uni[1] == "}":
-                raise LuaSyntaxError("hexadecimal digit expected in \\u{xxxx}", line, col)
-            if not uni.endswith("}"):
-                raise LuaSyntaxError("missing '}' in \\u{xxxx}", line, col)
-            code = int(uni[1:-1], 16)
-            if code > 0x7FFFFFFF:
-                raise LuaSyntaxError("UTF-8 value too large in \\u{xxxx}", line, col)
-            return chr(code) if code < 0x110000 else "\ufffd"
+            decoded.append(_utf8_escape(uni, after, fail))
+            continue
         char = m.group("c")
         if char in _SIMPLE_ESCAPES:
-            return _SIMPLE_ESCAPES[char]
-        raise LuaSyntaxError(f"invalid escape sequence '\\{char}'", line, col)
+            decoded.append(_SIMPLE_ESCAPES[char])
+            continue
+        raise fail("invalid escape sequence", f"\\{char}")
+    decoded.append(body[pos:])
+    return "".join(decoded)
 
-    return _ESCAPE_RE.sub(escape, body)
+
+def _utf8_escape(uni: str, after: str, fail: Callable[[str, str], LuaSyntaxError]) -> str:
+    if not uni.startswith("{"):
+        raise fail("missing '{'", f"\\u{uni[:1] or after}")
+    digits = uni[1:].rstrip("}")
+    if not digits:
+        raise fail("hexadecimal digit expected", f"\\u{{{uni[1:2] or after}")
+    code = 0
+    for i, digit in enumerate(digits):
+        if code > (0x7FFFFFFF >> 4):
+            raise fail("UTF-8 value too large", f"\\u{{{digits[:i + 1]}")
+        code = (code << 4) + int(digit, 16)
+    if not uni.endswith("}"):
+        raise fail("missing '}'", f"\\u{{{digits}{after}")
+    return chr(code) if code < 0x110000 else "\ufffd"
