@@ -22,6 +22,7 @@ import dataclasses
 import importlib
 import inspect
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
@@ -33,8 +34,8 @@ from temporalio.common import RawValue
 from registry.revision import Revision
 from runner.activity_modules import ActivityCalls, install_activity_modules
 from runner.driver import ShimError
-from runner.failures import FlowFailure, failure_from_lua
-from runner.revisions import RevisionSource
+from runner.failures import FlowFailure, LuaRuntimeError, failure_from_lua
+from runner.revisions import RevisionSource, imported_libraries
 from runner.sandbox import LuaSandbox
 from runner.temporal_failures import to_application_error
 from runner.values import from_lua, to_lua
@@ -78,38 +79,42 @@ class ActivityRunner:
 
     def _run_lua_sync(self, revision: Revision, inputs: list[Any], calls: ActivityCalls) -> Any:
         """Run one Lua activity call to completion on this (pool) thread."""
-        sandbox = LuaSandbox(memory_limit=self.memory_limit, instruction_limit=self.instruction_limit)
+        sandbox = LuaSandbox(memory_limit=self.memory_limit, instruction_limit=self.instruction_limit,
+                             clock_ns=time.time_ns, owner=revision.entry_id)
         listed = revision.data.get("modules")
-        handlers = install_activity_modules(sandbox, calls, None if listed is None else map(str, listed))
+        handlers = install_activity_modules(sandbox, calls, None if listed is None else map(str, listed),
+                                            owner=revision.entry_id)
         self._install_libraries(sandbox, revision)
         assert revision.source is not None and revision.source_name is not None
-        exports = sandbox.load(revision.source, revision.source_name)
         method = str(revision.data.get("method") or "main")
-        fn = _exported(exports, method)
-        if fn is None:
-            raise FlowFailure("INVALID", f"{revision.source_name} does not export a function {method!r}",
-                              retryable=False, where=revision.source_name)
-        lua_inputs = [to_lua(sandbox, value, path=f"input[{i + 1}]") for i, value in enumerate(inputs)]
-        sandbox.begin_task()
-        thread = sandbox.start(fn)
-        values: tuple[Any, ...] = tuple(lua_inputs)
-        while True:
-            finished, results = sandbox.resume(thread, *values)
-            if finished:
-                break
-            if calls.is_cancelled():
-                # Every command is a cancellation point; the attempt is already reported cancelled.
-                raise FlowFailure("CANCELED", "the activity was cancelled", retryable=False)
-            values = _answer(handlers, results[0])
+        try:
+            fn = sandbox.entrypoint(revision.source, revision.source_name, method)
+            lua_inputs = [to_lua(sandbox, value, path=f"input[{i + 1}]") for i, value in enumerate(inputs)]
+            sandbox.begin_task()
+            thread = sandbox.start(fn)
+            values: tuple[Any, ...] = tuple(lua_inputs)
+            while True:
+                finished, results = sandbox.resume(thread, *values)
+                if finished:
+                    break
+                if calls.is_cancelled():
+                    # Every command is a cancellation point; the attempt is already reported cancelled.
+                    raise FlowFailure("CANCELED", "the activity was cancelled", retryable=False)
+                values = _answer(handlers, results[0])
+        except LuaRuntimeError as exc:
+            if exc.value is not None and sandbox.error_fields(exc.value) is not None:
+                raise failure_from_lua(sandbox, exc.value) from None
+            # error("...") or a runtime error: a retryable INTERNAL failure with the Lua traceback
+            raise FlowFailure("INTERNAL", exc.message, retryable=True, where=exc.where,
+                              details={"traceback": exc.traceback}) from None
         result = results[0] if results else None
         err = results[1] if len(results) > 1 else None
         if err is not None:
-            raise failure_from_lua(err)
-        return from_lua(result, path="result")
+            raise failure_from_lua(sandbox, err)
+        return from_lua(sandbox, result, path="result")
 
     def _install_libraries(self, sandbox: Any, revision: Revision) -> None:
-        for alias, lib_id in _all_imports(revision):
-            lib = revision.libraries[lib_id]
+        for alias, lib in imported_libraries(revision):
             assert lib.source is not None
             sandbox.add_library(alias, lib.source, lib.source_name or f"{lib.name}.lua")
 
@@ -145,7 +150,8 @@ class ActivityRunner:
             return handler
 
 
-def make_activity(source: RevisionSource, *, executor: Executor | None = None, **limits: int) -> Callable[..., Any]:
+def make_activity(source: RevisionSource, *, executor: Executor | None = None,
+                  **limits: int) -> Callable[..., Any]:
     """The dynamic activity (``@activity.defn(dynamic=True)``) serving every activity entry of ``source``."""
     runner = ActivityRunner(source, executor=executor, **limits)
 
@@ -169,23 +175,6 @@ def _answer(handlers: dict[str, Callable[[Any], Any]], command: Any) -> tuple[An
         return (True, *handler(command))
     except ShimError as exc:
         return (False, str(exc))
-
-
-def _exported(exports: Any, method: str) -> Any:
-    try:
-        fn = exports[method]
-    except Exception:
-        return None
-    return fn if fn is not None and not isinstance(fn, str | int | float | bool) else None
-
-
-def _all_imports(revision: Revision) -> list[tuple[str, str]]:
-    """Import aliases of the entry and of every library it reaches (first alias wins)."""
-    seen: dict[str, str] = {}
-    for rev in (revision, *revision.libraries.values()):
-        for alias, lib_id in rev.imports.items():
-            seen.setdefault(alias, lib_id)
-    return list(seen.items())
 
 
 def _activity_calls(loop: asyncio.AbstractEventLoop) -> ActivityCalls:

@@ -12,6 +12,7 @@ Modules: ``json`` ``time`` ``uuid`` ``crypto`` ``ctx`` ``errors`` and ``activity
 
 from __future__ import annotations
 
+import logging
 import os
 import time as wall_clock
 import uuid
@@ -19,12 +20,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from temporalio import activity
+
 from runner.driver import Handler, Reply, ShimError
 from runner.shims import crypto as crypto_shim
 from runner.shims import ctx as ctx_shim
 from runner.shims import time as time_shim
 from runner.shims import uuid as uuid_shim
-from runner.shims.workflow_modules import load_shim
+from runner.shims.log import LEVELS as LOG_LEVELS
+from runner.shims.workflow_modules import BUILTIN_MODULES, install_log, load_shim
 from runner.values import from_lua, to_lua
 
 __all__ = ["ACTIVITY_MODULES", "ActivityCalls", "activity_handlers", "install_activity_modules"]
@@ -84,17 +88,23 @@ class ActivityCalls:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-def install_activity_modules(sandbox: Any, calls: ActivityCalls, modules: Iterable[str] | None) -> dict[str, Handler]:
+def install_activity_modules(sandbox: Any, calls: ActivityCalls, modules: Iterable[str] | None, *,
+                             owner: str = "this activity") -> dict[str, Handler]:
     """Add the modules an activity lists (all of them when it lists none); return their handlers.
 
     ``json`` and ``errors`` belong to the sandbox itself; the others reuse the workflow
-    shims' Lua halves, answered here with real effects.
+    shims' Lua halves, answered here with real effects. ``print``/``log`` are always there.
     """
-    wanted = set(ACTIVITY_MODULES) if modules is None else set(modules)
-    for name in sorted(wanted):
+    wanted = sorted(set(ACTIVITY_MODULES) if modules is None else set(modules))
+    sandbox.configure(owner, ", ".join(wanted))
+    for name in wanted:
+        if name in BUILTIN_MODULES:
+            sandbox.add_module(name)
+            continue
         source = _LUA_SOURCES.get(name)
         if source is not None:
             sandbox.add_module(name, load_shim(sandbox, source, f"={name}"))
+    install_log(sandbox)
     return activity_handlers(sandbox, calls)
 
 
@@ -119,7 +129,7 @@ def activity_handlers(sandbox: Any, calls: ActivityCalls) -> dict[str, Handler]:
 
     def heartbeat(cmd: Any) -> Reply:
         if cmd["has_details"]:
-            calls.heartbeat(from_lua(cmd["details"], path="activity.heartbeat(details)"))
+            calls.heartbeat(from_lua(sandbox, cmd["details"], path="activity.heartbeat(details)"))
         else:
             calls.heartbeat()
         return ()
@@ -129,6 +139,13 @@ def activity_handlers(sandbox: Any, calls: ActivityCalls) -> dict[str, Handler]:
 
     def is_cancelled(_cmd: Any) -> Reply:
         return (calls.is_cancelled(),)
+
+    def log(cmd: Any) -> Reply:
+        level = LOG_LEVELS.get(str(cmd["level"]), logging.INFO)
+        fields = from_lua(sandbox, cmd["fields"], path="log fields") if cmd["fields"] is not None else None
+        message = str(cmd["message"]) + (f" {fields}" if fields else "")
+        activity.logger.log(level, f"[{cmd['where'] or '?'}] {message}")
+        return ()
 
     def ctx_all(_cmd: Any) -> Reply:
         return (to_lua(sandbox, dict(calls.context), path="ctx"),)
@@ -153,6 +170,7 @@ def activity_handlers(sandbox: Any, calls: ActivityCalls) -> dict[str, Handler]:
         "activity.info": info,
         "activity.is_cancelled": is_cancelled,
         "ctx.all": ctx_all,
+        "log": log,
         "uuid.v4": uuid_v4,
         "uuid.v7": uuid_v7,
         "crypto.random_bytes": random_bytes,

@@ -22,10 +22,13 @@ resumes Lua in exactly the order the original run did.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+import lupa.lua54 as lupa
 
 __all__ = ["Blocking", "Handler", "Reply", "ShimError", "WorkflowDriver"]
 
@@ -103,7 +106,7 @@ class WorkflowDriver:
         self._next_seq += 1
         task = asyncio.get_running_loop().create_task(work)
         self._operations[seq] = _Operation(seq=seq, task=task)
-        task.add_done_callback(lambda _task, seq=seq: self._on_done(seq))
+        task.add_done_callback(functools.partial(self._on_done, seq))
         return seq
 
     def await_operation(self, handle: int, thread: Any) -> Reply | None:
@@ -137,6 +140,9 @@ class WorkflowDriver:
         try:
             if op == "await":
                 return self.await_operation(command["handle"], thread)
+            if op == "coroutine.spawn":
+                self._ready.append((self.sandbox.start(command["fn"]), ()))
+                return (True,)
             handler = self.handlers.get(op) if isinstance(op, str) else None
             if handler is None:
                 raise ShimError(f"unknown driver command {op!r}")
@@ -144,11 +150,12 @@ class WorkflowDriver:
             if isinstance(reply, Blocking):
                 handle = self.start_operation(reply.work)
                 return self.await_operation(handle, thread)
+            _check_reply(str(op), reply)
             return (True, *reply)
         except ShimError as exc:
             return (False, str(exc))
 
-    def _on_done(self, seq: int) -> None:
+    def _on_done(self, seq: int, _task: asyncio.Task[Reply] | None = None) -> None:
         self._completed.append(seq)
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
@@ -175,9 +182,21 @@ class WorkflowDriver:
 def _reply_of(task: asyncio.Task[Reply]) -> tuple[Any, ...]:
     """The status-prefixed reply of a finished operation (ShimError becomes a Lua error)."""
     try:
-        return (True, *task.result())
+        reply = task.result()
     except ShimError as exc:
         return (False, str(exc))
+    _check_reply("operation", reply)
+    return (True, *reply)
+
+
+_PLAIN = (str, bytes, int, float, bool, type(None))
+
+
+def _check_reply(op: str, reply: Reply) -> None:
+    """Only Lua values and plain scalars go back to Lua: a Python object must never become reachable."""
+    for value in reply:
+        if not isinstance(value, _PLAIN) and lupa.lua_type(value) is None:
+            raise TypeError(f"driver bug: handler {op!r} answered with a Python {type(value).__name__}")
 
 
 def _is_table(value: Any) -> bool:

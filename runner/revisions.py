@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from registry.errors import FlowError
 from registry.loader import load_project
@@ -63,6 +63,25 @@ def workflow_type_of(revision: Revision) -> str:
     workflow = temporal.get("workflow") if isinstance(temporal, Mapping) else None
     name = workflow.get("name") if isinstance(workflow, Mapping) else None
     return name if isinstance(name, str) and name else revision.entry_id
+
+
+def imported_libraries(revision: Revision) -> list[tuple[str, Revision]]:
+    """``(alias, library revision)`` for every import of the entry and of the libraries it reaches.
+
+    A library's own imports are required by their aliases too; the entry's own aliases win.
+    """
+    seen: dict[str, str] = {}
+    for rev in (revision, *revision.libraries.values()):
+        for alias, lib_id in sorted(rev.imports.items()):
+            seen.setdefault(alias, lib_id)
+    found = []
+    for alias, lib_id in sorted(seen.items()):
+        library = revision.libraries.get(lib_id)
+        if library is None or library.source is None:
+            raise FlowError(f"{revision.entry_id}: imported library {lib_id} is missing from its revision",
+                            hint="re-apply the entries (`flowctl apply`)")
+        found.append((alias, library))
+    return found
 
 
 def not_found(what: str, name: str, hint: str) -> FlowFailure:

@@ -17,7 +17,7 @@ from typing import Any
 
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.common import SearchAttributeKey, TypedSearchAttributes
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from registry.durations import parse_duration
@@ -88,12 +88,12 @@ async def start_workflow(client: Client, source: RevisionSource, entry_id: str, 
     kwargs = _start_options(revision)
     if await _namespace_has_revision_attribute(client):
         kwargs["search_attributes"] = TypedSearchAttributes([
-            SearchAttributeKey.for_keyword(REVISION_SEARCH_ATTRIBUTE).value_set(revision.digest)  # type: ignore[list-item]
+            SearchAttributePair(SearchAttributeKey.for_keyword(REVISION_SEARCH_ATTRIBUTE), revision.digest)
         ])
     args = [] if input is NO_INPUT else [input]
     try:
-        handle = await client.start_workflow(workflow_type_of(revision), args=args, id=wf_id, task_queue=queue,
-                                             memo=memo, **kwargs)
+        handle = await client.start_workflow(workflow_type_of(revision), args=args, id=wf_id,
+                                             task_queue=queue, memo=memo, **kwargs)
     except WorkflowAlreadyStartedError:
         raise FlowError(f"a workflow with id {wf_id!r} is already running",
                         hint="pick another --id, or wait for / cancel the running one") from None

@@ -137,7 +137,7 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
             Worker(connected[spec.client_id], task_queue=spec.task_queue, workflows=[workflow_class],
                    activities=[activity_fn], activity_executor=executor,
                    workflow_runner=UnsandboxedWorkflowRunner(),
-                   graceful_shutdown_timeout=drain_timeout, **spec.options)
+                   graceful_shutdown_timeout=drain_timeout, **dict(spec.options))  # type: ignore[arg-type]
             for spec in specs
         ]
         async with contextlib.AsyncExitStack() as stack:

@@ -35,12 +35,11 @@ from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
-from temporalio.exceptions import ApplicationError
 
 from registry.revision import Revision
 from runner.driver import WorkflowDriver
 from runner.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua
-from runner.revisions import RevisionSource
+from runner.revisions import RevisionSource, imported_libraries
 from runner.sandbox import LuaSandbox
 from runner.shims.ctx import CONTEXT_MEMO
 from runner.shims.run_context import WorkflowRun
@@ -59,33 +58,45 @@ class LuaWorkflowError(Exception):
     """A Lua error that fails the workflow *task* (Temporal retries it), with the Lua traceback."""
 
 
-def make_workflow_class(source: RevisionSource) -> type:
-    """A dynamic, unsandboxed workflow class serving every workflow.lua entry of ``source``."""
+def make_workflow_class(source: RevisionSource, **limits: int) -> type:
+    """A dynamic, unsandboxed workflow class serving every workflow.lua entry of ``source``.
 
-    @workflow.defn(dynamic=True, sandboxed=False)
-    class LuaWorkflow:
-        """Runs one workflow.lua revision's ``main`` in a Lua sandbox, driven by WorkflowDriver."""
+    ``limits`` are LuaSandbox keyword arguments (``memory_limit``, ``instruction_limit``).
+    """
 
-        @workflow.run
-        async def run(self, args: Sequence[RawValue]) -> Any:
-            revision = _pinned_revision(source)
-            sandbox = LuaSandbox(seed=workflow.random().getrandbits(63), clock=workflow.time)
-            driver = WorkflowDriver(sandbox, {})
-            run = WorkflowRun(sandbox=sandbox, driver=driver, revision=revision, source=source,
-                              context=_context())
-            driver.handlers.update(install_workflow_modules(run, _listed_modules(revision)))
-            main = _load_main(sandbox, revision, source)
+    async def run(self, args: Sequence[RawValue]) -> Any:
+        revision = _pinned_revision(source)
+        sandbox = LuaSandbox(seed=workflow.random().getrandbits(63), clock_ns=workflow.time_ns,
+                             spawn=True, owner=revision.entry_id, **limits)
+        driver = WorkflowDriver(sandbox, {})
+        run = WorkflowRun(sandbox=sandbox, driver=driver, revision=revision, source=source,
+                          context=_context())
+        driver.handlers.update(install_workflow_modules(run, _listed_modules(revision)))
+        try:
+            main = _entrypoint(sandbox, revision)
             converter = workflow.payload_converter()
             inputs = [to_lua(sandbox, converter.from_payload(arg.payload), f"input[{i + 1}]")
                       for i, arg in enumerate(args)]
-            try:
-                results = await driver.run(main, *inputs)
-            except LimitExceeded as exc:
-                raise to_application_error(exc) from None
-            except LuaRuntimeError as exc:
-                raise _runtime_error(exc) from None
-            return _outcome(results)
+            results = await driver.run(main, *inputs)
+            return _outcome(sandbox, results)
+        except LimitExceeded as exc:
+            raise to_application_error(exc) from None
+        except LuaRuntimeError as exc:
+            raise _runtime_error(sandbox, exc) from None
+        except FlowFailure as failure:  # a value that cannot cross (input or result): the caller's bug
+            raise to_application_error(failure) from None
 
+    # temporalio refuses @workflow.run on functions defined in a function because a *sandboxed*
+    # workflow class must be importable by name; this class is unsandboxed and never re-imported,
+    # and building it here lets each worker bind its own revision source and limits.
+    run.__qualname__ = "LuaWorkflow.run"
+    LuaWorkflow = type("LuaWorkflow", (), {
+        "__doc__": "Runs one workflow.lua revision's ``main`` in a Lua sandbox, driven by WorkflowDriver.",
+        "__module__": __name__,
+        "run": workflow.run(run),
+    })
+    LuaWorkflow.__qualname__ = "LuaWorkflow"
+    workflow.defn(dynamic=True, sandboxed=False)(LuaWorkflow)
     return LuaWorkflow
 
 
@@ -114,64 +125,28 @@ def _listed_modules(revision: Revision) -> list[str]:
     return [m for m in modules if isinstance(m, str)]
 
 
-def _load_main(sandbox: LuaSandbox, revision: Revision, source: RevisionSource) -> Any:
-    """Compile the entry's Lua (and its imported libraries) and return its ``method`` function."""
-    for alias, library_id in sorted(revision.imports.items()):
-        library = revision.libraries.get(library_id)
-        if library is None or library.source is None:
-            raise LuaWorkflowError(f"{revision.entry_id}: imported library {library_id} has no source")
-        sandbox.add_library(alias, library.source, library.source_name or f"{library_id}.lua")
-        _add_nested_libraries(sandbox, library, revision)
+def _entrypoint(sandbox: LuaSandbox, revision: Revision) -> Any:
+    """Register the entry's imported libraries and compile its source into the run's entry point."""
+    for alias, library in imported_libraries(revision):
+        assert library.source is not None
+        sandbox.add_library(alias, library.source, library.source_name or f"{library.name}.lua")
     if revision.source is None:
         raise LuaWorkflowError(f"{revision.entry_id}: the revision has no Lua source")
-    try:
-        module = sandbox.load(revision.source, revision.source_name or f"{revision.name}.lua")
-    except LuaRuntimeError as exc:
-        raise _runtime_error(exc) from None
     method = str(revision.data.get("method") or "main")
-    function = None
-    try:
-        function = module[method]
-    except Exception:
-        function = None
-    if function is None or sandbox.lua.eval("type")(function) != "function":
-        raise LuaWorkflowError(
-            f"{revision.source_name}: the module does not export a function {method!r}; "
-            f"end the file with `return {{ {method} = {method} }}` (or fix `method:` in {revision.entry_id})"
-        )
-    return function
+    return sandbox.entrypoint(revision.source, revision.source_name or f"{revision.name}.lua", method)
 
 
-def _add_nested_libraries(sandbox: LuaSandbox, library: Revision, root: Revision) -> None:
-    """Libraries imported by a library are required by their own aliases."""
-    for alias, nested_id in sorted(library.imports.items()):
-        nested = root.libraries.get(nested_id)
-        if nested is not None and nested.source is not None:
-            sandbox.add_library(alias, nested.source, nested.source_name or f"{nested_id}.lua")
-
-
-def _outcome(results: tuple[Any, ...]) -> Any:
+def _outcome(sandbox: LuaSandbox, results: tuple[Any, ...]) -> Any:
     """The workflow result, or raise the workflow failure for ``return nil, err``."""
     value = results[0] if results else None
     err = results[1] if len(results) > 1 else None
     if err is not None:
-        raise to_application_error(failure_from_lua(err))
-    return from_lua(value, "result") if value is not None else None
+        raise to_application_error(failure_from_lua(sandbox, err))
+    return from_lua(sandbox, value, "result")
 
 
-def _runtime_error(exc: LuaRuntimeError) -> Exception:
+def _runtime_error(sandbox: LuaSandbox, exc: LuaRuntimeError) -> Exception:
     """An error() with an error object fails the workflow; anything else fails the task."""
-    value = getattr(exc, "value", None)
-    if value is not None and _is_error_object(value):
-        return to_application_error(failure_from_lua(value))
+    if exc.value is not None and sandbox.error_fields(exc.value) is not None:
+        return to_application_error(failure_from_lua(sandbox, exc.value))
     return LuaWorkflowError(str(exc))
-
-
-def _is_error_object(value: Any) -> bool:
-    try:
-        return callable(value.kind) if hasattr(value, "kind") else False
-    except Exception:
-        return False
-
-
-_ = ApplicationError  # re-exported for callers matching workflow failures

@@ -144,8 +144,8 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
 def _prepare(run: WorkflowRun, cmd: Any, what: str) -> Any:
     """Read the command now (Lua may change its tables later); return the work or an error reply."""
     activity_id = cmd["id"]
-    args = lua_args(cmd["args"], f"{what}({activity_id!r}) argument")
-    overrides = lua_options(cmd["options"], f"{what}({activity_id!r}) options")
+    args = lua_args(run.sandbox, cmd["args"], f"{what}({activity_id!r}) argument")
+    overrides = lua_options(run.sandbox, cmd["options"], f"{what}({activity_id!r}) options")
     try:
         revision = run.source.activity(activity_id)
         options = activity_options(revision, overrides, task_queue=_task_queue(run, revision))

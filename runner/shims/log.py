@@ -54,7 +54,7 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
 
     def log(cmd: Any) -> Reply:
         level = LEVELS.get(str(cmd["level"]), logging.INFO)
-        fields = lua_value(cmd["fields"], "log fields") if cmd["fields"] is not None else None
+        fields = lua_value(run.sandbox, cmd["fields"], "log fields") if cmd["fields"] is not None else None
         where = cmd["where"] or "?"
         message = str(cmd["message"])
         extra = {"lua_where": where, "entry_id": run.revision.entry_id}

@@ -4,30 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from registry.errors import FlowError
 from runner.driver import ShimError
+from runner.failures import FlowFailure
 from runner.values import from_lua
 
 
-def lua_value(value: Any, what: str) -> Any:
+def lua_value(sandbox: Any, value: Any, what: str) -> Any:
     """``from_lua`` whose failures (cycles, functions, NaN, bad UTF-8…) raise ShimError naming ``what``."""
     if value is None:
         return None
     try:
-        return from_lua(value, what)
-    except (FlowError, ValueError, TypeError) as exc:
-        raise ShimError(getattr(exc, "message", None) or str(exc)) from None
+        return from_lua(sandbox, value, what)
+    except FlowFailure as exc:
+        raise ShimError(exc.message) from None
 
 
-def lua_args(packed: Any, what: str) -> list[Any]:
+def lua_args(sandbox: Any, packed: Any, what: str) -> list[Any]:
     """The arguments of a ``table.pack(...)`` (nils included, up to ``n``)."""
     count = packed["n"] or 0
-    return [lua_value(packed[i], f"{what} {i}") for i in range(1, count + 1)]
+    return [lua_value(sandbox, packed[i], f"{what} {i}") for i in range(1, count + 1)]
 
 
-def lua_options(options: Any, what: str) -> dict[str, Any]:
+def lua_options(sandbox: Any, options: Any, what: str) -> dict[str, Any]:
     """An options table as a dict (empty when nil)."""
-    value = lua_value(options, what)
+    value = lua_value(sandbox, options, what)
     if value is None or value == [] or value == {}:
         return {}
     if not isinstance(value, dict):

@@ -111,8 +111,8 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
         return (workflow_version(run, change_id, low, high),)
 
     def attrs(cmd: Any) -> Reply:
-        search = lua_value(cmd["search"], "workflow.attrs search")
-        memo = lua_value(cmd["memo"], "workflow.attrs memo")
+        search = lua_value(run.sandbox, cmd["search"], "workflow.attrs search")
+        memo = lua_value(run.sandbox, cmd["memo"], "workflow.attrs memo")
         if search is not None:
             workflow.upsert_search_attributes(_search_updates(search))
         if memo is not None:

@@ -28,18 +28,6 @@ SHIM_MODULES: dict[str, ModuleType] = {
     "ctx": ctx,
 }
 
-#: A trusted helper for log lines: "file.lua:12" of the Lua code ``level`` frames up.
-#: It is compiled in the runtime's own globals (it needs ``debug``) and handed to the log
-#: shim as an upvalue, so user code never sees it.
-_WHERE_LUA = """
-return function(level)
-    local info = debug.getinfo(level + 1, "Sl")
-    if info == nil then return "?" end
-    return info.short_src .. ":" .. (info.currentline or 0)
-end
-"""
-
-
 def load_shim(sandbox: Any, source: str, chunkname: str, *extra: Any) -> Any:
     """Run a shim chunk (``local yield_command, ... = ...``) and return what it returns.
 
@@ -51,20 +39,32 @@ def load_shim(sandbox: Any, source: str, chunkname: str, *extra: Any) -> Any:
     return factory(sandbox.yield_command, *extra)
 
 
+#: Modules the sandbox itself provides (runner/lua/prelude.lua).
+BUILTIN_MODULES = frozenset({"json", "errors"})
+
+
+def install_log(sandbox: Any) -> None:
+    """``print`` and the ``log`` module: always there (logging is not a capability)."""
+    log_module, print_function = load_shim(sandbox, log.LUA_SOURCE, "=log", sandbox.where, sandbox.tostring)
+    sandbox.add_module("log", log_module)
+    sandbox.env.print = print_function
+
+
 def install_workflow_modules(run: WorkflowRun, modules: Iterable[str]) -> dict[str, Handler]:
     """Add the listed modules (plus print/log) to the run's sandbox; return their command handlers."""
     sandbox = run.sandbox
+    listed = sorted(set(modules))
+    sandbox.configure(run.revision.entry_id, ", ".join(listed))
     handlers: dict[str, Handler] = {}
-    for name in sorted(set(modules)):
+    for name in listed:
+        if name in BUILTIN_MODULES:
+            sandbox.add_module(name)
+            continue
         shim = SHIM_MODULES.get(name)
         if shim is None:
-            continue  # json / errors are the sandbox's; validation reports unknown names
+            continue  # process / channel come with the process model; validation reports unknown names
         sandbox.add_module(name, load_shim(sandbox, shim.LUA_SOURCE, f"={name}"))
         handlers.update(shim.handlers(run))
-
-    where = sandbox.lua.execute(_WHERE_LUA)
-    log_module, print_function = load_shim(sandbox, log.LUA_SOURCE, "=log", where, sandbox.env.tostring)
-    sandbox.add_module("log", log_module)
-    sandbox.env.print = print_function
+    install_log(sandbox)
     handlers.update(log.handlers(run))
     return handlers

@@ -1,0 +1,254 @@
+"""The Lua sandbox: one factory for the locked-down Lua 5.4 runtime every run and activity call gets.
+
+A :class:`LuaSandbox` is a fresh lupa ``LuaRuntime`` (so a run's globals, string hash seed
+and heap are its own) prepared by ``runner/lua/prelude.lua``, which keeps the dangerous
+parts of Lua in upvalues and builds the environment user code runs in: the allow-list
+of SPEC §5.2, deterministic ``pairs``/``next``/``table.sort``/``tostring``, ``math.random``
+seeded from the run, ``os.time/clock/date`` on the driver's clock, ``load`` for text only,
+``require`` for listed modules and imports only. No Python object is ever reachable from
+Lua: Lua code talks to Python only by yielding command tables (runner.driver), and the
+runtime refuses attribute access on any Python object that would leak in anyway.
+
+Limits: memory per runtime (lupa's allocator cap) and an instruction budget per
+:meth:`begin_task` (a count hook on every coroutine). Hitting one raises
+:class:`~runner.failures.LimitExceeded` naming the limit and the Lua file:line; user code
+cannot catch it with ``pcall``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import lupa.lua54 as lua54
+
+from runner.failures import FlowFailure, LimitExceeded, LuaRuntimeError
+
+__all__ = [
+    "DEFAULT_ACTIVITY_INSTRUCTIONS",
+    "DEFAULT_MEMORY_LIMIT",
+    "DEFAULT_WORKFLOW_INSTRUCTIONS",
+    "LuaSandbox",
+]
+
+#: SPEC §5.2: 64 MiB per interpreter.
+DEFAULT_MEMORY_LIMIT = 64 << 20
+#: Per workflow task: a fraction of a second of pure Lua, far more than orchestration needs.
+DEFAULT_WORKFLOW_INSTRUCTIONS = 50_000_000
+#: Per activity call: several seconds of pure Lua.
+DEFAULT_ACTIVITY_INSTRUCTIONS = 1_000_000_000
+#: Room given back to a runtime that hit its memory limit, so the failure can be described.
+_MEMORY_HEADROOM = 4 << 20
+
+_LuaError = lua54.LuaError
+_LuaMemoryError = getattr(lua54, "LuaMemoryError", lua54.LuaError)
+_LuaSyntaxError = lua54.LuaSyntaxError
+
+
+@functools.cache
+def _prelude() -> str:
+    return resources.files("runner").joinpath("lua/prelude.lua").read_text(encoding="utf-8")
+
+
+def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
+    # Lua never gets Python objects; if one ever leaks, it stays inert.
+    raise AttributeError("Python objects are not accessible from the Lua sandbox")
+
+
+class LuaSandbox:
+    """One locked-down Lua runtime (a workflow run's, or one activity call's)."""
+
+    def __init__(self, *, seed: int | None = None, memory_limit: int = DEFAULT_MEMORY_LIMIT,
+                 instruction_limit: int = DEFAULT_WORKFLOW_INSTRUCTIONS,
+                 clock_ns: Callable[[], int] | None = None, spawn: bool = False,
+                 owner: str = "this entry") -> None:
+        self.memory_limit = memory_limit
+        self.instruction_limit = instruction_limit
+        self._clock_ns = clock_ns
+        self.lua = lua54.LuaRuntime(unpack_returned_tuples=False, register_eval=False,
+                                    register_builtins=False, attribute_filter=_deny_attributes,
+                                    max_memory=memory_limit)
+        config = self.lua.table_from({
+            "seed": seed if seed is not None else int.from_bytes(os.urandom(7), "big"),
+            "spawn": spawn,
+        })
+        self._control = self.lua.execute(_prelude(), config)
+        control = self._control
+        self.env = control.env
+        self.yield_command = control.yield_command
+        self.tostring = control.tostring
+        #: where(level) -> "file.lua:12" of user code (for log lines), a trusted Lua function
+        self.where = control.where
+        self._step = control.step
+        self._begin_task = control.begin_task
+        self._set_now = control.set_now
+        self._export = control.export
+        self._import = control["import"]
+        self._add_module = control.add_module
+        self._lua_type = control.type
+        self.configure(owner)
+
+    # ------------------------------------------------------------------ building
+
+    def configure(self, owner: str, module_names: str = "") -> None:
+        """Name the entry (for require errors) and the modules it may list."""
+        self._control.configure(owner, module_names or "none listed")
+
+    def add_module(self, name: str, value: Any = None, *, as_global: bool = True) -> None:
+        """``require(name)`` returns ``value`` (None: built-in json/errors); a global too (SPEC §5.4)."""
+        self._add_module(name, value, as_global)
+
+    def add_library(self, alias: str, source: str, chunkname: str) -> None:
+        """A library.lua source that ``require(alias)`` loads (once, lazily) in this sandbox."""
+        self._control.add_library(alias, source, chunkname)
+
+    def compile(self, source: str, chunkname: str) -> Any:
+        """Compile user code (``chunkname`` like ``order_workflow.lua``) in the sandbox environment."""
+        fn, err = self._control.compile(source, "@" + chunkname)
+        if fn is None:
+            raise LuaRuntimeError(str(err), where=_where_of(str(err)))
+        return fn
+
+    def entrypoint(self, source: str, chunkname: str, method: str) -> Any:
+        """A Lua function that runs the chunk, then calls its exported ``method`` with its arguments."""
+        return self._control.entrypoint(self.compile(source, chunkname), method, chunkname)
+
+    def load(self, source: str, chunkname: str) -> Any:
+        """Compile and run one of flowctl's own chunks (shims) directly; returns its first result."""
+        fn, err = self._control.compile(source, chunkname if chunkname.startswith("=") else "@" + chunkname)
+        if fn is None:
+            raise LuaRuntimeError(str(err))
+        return fn()
+
+    # ------------------------------------------------------------------ running
+
+    def begin_task(self) -> None:
+        """Reset the instruction budget (once per workflow task, once per activity call)."""
+        self._begin_task(self.instruction_limit)
+
+    def start(self, fn: Any) -> Any:
+        """A new Lua thread (coroutine, with the instruction hook) that will run ``fn``."""
+        return self._control.start(fn)
+
+    def resume(self, thread: Any, *values: Any) -> tuple[bool, tuple[Any, ...]]:
+        """Resume ``thread``: ``(True, results)`` once it returns, ``(False, (command,))`` if it yields one.
+
+        Raises LimitExceeded for a sandbox limit and LuaRuntimeError for an uncaught Lua error.
+        """
+        if self._clock_ns is not None:
+            self._set_now(self._clock_ns())
+        try:
+            reply = self._step(thread, *values)
+        except _LuaMemoryError:
+            raise self._memory_exceeded() from None
+        except _LuaError as exc:  # the prelude failed: only memory exhaustion gets here in practice
+            if "not enough memory" in str(exc):
+                raise self._memory_exceeded() from None
+            raise LuaRuntimeError(f"the Lua sandbox failed: {exc}") from None
+        status = reply[0]
+        if status == "command":
+            return False, (reply[1],)
+        if status == "done":
+            count = reply[1]
+            results = tuple(reply[2:2 + count])
+            return True, results + (None,) * (count - len(results))
+        if status == "limit":
+            limit, where = reply[1], reply[2]
+            detail = f"{self.memory_limit >> 20} MiB" if limit == "memory" else (
+                f"{self.instruction_limit:,} instructions per task" if limit == "instructions" else "")
+            raise LimitExceeded(str(limit), str(where), detail=detail)
+        if status == "yield":
+            raise LuaRuntimeError("coroutine.yield() was called outside a coroutine; yield only inside "
+                                  "functions run with coroutine.create/wrap")
+        value, trace, where = reply[1], str(reply[2]), str(reply[3])
+        message = trace.split("\n", 1)[0]
+        return_error = LuaRuntimeError(message, traceback=trace, value=value, where=where)
+        raise return_error
+
+    def _memory_exceeded(self) -> LimitExceeded:
+        self.lua.set_max_memory(self.memory_limit + _MEMORY_HEADROOM)
+        try:
+            where = str(self._control.limit_where())
+        except _LuaError:
+            where = "?"
+        return LimitExceeded("memory", where, detail=f"{self.memory_limit >> 20} MiB")
+
+    # ------------------------------------------------------------------ values
+
+    def lua_type(self, value: Any) -> str:
+        """Lua's type() of a value held by Python."""
+        return str(self._lua_type(value))
+
+    def export(self, value: Any, path: str) -> Any:
+        """A Lua value as plain Python data (SPEC §5.6); FlowFailure(INVALID) naming the path if not."""
+        if value is None or isinstance(value, bool | int | float):
+            if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+                raise FlowFailure("INVALID", f"{path}: number {value} cannot be sent "
+                                  "(JSON has no NaN or infinity)", retryable=False)
+            return value
+        if isinstance(value, str):
+            return value
+        try:
+            text, err = self._export(value, path)
+        except UnicodeDecodeError:
+            text, err = None, f"{path}: a string is not valid UTF-8"
+        except _LuaMemoryError:
+            raise self._memory_exceeded() from None
+        if text is None:
+            raise FlowFailure("INVALID", str(err), retryable=False)
+        return json.loads(text)
+
+    def import_(self, value: Any, path: str) -> Any:
+        """Plain Python data as a Lua value (tables marked as json arrays/objects)."""
+        if value is None or isinstance(value, bool | str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if isinstance(value, int) and not -(1 << 63) <= value < (1 << 63):
+                raise FlowFailure("INVALID", f"{path}: integer {value} does not fit in 64 bits",
+                                  retryable=False)
+            return value
+        try:
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            raise FlowFailure("INVALID", f"{path}: cannot be given to Lua: {exc}", retryable=False) from None
+        try:
+            result, err = self._import(text, path)
+        except _LuaMemoryError:
+            raise self._memory_exceeded() from None
+        if err is not None:
+            raise FlowFailure("INVALID", str(err), retryable=False)
+        return result
+
+    def new_error(self, kind: str, message: str, *, retryable: bool = True, details: Any = None,
+                  where: str | None = None) -> Any:
+        """A Lua error object (``err:kind()``, ``err:message()``, ...)."""
+        lua_details = self.import_(details, "details") if details is not None else None
+        return self._control.new_error(kind, message, retryable, lua_details, where)
+
+    def error_fields(self, value: Any) -> tuple[str, str, bool, Any, str | None] | None:
+        """``(kind, message, retryable, details, where)`` of a Lua error object, or None if it is not one."""
+        if self.lua_type(value) != "table":
+            return None
+        fields = self._control.error_fields(value)
+        if not isinstance(fields, tuple) or fields[0] is None:
+            return None
+        kind, message, retryable, details, where = (tuple(fields) + (None,) * 5)[:5]
+        try:
+            plain = self.export(details, "details") if details is not None else None
+        except FlowFailure:
+            plain = None
+        return str(kind), str(message), bool(retryable), plain, (str(where) if where else None)
+
+    def memory_used(self) -> int:
+        """Bytes the Lua heap holds now."""
+        return int(self.lua.get_memory_used())
+
+
+def _where_of(message: str) -> str | None:
+    """``file.lua:12`` from a Lua message like ``file.lua:12: unexpected symbol``."""
+    head, sep, _ = message.partition(": ")
+    return head if sep and ":" in head else None
