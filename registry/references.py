@@ -94,9 +94,10 @@ def _entry_references(entry: Entry, by_id: dict[str, Entry]) -> Iterator[Diagnos
             for alias in imports:
                 yield from _resolve(entry, ("imports", alias), "library.lua", by_id, "import")[1]
                 if alias in ALL_MODULES:
-                    yield entry.diagnostic(("imports", alias), "FC209",
-                                           f"import alias {alias!r} hides the flowctl module of the same name",
-                                           "choose another alias for the library", at_key=True)
+                    yield entry.diagnostic(
+                        ("imports", alias), "FC209",
+                        f"import alias {alias!r} hides the flowctl module of the same name",
+                        "choose another alias for the library", at_key=True)
     if entry.kind == "function.python":
         yield from _python_handler(entry)
 
@@ -126,7 +127,7 @@ def _import_cycles(project: Project, by_id: dict[str, Entry]) -> Iterator[Diagno
         imports = entry.data.get("imports") if entry.kind == "library.lua" else None
         if isinstance(imports, dict):
             graph[entry.id] = [(alias, entry.ref(v)) for alias, v in imports.items()
-                               if isinstance(v, str) and by_id.get(entry.ref(v), None) is not None
+                               if isinstance(v, str) and by_id.get(entry.ref(v)) is not None
                                and by_id[entry.ref(v)].kind == "library.lua"]
     reported: set[frozenset[str]] = set()
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done

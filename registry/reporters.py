@@ -12,7 +12,8 @@ Format = Literal["text", "json", "github"]
 FORMATS: tuple[Format, ...] = ("text", "json", "github")
 
 
-def summary(diagnostics: Sequence[Diagnostic], *, files: int | None = None, entries: int | None = None) -> str:
+def summary(diagnostics: Sequence[Diagnostic], *, files: int | None = None,
+            entries: int | None = None) -> str:
     """One line: ``2 errors, 1 warning in 3 files (12 entries)`` or ``ok: …``."""
     errors = sum(d.severity is Severity.ERROR for d in diagnostics)
     warnings = len(diagnostics) - errors
@@ -54,7 +55,8 @@ def _render_json(diagnostics: Sequence[Diagnostic], files: int | None, entries: 
     errors = sum(d.severity is Severity.ERROR for d in diagnostics)
     body = {
         "ok": errors == 0,
-        "summary": {"errors": errors, "warnings": len(diagnostics) - errors, "files": files, "entries": entries},
+        "summary": {"errors": errors, "warnings": len(diagnostics) - errors, "files": files,
+                    "entries": entries},
         "diagnostics": [d.to_dict() for d in diagnostics],
     }
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"

@@ -28,7 +28,8 @@ from registry.diagnostics import Diagnostic, json_path
 from registry.yamlfile import JsonPath, YamlDocument
 
 #: Every entry kind, in the order the docs list them.
-KINDS = ("temporal.client", "temporal.worker", "workflow.lua", "function.lua", "function.python", "library.lua")
+KINDS = ("temporal.client", "temporal.worker", "workflow.lua", "function.lua", "function.python",
+         "library.lua")
 #: File names of the schemas shipped in the ``schemas`` package.
 FILE_SCHEMA = "entry-file.schema.json"
 ENTRY_SCHEMA = "entry.schema.json"
@@ -100,7 +101,8 @@ def _check_entry(doc: YamlDocument, where: JsonPath, item: dict[str, Any]) -> It
         yield doc.diagnostic((*where, "kind"), "FC102", f"unknown entry kind {kind!r}",
                              f"{hint}kinds are: {', '.join(KINDS)}")
         if "name" not in item:
-            yield doc.diagnostic(where, "FC103", "entry has no `name`", "add `name:` (lower-case, e.g. order_workflow)")
+            yield doc.diagnostic(where, "FC103", "entry has no `name`",
+                                 "add `name:` (lower-case, e.g. order_workflow)")
         return
     for err in kind_validator(kind).iter_errors(item):
         yield _diagnostic(doc, where, err)
@@ -173,13 +175,14 @@ def _diagnostic(doc: YamlDocument, base: JsonPath, err: ValidationError) -> Diag
         hint = f"did you mean `{close[0]}`?" if close else f"known fields: {', '.join(known)}"
         return doc.diagnostic((*path, str(key)), "FC105", f"unknown field `{key}` in {field_name}", hint,
                               at_key=True)
+    validator_value: Any = err.validator_value  # typed loosely by jsonschema's stubs
     if err.validator == "type":
-        expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
-        words = " or ".join(_TYPE_WORDS.get(t, t) for t in expected)
+        expected = validator_value if isinstance(validator_value, list) else [validator_value]
+        words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected)
         return doc.diagnostic(path, "FC104", f"{field_name} must be {words}, got {_describe(err.instance)}",
                               f"write {words} here" + (f" ({description})" if description else ""))
     if err.validator in ("enum", "const"):
-        allowed = err.validator_value if err.validator == "enum" else [err.validator_value]
+        allowed: list[Any] = validator_value if err.validator == "enum" else [validator_value]
         close = difflib.get_close_matches(str(err.instance), [str(a) for a in allowed], n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         return doc.diagnostic(path, "FC106", f"{field_name}: {err.instance!r} is not allowed",
@@ -193,7 +196,8 @@ def _diagnostic(doc: YamlDocument, base: JsonPath, err: ValidationError) -> Diag
                                   f"{field_name}: {err.instance!r} is not a valid import alias",
                                   description, at_key=True)
         if title in ("name", "entry reference", "Lua identifier") or "Lua name" in description:
-            return doc.diagnostic(path, "FC108", f"{field_name}: {err.instance!r} is not a valid {title or 'name'}",
+            return doc.diagnostic(path, "FC108",
+                                  f"{field_name}: {err.instance!r} is not a valid {title or 'name'}",
                                   description or "use letters, digits and '_'")
         return doc.diagnostic(path, "FC101", f"{field_name}: {err.instance!r} has the wrong format",
                               description or f"it must match {err.validator_value}")

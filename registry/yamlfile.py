@@ -146,7 +146,8 @@ def parse_yaml(path: Path) -> YamlDocument:
         if size > MAX_FILE_BYTES:
             return fail(
                 "FC002",
-                f"file is {size // (1024 * 1024)} MiB, larger than the {MAX_FILE_BYTES // (1024 * 1024)} MiB limit",
+                f"file is {size // (1024 * 1024)} MiB, larger than the "
+                f"{MAX_FILE_BYTES // (1024 * 1024)} MiB limit",
                 "split the entries into several smaller files",
             )
         raw = path.read_bytes()
@@ -171,7 +172,8 @@ def parse_yaml(path: Path) -> YamlDocument:
     try:
         node = loader.get_single_node()
         if node is None:
-            return fail("FC006", "file is empty", "add `version`, `namespace` and `entries`, or delete the file")
+            return fail("FC006", "file is empty",
+                        "add `version`, `namespace` and `entries`, or delete the file")
         builder = _Builder(doc, loader)
         doc.data = builder.build(node, ())
     except _TooManyNodes:

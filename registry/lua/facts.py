@@ -95,6 +95,8 @@ class ChunkFacts:
     load_modes: list[NameUse] = field(default_factory=list)
     calls: list[CallTarget] = field(default_factory=list)
     exports: ExportInfo = field(default_factory=lambda: ExportInfo("unknown"))
+    #: every name declared local somewhere (to explain "used before its local declaration")
+    local_names: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-able form (lists of plain values), for the on-disk cache."""
@@ -108,6 +110,7 @@ class ChunkFacts:
             "load_modes": [[r.name, r.line, r.col] for r in self.load_modes],
             "calls": [[c.api, c.target, c.line, c.col, c.role] for c in self.calls],
             "exports": [ex.kind, list(ex.names), ex.open, ex.what, ex.line, ex.col],
+            "local_names": self.local_names,
         }
 
     @classmethod
@@ -124,4 +127,5 @@ class ChunkFacts:
             calls=[CallTarget(str(a), str(t), int(ln), int(c), str(r)) for a, t, ln, c, r in data["calls"]],
             exports=ExportInfo(str(kind), tuple(str(n) for n in names), bool(is_open), str(what), int(line),
                                int(col)),
+            local_names=[str(n) for n in data["local_names"]],
         )

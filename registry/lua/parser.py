@@ -161,6 +161,7 @@ class _Parser:
         self.facts = ChunkFacts()
         self.main_returns: list[ExportInfo] = []
         self.nested_return = False
+        self.local_names: set[str] = set()
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -283,6 +284,7 @@ class _Parser:
             self.errorlimit(MAX_VARS, "local variables")
         var = _Var(name, attr)
         pending.append(var)
+        self.local_names.add(name)
         return var
 
     def errorlimit(self, limit: int, what: str) -> None:
@@ -828,6 +830,7 @@ class _Parser:
 
     def finish(self) -> None:
         facts = self.facts
+        facts.local_names = sorted(n for n in self.local_names if n[0] != "(")
         if self.nested_return or len(self.main_returns) > 1:
             facts.exports = ExportInfo("unknown")
         elif self.main_returns:
