@@ -59,6 +59,58 @@ def main() -> None:
 # validate / schema  (issue: Foundation)
 # ---------------------------------------------------------------------------
 
+#: Where validate keeps its Lua analysis cache (created on first use; skipped when not writable).
+_VALIDATE_CACHE = os.path.join(".flowctl", "cache")
+
+
+@main.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(), envvar="FLOWCTL_ENTRIES")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="text for people, json for tools, github for Actions annotations.")
+@click.option("--strict", is_flag=True, help="Fail (exit 1) on warnings too.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=_VALIDATE_CACHE, show_default=True,
+              help="Lua analysis cache directory (env FLOWCTL_VALIDATE_CACHE_DIR).")
+@click.option("--no-cache", is_flag=True, help="Parse every Lua source again; read and write no cache.")
+@reports_errors
+def validate_command(paths: tuple[str, ...], fmt: str, strict: bool, cache_dir: str, no_cache: bool) -> None:
+    """Check entry files and their Lua sources: YAML, JSON Schema, references, Lua syntax, lint.
+
+    PATHS are entry directories or YAML files (default: entries; env FLOWCTL_ENTRIES).
+    Exit 0: valid; 1: problems found (warnings only with --strict); 2: usage error or crash.
+    """
+    from pathlib import Path
+
+    from registry.reporters import render
+    from registry.validate import validate_project
+
+    report = validate_project(list(paths) or ["entries"], strict=strict,
+                              cache_dir=None if no_cache else Path(cache_dir))
+    click.echo(render(report.diagnostics, fmt,  # type: ignore[arg-type]
+                      files=len(report.project.documents), entries=len(report.project.entries)), nl=False)
+    sys.exit(int(ExitCode.OK if report.ok else ExitCode.PROBLEMS))
+
+
+@main.group("schema")
+def schema_group() -> None:
+    """The JSON Schemas of entry files, for editors and other tools."""
+
+
+@schema_group.command("export")
+@click.argument("directory", type=click.Path(file_okay=False))
+@reports_errors
+def schema_export_command(directory: str) -> None:
+    """Write every entry schema into DIRECTORY (for yaml-language-server; see docs/entries.md)."""
+    from pathlib import Path
+
+    from registry.schema_export import FILE_SCHEMA, export_schemas
+
+    written = export_schemas(Path(directory))
+    for path in written:
+        click.echo(f"wrote {path}")
+    top = Path(directory) / FILE_SCHEMA
+    click.echo(f"hint: start entry files with `# yaml-language-server: $schema={top}` (a path relative to "
+               "the YAML file, or a URL)")
+
 
 # ---------------------------------------------------------------------------
 # diff / apply / registry  (issue: Registry)
