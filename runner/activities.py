@@ -36,7 +36,7 @@ from runner.activity_modules import ActivityCalls, install_activity_modules
 from runner.driver import ShimError
 from runner.failures import FlowFailure, LuaRuntimeError, failure_from_lua
 from runner.revisions import RevisionSource, imported_libraries
-from runner.sandbox import LuaSandbox
+from runner.sandbox import DEFAULT_ACTIVITY_INSTRUCTIONS, DEFAULT_MEMORY_LIMIT, LuaSandbox
 from runner.temporal_failures import to_application_error
 from runner.values import from_lua, to_lua
 
@@ -47,7 +47,8 @@ class ActivityRunner:
     """Runs activity entries; ``make_activity`` wraps ``run`` as the worker's dynamic activity."""
 
     def __init__(self, source: RevisionSource, *, executor: Executor | None = None,
-                 memory_limit: int = 64 << 20, instruction_limit: int = 10_000_000) -> None:
+                 memory_limit: int = DEFAULT_MEMORY_LIMIT,
+                 instruction_limit: int = DEFAULT_ACTIVITY_INSTRUCTIONS) -> None:
         self.source = source
         self.executor = executor
         self.memory_limit = memory_limit

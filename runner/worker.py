@@ -118,8 +118,14 @@ def _worker_options(rev: Revision) -> dict[str, int]:
 async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
                 stop: asyncio.Event, clients: Mapping[str, Client] | None = None,
                 drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT,
-                ready: asyncio.Event | None = None) -> None:
-    """Run the workers until ``stop`` is set, then drain them. ``clients`` overrides connections."""
+                ready: asyncio.Event | None = None,
+                workflow_limits: Mapping[str, int] | None = None,
+                activity_limits: Mapping[str, int] | None = None) -> None:
+    """Run the workers until ``stop`` is set, then drain them.
+
+    ``clients`` overrides connections by client entry ID; ``*_limits`` are LuaSandbox limits
+    (``memory_limit``, ``instruction_limit``) for workflow runs and activity calls.
+    """
     specs = plan_workers(source, worker_ids)
     connected: dict[str, Client] = dict(clients or {})
     for spec in specs:
@@ -131,8 +137,8 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
     max_activities = max((s.options.get("max_concurrent_activities", 100) for s in specs), default=100)
     with ThreadPoolExecutor(max_workers=max(4, min(max_activities, 64)),
                             thread_name_prefix="flowctl-activity") as executor:
-        workflow_class = make_workflow_class(source)
-        activity_fn = make_activity(source, executor=executor)
+        workflow_class = make_workflow_class(source, **dict(workflow_limits or {}))
+        activity_fn = make_activity(source, executor=executor, **dict(activity_limits or {}))
         workers = [
             Worker(connected[spec.client_id], task_queue=spec.task_queue, workflows=[workflow_class],
                    activities=[activity_fn], activity_executor=executor,
