@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import functools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,10 +49,22 @@ class Diagnostic:
 
 def display_path(path: Path) -> str:
     """A path as users should read it: relative to the working directory when it is below it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
+    absolute = os.path.abspath(path)  # no symlink resolution: shown as the user named it
+    cwd = _resolved(os.getcwd())
+    for base in (os.getcwd(), cwd):
+        if absolute == base:
+            return "."
+        if absolute.startswith(base.rstrip(os.sep) + os.sep):
+            return absolute[len(base.rstrip(os.sep)) + 1:]
+    resolved = _resolved(absolute)
+    if resolved.startswith(cwd.rstrip(os.sep) + os.sep):
+        return resolved[len(cwd.rstrip(os.sep)) + 1:]
+    return str(path)
+
+
+@functools.lru_cache(maxsize=256)
+def _resolved(path: str) -> str:
+    return os.path.realpath(path)
 
 
 def json_path(parts: tuple[str | int, ...]) -> str:

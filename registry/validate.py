@@ -16,7 +16,7 @@ from registry.diagnostics import Diagnostic, Severity, display_path
 from registry.loader import Project, load_project
 from registry.lua.check import check_lua
 from registry.references import check_references
-from registry.schema_check import check_document
+from registry.schema_cache import SchemaResultCache
 
 __all__ = ["ValidationReport", "validate_project"]
 
@@ -48,8 +48,9 @@ def validate_project(
 ) -> ValidationReport:
     """Validate the entry files under ``paths`` (directories or files; default ``entries``).
 
-    ``cache_dir`` holds the Lua analysis cache (keyed on source bytes and the flowctl
-    version, so it is never stale); None disables it.
+    ``cache_dir`` holds the Lua analysis cache and the list of entry files known to pass
+    the schema stage (both keyed on file bytes and the flowctl version, so never stale);
+    None disables them.
     """
     path_list = [Path(p) for p in paths] or [Path("entries")]
     project = load_project(path_list)
@@ -59,8 +60,18 @@ def validate_project(
         found.append(Diagnostic(
             file=shown, line=1, col=1, code="FC008", message="no entry files (*.yaml, *.yml) found",
             hint="pass the directory that holds your entry files", severity=Severity.WARNING))
+    schema_results = SchemaResultCache(cache_dir)
     for doc in project.documents:
-        found.extend(check_document(doc))
+        if doc.data is None or schema_results.is_valid(doc.digest):
+            continue
+        # imported here: jsonschema is the slowest import, and a warm run may not need it
+        from registry.schema_check import check_document
+
+        problems = check_document(doc)
+        if not problems:
+            schema_results.remember(doc.digest)
+        found.extend(problems)
+    schema_results.save()
     found.extend(check_references(project))
     found.extend(check_lua(project, cache_dir=cache_dir))
     return ValidationReport(project=project, diagnostics=sorted(set(found)), strict=strict)

@@ -7,6 +7,7 @@ JSON path, and so that alias expansion (a "billion laughs" bomb) is bounded.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,11 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_NODES = 200_000
 
 JsonPath = tuple[str | int, ...]
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Position:
     line: int  # 1-based
     col: int  # 1-based
@@ -43,6 +46,8 @@ class YamlDocument:
     positions: dict[JsonPath, Position] = field(default_factory=dict)
     key_positions: dict[JsonPath, Position] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    #: sha256 of the file's bytes (keys validate's schema cache); empty when it could not be read
+    digest: str = ""
 
     @property
     def display(self) -> str:
@@ -102,20 +107,28 @@ class _Builder:
         self.count += 1
         if self.count > MAX_NODES:
             raise _TooManyNodes
-        self.doc.positions.setdefault(path, Position(node.start_mark.line + 1, node.start_mark.column + 1))
+        mark = node.start_mark
+        self.doc.positions.setdefault(path, Position(mark.line + 1, mark.column + 1))
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == _STR_TAG:  # the common case, without the constructor's overhead
+                return node.value
+            return self.loader.construct_object(node, deep=True)
         if isinstance(node, yaml.MappingNode):
-            self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
+            if any(key.tag == _MERGE_TAG for key, _ in node.value):
+                self.loader.flatten_mapping(node)  # resolves `<<: *anchor` merge keys
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = self.loader.construct_object(key_node, deep=True)
-                if not isinstance(key, str | int | float | bool) and key is not None:
-                    key = str(key)
+                if key_node.tag == _STR_TAG and isinstance(key_node, yaml.ScalarNode):
+                    key = key_node.value
+                else:
+                    key = self.loader.construct_object(key_node, deep=True)
+                    if not isinstance(key, str | int | float | bool) and key is not None:
+                        key = str(key)
                 child = (*path, key if isinstance(key, str) else str(key))
                 if key in result:
                     self.duplicates.append((child, str(key)))
-                self.doc.key_positions[child] = Position(
-                    key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                )
+                key_mark = key_node.start_mark
+                self.doc.key_positions[child] = Position(key_mark.line + 1, key_mark.column + 1)
                 result[key] = self.build(value_node, child)
             return result
         if isinstance(node, yaml.SequenceNode):
@@ -151,6 +164,7 @@ def parse_yaml(path: Path) -> YamlDocument:
                 "split the entries into several smaller files",
             )
         raw = path.read_bytes()
+        doc.digest = hashlib.sha256(raw).hexdigest()
     except OSError as exc:
         return fail("FC001", f"cannot read file: {exc.strerror or exc}", "check the path and its permissions")
 

@@ -9,26 +9,30 @@ unwritable or corrupt cache directory silently falls back to parsing.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
 import tempfile
-from importlib import metadata
 from pathlib import Path
 
 from registry.lua.facts import ChunkFacts
 from registry.lua.parser import PARSER_VERSION, analyze
+from registry.version import __version__
 
-__all__ = ["AnalysisCache", "flowctl_version"]
+__all__ = ["AnalysisCache", "write_atomically"]
 
 
-@functools.cache
-def flowctl_version() -> str:
+def write_atomically(target: Path, payload: object) -> None:
+    """Write JSON to ``target`` through a temporary file, so readers never see half a record."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
     try:
-        return metadata.version("flowctl")
-    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-        return "0+unknown"
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(payload, out, separators=(",", ":"))
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 class AnalysisCache:
@@ -38,7 +42,7 @@ class AnalysisCache:
         self.directory = directory / "lua" if directory is not None else None
         self._memory: dict[str, ChunkFacts] = {}
         self._writable = directory is not None
-        self._salt = f"flowctl {flowctl_version()}\0parser {PARSER_VERSION}\0".encode()
+        self._salt = f"flowctl {__version__}\0parser {PARSER_VERSION}\0".encode()
 
     def facts(self, text: str) -> ChunkFacts:
         """The analysis of ``text``, computed at most once per cache."""
@@ -67,15 +71,6 @@ class AnalysisCache:
             return
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            # write-then-rename: a concurrent validate never reads half a record
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    json.dump(facts.to_json(), out, separators=(",", ":"))
-                os.replace(tmp, self.directory / f"{key}.json")
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            write_atomically(self.directory / f"{key}.json", facts.to_json())
         except OSError:
             self._writable = False  # read-only checkout, full disk…: carry on without the cache
