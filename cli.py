@@ -13,6 +13,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -367,6 +368,165 @@ def registry_rollback_command(entry_id: str, rev: str, registry_url: str | None,
 # ---------------------------------------------------------------------------
 # worker / dev / run / describe  (issue: Runner core)
 # ---------------------------------------------------------------------------
+
+
+def _python_path_option(func: F) -> F:
+    return click.option("--python-path", "python_paths", multiple=True, type=click.Path(file_okay=False),
+                        help="Directory function.python handlers import from (repeatable; default: the "
+                             "entries directory when it exists).")(func)
+
+
+def _default_python_paths(python_paths: tuple[str, ...]) -> list[str]:
+    if python_paths:
+        return list(python_paths)
+    entries = os.environ.get("FLOWCTL_ENTRIES", "entries")
+    return [entries] if os.path.isdir(entries) else []
+
+
+@main.command("worker")
+@click.option("--worker", "worker_ids", multiple=True, metavar="ID",
+              help="temporal.worker entry to serve (repeatable; default: every worker in the registry).")
+@_registry_option
+@_python_path_option
+@click.option("--poll-interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
+              help="Seconds between checks of the registry for new applies.")
+@click.option("--drain-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
+              help="Seconds running activities get to finish after SIGTERM/SIGINT.")
+@reports_errors
+def worker_command(worker_ids: tuple[str, ...], registry_url: str | None, python_paths: tuple[str, ...],
+                   poll_interval: float, drain_timeout: float) -> None:
+    """Serve the registry's workflows and activities on their Temporal task queues.
+
+    Runs until SIGTERM/SIGINT, then drains. New applies are picked up without a restart.
+    """
+    from datetime import timedelta
+
+    from registry.store import open_store
+    from runner.worker import run_worker
+
+    with open_store(registry_url, create=False) as store:
+        run_worker(store, worker_ids, python_paths=[Path(p) for p in _default_python_paths(python_paths)],
+                   poll_interval=poll_interval, drain_timeout=timedelta(seconds=drain_timeout))
+
+
+@main.command("dev")
+@click.option("--entries", "entries_dir", envvar="FLOWCTL_ENTRIES", default="entries", show_default=True,
+              type=click.Path(), help="Entries directory to apply and serve.")
+@click.option("--state-dir", default=".flowctl", show_default=True, type=click.Path(file_okay=False),
+              help="Where the registry, the dev server's database and its log live.")
+@_registry_option
+@click.option("--port", type=click.IntRange(1, 65535), default=7233, show_default=True,
+              help="Port of the local Temporal server.")
+@click.option("--ui-port", type=click.IntRange(0, 65535), default=8233, show_default=True,
+              help="Port of the Temporal web UI (0: no UI).")
+@click.option("--demo", is_flag=True, help="Run the entries' demo workflows (meta.demo.input), print results, stop.")
+@click.option("--run", "run_ids", multiple=True, metavar="ID", help="Also start this workflow entry (repeatable).")
+@click.option("--input", "input_text", metavar="JSON|@FILE", help="Input of the --run workflows.")
+@click.option("--keep-running", is_flag=True, help="Keep serving after the demo/--run workflows finished.")
+@_python_path_option
+@reports_errors
+def dev_command(entries_dir: str, state_dir: str, registry_url: str | None, port: int, ui_port: int, demo: bool,
+                run_ids: tuple[str, ...], input_text: str | None, keep_running: bool,
+                python_paths: tuple[str, ...]) -> None:
+    """Everything locally: a Temporal dev server, apply ENTRIES, a worker, and optionally a demo run."""
+    from runner.dev import DemoRun, DevOptions, run_dev
+    from runner.executions import parse_input
+    from runner.worker import configure_logging
+
+    for path in _default_python_paths(python_paths or ((entries_dir,) if os.path.isdir(entries_dir) else ())):
+        sys.path.insert(0, str(Path(path).resolve()))
+    configure_logging()
+    value = parse_input(input_text)
+    options = DevOptions(entries=Path(entries_dir), state_dir=Path(state_dir), registry_url=registry_url,
+                         port=port, ui_port=ui_port or None, demo=demo, keep_running=keep_running,
+                         runs=tuple(DemoRun(entry_id, value) for entry_id in run_ids))
+    ok = run_dev(options, click.echo)
+    sys.exit(int(ExitCode.OK if ok else ExitCode.PROBLEMS))
+
+
+@main.command("run")
+@click.argument("entry_id")
+@click.option("--input", "input_text", metavar="JSON|@FILE", help="The workflow's input: JSON text or @file.json.")
+@click.option("--id", "workflow_id", metavar="WFID", help="Workflow ID (default: the entry name and a random suffix).")
+@click.option("--context", "context_text", metavar="JSON", help="Context values for ctx.get / ctx.all (a JSON object).")
+@click.option("--wait", is_flag=True, help="Wait for the result; exit 1 if the workflow fails.")
+@_registry_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_errors
+def run_command(entry_id: str, input_text: str | None, workflow_id: str | None, context_text: str | None,
+                wait: bool, registry_url: str | None, as_json: bool) -> None:
+    """Start the workflow entry ENTRY_ID (pinned to its current revision); with --wait, print its result."""
+    import asyncio
+    import json
+
+    from registry.store import open_store
+    from runner.executions import parse_input, run_entry
+    from runner.revisions import StoreRevisionSource
+
+    value = parse_input(input_text)
+    context = parse_input(context_text) if context_text else None
+    if context is not None and not isinstance(context, dict):
+        raise FlowError("--context must be a JSON object", hint='e.g. --context \'{"tenant": "t-1"}\'')
+    with open_store(registry_url, create=False) as store:
+        source = StoreRevisionSource(store)
+        outcome = asyncio.run(run_entry(source, entry_id, value, workflow_id=workflow_id, wait=wait,
+                                        context=context))
+    if as_json:
+        click.echo(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False))
+    else:
+        click.echo(f"started {outcome.workflow_id} (run {outcome.run_id}) on {outcome.task_queue}, "
+                   f"revision {outcome.revision[:12]}")
+        if outcome.waited and outcome.ok:
+            click.echo(json.dumps(outcome.result, indent=2, ensure_ascii=False))
+        elif outcome.waited and outcome.failure is not None:
+            where = f" at {outcome.failure.where}" if outcome.failure.where else ""
+            click.secho(f"failed: {outcome.failure.kind}: {outcome.failure.message}{where}", fg="red", err=True)
+    sys.exit(int(ExitCode.OK if outcome.ok else ExitCode.PROBLEMS))
+
+
+@main.command("describe")
+@click.argument("workflow_id")
+@click.option("--run-id", help="A specific run (default: the latest).")
+@click.option("--client", "client_id", metavar="ID", help="temporal.client entry to connect with "
+              "(default: the registry's only one).")
+@_registry_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_errors
+def describe_command(workflow_id: str, run_id: str | None, client_id: str | None, registry_url: str | None,
+                     as_json: bool) -> None:
+    """Status, revision, pending activities and result or failure of the workflow WORKFLOW_ID."""
+    import asyncio
+    import json
+
+    from registry.store import open_store
+    from runner.client import connect
+    from runner.executions import client_entry, describe_execution
+    from runner.revisions import StoreRevisionSource
+
+    with open_store(registry_url, create=False) as store:
+        client_rev = client_entry(StoreRevisionSource(store), client_id)
+
+    async def describe() -> Any:
+        return await describe_execution(await connect(client_rev), workflow_id, run_id)
+
+    found = asyncio.run(describe())
+    if as_json:
+        click.echo(json.dumps(found.to_dict(), indent=2, ensure_ascii=False, default=str))
+        return
+    click.echo(f"{found.workflow_id}  {found.status}")
+    click.echo(f"  type:       {found.workflow_type} on {found.task_queue}")
+    click.echo(f"  run:        {found.run_id}")
+    click.echo(f"  revision:   {found.revision or '(not started by flowctl)'}")
+    click.echo(f"  started:    {found.start_time}" + (f", closed {found.close_time}" if found.close_time else ""))
+    click.echo(f"  history:    {found.history_length} events")
+    for pending in found.pending_activities:
+        failure = f", last failure: {pending['last_failure']}" if pending["last_failure"] else ""
+        click.echo(f"  pending:    {pending['activity_type']} attempt {pending['attempt']} "
+                   f"({pending['state']}{failure})")
+    if found.result is not None:
+        click.echo("  result:     " + json.dumps(found.result, ensure_ascii=False))
+    if found.failure is not None:
+        click.echo(f"  failure:    {found.failure['kind']}: {found.failure['message']}")
 
 
 if __name__ == "__main__":  # pragma: no cover

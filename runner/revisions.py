@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from registry.errors import FlowError
 from registry.loader import load_project
@@ -24,6 +24,10 @@ __all__ = [
     "ProjectRevisionSource",
     "RevisionSource",
     "StoreRevisionSource",
+    "imported_libraries",
+    "ref_id",
+    "task_queue_of_worker",
+    "worker_of",
     "workflow_type_of",
 ]
 
@@ -63,6 +67,30 @@ def workflow_type_of(revision: Revision) -> str:
     workflow = temporal.get("workflow") if isinstance(temporal, Mapping) else None
     name = workflow.get("name") if isinstance(workflow, Mapping) else None
     return name if isinstance(name, str) and name else revision.entry_id
+
+
+def ref_id(revision: Revision, value: Any) -> str:
+    """A reference written in ``revision``'s data as a full entry ID (a bare name means its namespace)."""
+    text = str(value) if value else ""
+    if not text or ":" in text:
+        return text
+    return f"{revision.namespace}:{text}"
+
+
+def worker_of(revision: Revision) -> str | None:
+    """The temporal.worker entry ID serving a workflow or activity entry (``meta.temporal.*.worker``)."""
+    meta = revision.data.get("meta")
+    temporal = meta.get("temporal") if isinstance(meta, Mapping) else None
+    section_name = "workflow" if revision.kind == WORKFLOW_KIND else "activity"
+    section = temporal.get(section_name) if isinstance(temporal, Mapping) else None
+    worker = section.get("worker") if isinstance(section, Mapping) else None
+    return ref_id(revision, worker) if isinstance(worker, str) and worker else None
+
+
+def task_queue_of_worker(worker: Revision) -> str:
+    """A temporal.worker entry's task queue: its ``task_queue``, else its entry ID."""
+    queue = worker.data.get("task_queue")
+    return queue if isinstance(queue, str) and queue else worker.entry_id
 
 
 def imported_libraries(revision: Revision) -> list[tuple[str, Revision]]:

