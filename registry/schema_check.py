@@ -195,7 +195,7 @@ def _diagnostic(doc: YamlDocument, base: JsonPath, err: ValidationError) -> Diag
             return doc.diagnostic((*path, str(err.instance)), "FC108",
                                   f"{field_name}: {err.instance!r} is not a valid import alias",
                                   description, at_key=True)
-        if title in ("name", "entry reference", "Lua identifier") or "Lua name" in description:
+        if title in ("name", "entry reference", "Lua identifier", "method") or "Lua name" in description:
             return doc.diagnostic(path, "FC108",
                                   f"{field_name}: {err.instance!r} is not a valid {title or 'name'}",
                                   description or "use letters, digits and '_'")

@@ -51,6 +51,7 @@ WORKFLOW_SHIMMED = {
 UNAVAILABLE = "is not available in the flowctl sandbox"
 ACTIVITY_APIS = frozenset({"funcs.call", "funcs.async", "executor:call", "executor:async"})
 
+_IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _CLOSE_RE = re.compile(r"'end' expected \(to close '(\w+)' at line (\d+)\)")
 _SYNTAX_HINTS = (
     ("cannot use '...'", "add `...` to the enclosing function's parameters, or pass the values explicitly"),
@@ -239,8 +240,8 @@ class _EntryLint:
         if entry.kind not in ("workflow.lua", "function.lua"):
             return
         method = entry.data.get("method", "main")
-        if not isinstance(method, str):
-            return
+        if not isinstance(method, str) or not _IDENTIFIER_RE.fullmatch(method):
+            return  # the schema stage reports a malformed method
         info = self.facts.exports
         not_exported = f"method `{method}` is not exported"
         fix = f"end the file with `return {{ {method} = {method} }}`"

@@ -1,0 +1,7 @@
+local M = {}
+
+function M.handle(input)
+    return input
+end
+
+return M

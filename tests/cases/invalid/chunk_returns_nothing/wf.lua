@@ -1,0 +1,3 @@
+local function main(input)
+    return input
+end

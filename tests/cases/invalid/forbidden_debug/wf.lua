@@ -1,0 +1,5 @@
+local function main(input)
+    return debug.traceback()
+end
+
+return { main = main }

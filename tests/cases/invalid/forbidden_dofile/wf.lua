@@ -1,0 +1,5 @@
+local function main(input)
+    return dofile("helpers.lua")
+end
+
+return { main = main }

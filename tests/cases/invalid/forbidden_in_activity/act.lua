@@ -1,0 +1,6 @@
+local function main(input)
+    local out = io.write("x")
+    return out
+end
+
+return { main = main }

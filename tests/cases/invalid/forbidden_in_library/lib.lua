@@ -1,0 +1,3 @@
+local M = {}
+function M.env() return package.path end
+return M

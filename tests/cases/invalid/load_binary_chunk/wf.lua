@@ -1,0 +1,6 @@
+local function main(input)
+    local f = load(input.code, "user", "bt")
+    return f()
+end
+
+return { main = main }

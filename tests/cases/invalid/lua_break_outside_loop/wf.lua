@@ -1,0 +1,6 @@
+local function main(input)
+    break
+    return 1
+end
+
+return { main = main }

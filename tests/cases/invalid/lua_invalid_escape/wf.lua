@@ -1,0 +1,5 @@
+local function main(input)
+    return "c:\temp\new\qfile"
+end
+
+return { main = main }

@@ -1,0 +1,3 @@
+local M = {}
+function M.f(x) return x x end
+return M

@@ -1,0 +1,5 @@
+local function main(input)
+    return "oops
+end
+
+return { main = main }

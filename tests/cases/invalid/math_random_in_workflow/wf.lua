@@ -1,0 +1,5 @@
+local function main(input)
+    return {pick = math.random(10)}
+end
+
+return { main = main }

@@ -1,0 +1,5 @@
+local function run(input)
+    return input
+end
+
+return { run = run }

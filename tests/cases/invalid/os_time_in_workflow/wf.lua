@@ -1,0 +1,5 @@
+local function main(input)
+    return {at = os.time()}
+end
+
+return { main = main }

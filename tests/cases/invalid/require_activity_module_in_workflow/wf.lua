@@ -1,0 +1,6 @@
+local function main(input)
+    local activity = require("activity")
+    return activity.info()
+end
+
+return { main = main }

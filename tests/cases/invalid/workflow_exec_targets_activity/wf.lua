@@ -1,0 +1,5 @@
+local function main(input)
+    return workflow.exec("app:act", input)
+end
+
+return { main = main }

@@ -1,0 +1,2 @@
+def run(request):
+    return {'status': 200}
