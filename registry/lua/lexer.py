@@ -39,6 +39,8 @@ _ESCAPE_RE = re.compile(r"\\(?:z[ \t\n\f\v]*|x(?P<hex>[0-9a-fA-F]{0,2})|(?P<dec>
                         r"|u(?P<u>\{?[0-9a-fA-F]*\}?)|(?P<nl>\r\n|\n\r|\n|\r)|(?P<c>[\s\S]))")
 _SIMPLE_ESCAPES = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v",
                    "\\": "\\", '"': '"', "'": "'"}
+#: the body of a string that never closes: up to the line break (or end of text) that ends it
+_UNFINISHED_RE = {q: re.compile(rf"(?:[^{q}\\\n]|\\z[ \t\n\f\v]*|\\[\s\S])*") for q in "\"'"}
 _NEWLINES_RE = re.compile(r"\r\n|\n\r|\r")
 
 
@@ -135,6 +137,13 @@ def tokenize(text: str) -> list[Token]:
                 inner = inner[1:]
                 shown = body[: level + 2] + body[level + 3:]
             append(Token("string", inner, line, col, shown, line + body.count("\n")))
+        elif group == "bad":
+            # Like llex.c, any other character is a one-character token the parser then rejects
+            # ("unexpected symbol near '@'"), so the error depends on where it appears.
+            line, col = where(start)
+            char = match.group()
+            shown = char if " " < char < "\x7f" else f"<\\{char.encode('utf-8', 'surrogatepass')[0]}>"
+            append(Token("<bad>", char, line, col, shown))
         else:
             try:
                 _raise_lexical(group, match, text, where)
@@ -157,16 +166,15 @@ def _raise_lexical(group: str | None, match: re.Match[str], text: str,
     if group == "baddelim":
         raise LuaSyntaxError(f"invalid long string delimiter near '{match.group()}'", line, col)
     if group == "badstring":
-        rest = text[match.start():]
-        end = rest.find("\n")
-        snippet = rest if end < 0 else rest[:end]
+        quote = match.group()
+        body = _UNFINISHED_RE[quote].match(text, match.start() + 1)
+        assert body is not None  # the pattern matches the empty string
         # Lua reads left to right: a bad escape before the end of the line is reported first.
-        _decode_string(snippet[1:], line, col, snippet[0], partial=True)
-        near = "<eof>" if end < 0 else f"'{snippet}'"
-        raise LuaSyntaxError(f"unfinished string near {near}", line, col)
-    char = match.group()
-    shown = char if " " < char < "\x7f" else f"<\\{char.encode('utf-8')[0]}>"
-    raise LuaSyntaxError(f"unexpected symbol near '{shown}'", line, col)
+        decoded = _decode_string(body.group(), line, col, quote, partial=True)
+        at_eof = body.end() >= len(text) or text[body.end():] == "\\"  # a lone backslash, then EOF
+        near = "<eof>" if at_eof else f"'{quote}{decoded}'"
+        raise LuaSyntaxError(f"unfinished string near {near}", line, col, lua_line=locate(body.end())[0])
+    raise LuaSyntaxError(f"unexpected symbol near '{match.group()}'", line, col)
 
 
 def _decode_string(body: str, line: int, col: int, quote: str = '"', *, partial: bool = False) -> str:
