@@ -31,7 +31,7 @@ from registry.lua.lexer import LuaSyntaxError, Token, normalize_newlines, tokeni
 __all__ = ["PARSER_VERSION", "analyze", "parse_facts"]
 
 #: Bump when the recorded facts change, so cached analyses are recomputed.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
 MAX_LEVELS = 200  # LUAI_MAXCCALLS
 MAX_VARS = 200  # MAXVARS: active locals per function
@@ -543,8 +543,9 @@ class _Parser:
         table = first.table
         if table is not None and first.k in (LOCAL, OTHER):
             return ExportInfo("table", tuple(table.names), table.open, line=first.line, col=first.col)
-        if first.k == OTHER and first.lit in LITERAL_KINDS:
-            return ExportInfo("value", what=LITERAL_KINDS[first.lit], line=first.line, col=first.col)
+        if first.k == OTHER and (first.sym == ("str",) or first.lit in LITERAL_KINDS):
+            what = "a string" if first.sym == ("str",) else LITERAL_KINDS[first.lit or ""]
+            return ExportInfo("value", what=what, line=first.line, col=first.col)
         if first.k == LOCAL and first.sym == ("fn",):
             return ExportInfo("value", what="a function", line=first.line, col=first.col)
         return ExportInfo("unknown", line=first.line, col=first.col)
