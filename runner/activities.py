@@ -23,13 +23,14 @@ import importlib
 import inspect
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from typing import Any
 
 import temporalio.activity
 from temporalio import activity
 from temporalio.common import RawValue
+from temporalio.service import RPCError, RPCStatusCode
 
 from registry.revision import Revision
 from runner.activity_modules import ActivityCalls, install_activity_modules
@@ -59,6 +60,10 @@ class ActivityRunner:
     async def run(self, args: Sequence[RawValue]) -> Any:
         """Execute the current attempt of the activity whose type is an entry ID."""
         info = activity.info()
+        if info.activity_type in INTERNAL_ACTIVITIES:
+            converter = activity.payload_converter()
+            return await INTERNAL_ACTIVITIES[info.activity_type](
+                *[converter.from_payload(arg.payload) for arg in args])
         try:
             revision = self.source.activity(info.activity_type)
             converter = activity.payload_converter()
@@ -149,6 +154,21 @@ class ActivityRunner:
                                   f"{attr!r}; fix `handler: {spec}`", retryable=False)
             self._handlers[spec] = handler
             return handler
+
+
+async def _terminate(request: dict[str, Any]) -> None:
+    """``process.terminate`` from a workflow: only a client can terminate another workflow."""
+    workflow_id = str(request["workflow_id"])
+    try:
+        await activity.client().get_workflow_handle(workflow_id).terminate(reason=str(request.get("reason") or ""))
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:  # already gone: terminating it again is a no-op
+            return
+        raise
+
+
+#: flowctl's own activities, run by every worker on behalf of the process module.
+INTERNAL_ACTIVITIES: dict[str, Callable[..., Awaitable[Any]]] = {"flowctl.process.terminate": _terminate}
 
 
 def make_activity(source: RevisionSource, *, executor: Executor | None = None,

@@ -30,7 +30,10 @@ from typing import Any
 
 import lupa.lua54 as lupa
 
-__all__ = ["Blocking", "Handler", "Reply", "ShimError", "WorkflowDriver"]
+from runner.channels import Channel, ChannelError, Select
+from runner.failures import FlowFailure, LuaRuntimeError, failure_to_lua
+
+__all__ = ["Blocking", "Handler", "Reply", "ShimError", "ShimFailure", "WorkflowDriver", "canceled_failure"]
 
 #: What Lua receives after the ``true`` status.
 Reply = tuple[Any, ...]
@@ -55,6 +58,14 @@ class ShimError(Exception):
     """A misuse of a shim (bad argument, unknown handle): raised in Lua at the caller's line."""
 
 
+class ShimFailure(ShimError):
+    """A typed failure raised in Lua as an error object (``err:kind()``), e.g. CANCELED."""
+
+    def __init__(self, failure: FlowFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
 @dataclass
 class _Operation:
     """A started blocking operation and the Lua threads waiting for its reply."""
@@ -77,6 +88,17 @@ class WorkflowDriver:
         #: operations completed since the driver last woke up, in completion order
         self._completed: list[int] = []
         self._wakeup: asyncio.Future[None] | None = None
+        self.channels: dict[int, Channel] = {}
+        self._background: set[asyncio.Task[None]] = set()
+        self._next_channel = 1
+        #: set once Temporal asked the workflow to cancel; blocking calls then fail with CANCELED
+        self.cancel_requested = False
+        #: called (once) when cancellation arrives, after in-flight operations were cancelled
+        self.on_cancel: list[Callable[[], None]] = []
+        #: set by abort(): the run stops with this failure at the next chance
+        self._abort: FlowFailure | None = None
+        #: Lua threads whose results someone awaits (update handlers)
+        self._calls: dict[Any, asyncio.Future[tuple[Any, ...]]] = {}
 
     # ----------------------------------------------------------------- public API
 
@@ -92,13 +114,62 @@ class WorkflowDriver:
         self._ready.append((main, args))
         while True:
             while self._ready:
+                if self._abort is not None:
+                    raise self._abort
                 thread, values = self._ready.popleft()
-                finished, results = self._step(thread, values)
-                if finished and thread is main:
+                call = self._calls.pop(thread, None)
+                try:
+                    finished, results = self._step(thread, values)
+                except LuaRuntimeError as exc:
+                    if call is None:
+                        raise
+                    call.set_exception(exc)  # an update handler failed: the update fails, not the run
+                    continue
+                if finished and thread == main:
                     return results
+                if call is not None:
+                    if finished:
+                        call.set_result(results)
+                    else:
+                        self._calls[thread] = call
+            if self._abort is not None:
+                raise self._abort
             await self._wait_for_completions()
             # A new workflow activation: the instruction budget is per workflow task.
             self.sandbox.begin_task()
+
+    def call(self, fn: Any, *args: Any) -> asyncio.Future[tuple[Any, ...]]:
+        """Run ``fn(*args)`` as another Lua thread (an update handler); the future gets its results."""
+        thread = self.sandbox.start(fn)
+        future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
+        self._calls[thread] = future
+        self.wake(thread, args)
+        return future
+
+    def call_now(self, fn: Any, *args: Any) -> tuple[Any, ...]:
+        """Run ``fn(*args)`` to completion right now (queries, update validators): it may not block."""
+        self.sandbox.begin_task()
+        thread = self.sandbox.start(fn)
+        values: tuple[Any, ...] = args
+        while True:
+            finished, results = self.sandbox.resume(thread, *values)
+            if finished:
+                return results
+            command = results[0]
+            op = command["op"] if _is_table(command) else None
+            handler = self.handlers.get(op) if isinstance(op, str) else None
+            try:
+                if handler is None:
+                    raise ShimError(f"{op} cannot be used in a query or update validator (it would wait "
+                                    "or change the workflow)")
+                reply = handler(command)
+                if isinstance(reply, Blocking):
+                    reply.work.close()
+                    raise ShimError(f"{op} cannot be used in a query or update validator (it waits)")
+                _check_reply(str(op), reply)
+                values = (True, *reply)
+            except ShimError as exc:
+                values = (False, str(exc))
 
     def start_operation(self, work: Coroutine[Any, Any, Reply]) -> int:
         """Start a blocking operation without waiting for it; return its handle (for futures)."""
@@ -109,6 +180,12 @@ class WorkflowDriver:
         task.add_done_callback(functools.partial(self._on_done, seq))
         return seq
 
+    def start_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` on the workflow's loop with no Lua thread waiting (timers feeding channels...)."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     def await_operation(self, handle: int, thread: Any) -> Reply | None:
         """Make ``thread`` wait for ``handle``; return the reply at once if it is already done."""
         operation = self._operations.get(handle)
@@ -116,7 +193,7 @@ class WorkflowDriver:
             raise ShimError(f"unknown or already consumed operation handle {handle!r}")
         if operation.task.done() and handle not in self._completed:
             del self._operations[handle]  # a reply is delivered once; Lua futures cache it
-            return _reply_of(operation.task)
+            return _reply_of(self.sandbox, operation.task)
         operation.waiters.append(thread)
         return None
 
@@ -143,6 +220,8 @@ class WorkflowDriver:
             if op == "coroutine.spawn":
                 self._ready.append((self.sandbox.start(command["fn"]), ()))
                 return (True,)
+            if isinstance(op, str) and op.startswith("channel."):
+                return self._channel_command(op, command, thread)
             handler = self.handlers.get(op) if isinstance(op, str) else None
             if handler is None:
                 raise ShimError(f"unknown driver command {op!r}")
@@ -152,25 +231,105 @@ class WorkflowDriver:
                 return self.await_operation(handle, thread)
             _check_reply(str(op), reply)
             return (True, *reply)
-        except ShimError as exc:
+        except ShimFailure as exc:
+            return (False, failure_to_lua(self.sandbox, exc.failure))
+        except (ShimError, ChannelError) as exc:
             return (False, str(exc))
+
+    # ----------------------------------------------------------------- channels
+
+    def new_channel(self, capacity: int | None) -> Channel:
+        """A channel Lua can use by id (``capacity`` None: unbounded, for signals and events)."""
+        channel = Channel(self._next_channel, capacity, self.wake)
+        self.channels[channel.id] = channel
+        self._next_channel += 1
+        return channel
+
+    def abort(self, failure: FlowFailure) -> None:
+        """Stop the run with ``failure`` (a linked child died and links are not trapped)."""
+        if self._abort is None:
+            self._abort = failure
+        self._notify()
+
+    def wake(self, thread: Any, reply: tuple[Any, ...]) -> None:
+        """Queue a parked Lua thread to resume with ``reply`` (from Lua, a signal, a timer...)."""
+        self._ready.append((thread, reply))
+        self._notify()
+
+    def _channel(self, command: Any) -> Channel:
+        channel = self.channels.get(command["id"])
+        if channel is None:
+            raise ShimError(f"unknown channel {command['id']!r}")
+        return channel
+
+    def _channel_command(self, op: str, command: Any, thread: Any) -> tuple[Any, ...] | None:
+        if op == "channel.new":
+            size = command["size"]
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise ShimError("channel.new: the buffer size must be a non-negative integer")
+            return (True, self.new_channel(size).id)
+        if op == "channel.send":
+            return self._channel(command).send(thread, command["value"])
+        if op == "channel.receive":
+            return self._channel(command).receive(thread)
+        if op == "channel.close":
+            self._channel(command).close()
+            return (True,)
+        if op == "channel.select":
+            return self._select(command, thread)
+        raise ShimError(f"unknown driver command {op!r}")
+
+    def _select(self, command: Any, thread: Any) -> tuple[Any, ...] | None:
+        """The first ready case in written order; else the default; else park on every case."""
+        cases = []
+        count = command["n"] or 0
+        for index in range(1, count + 1):
+            case = command["cases"][index]
+            cases.append((index, case["send"], self._channel(case), case["value"]))
+        for index, is_send, channel, value in cases:
+            if is_send and channel.can_send():
+                reply = channel.send(thread, value)
+                return (True, index, None, True) if reply is not None else None
+            if not is_send and channel.can_receive():
+                reply = channel.receive(thread)
+                assert reply is not None
+                return (True, index, reply[1], reply[2])
+        if command["default"]:
+            return (True, 0, None, False)
+        if not cases:
+            raise ShimError("channel.select: no cases and no default (it would wait forever)")
+        waiting = Select(thread)
+        for index, is_send, channel, value in cases:
+            if is_send:
+                channel.send(thread, value, select=waiting, case=index)
+            else:
+                channel.receive(thread, select=waiting, case=index)
+        return None
 
     def _on_done(self, seq: int, _task: asyncio.Task[Reply] | None = None) -> None:
         self._completed.append(seq)
+        self._notify()
+
+    def _notify(self) -> None:
         if self._wakeup is not None and not self._wakeup.done():
             self._wakeup.set_result(None)
 
     async def _wait_for_completions(self) -> None:
-        """Sleep until at least one operation completes, then queue its waiters in seq order."""
-        if not self._completed:
-            if not any(op.waiters for op in self._operations.values()):
-                raise RuntimeError("the Lua workflow is blocked but waits for nothing (driver bug)")
+        """Sleep until an operation completes or a thread is woken; queue waiters in seq order.
+
+        With nothing in flight the run simply waits (for a signal, an update or cancellation).
+        """
+        if not self._completed and not self._ready:
             self._wakeup = asyncio.get_running_loop().create_future()
-            await self._wakeup
-            self._wakeup = None
+            try:
+                await self._wakeup
+            except asyncio.CancelledError:
+                self._cancel()
+            finally:
+                self._wakeup = None
         for seq in sorted(self._completed):
             operation = self._operations[seq]
-            reply = _reply_of(operation.task)
+            reply = _reply_of(self.sandbox, operation.task)
             for waiter in operation.waiters:
                 self._ready.append((waiter, reply))
             if operation.waiters:
@@ -178,11 +337,29 @@ class WorkflowDriver:
                 del self._operations[seq]
         self._completed.clear()
 
+    def _cancel(self) -> None:
+        """Temporal cancelled the workflow: every blocking call in flight fails with CANCELED."""
+        if self.cancel_requested:
+            return
+        self.cancel_requested = True
+        for operation in self._operations.values():
+            operation.task.cancel()
+        for hook in self.on_cancel:
+            hook()
 
-def _reply_of(task: asyncio.Task[Reply]) -> tuple[Any, ...]:
+
+def canceled_failure(what: str = "the workflow was canceled") -> FlowFailure:
+    return FlowFailure("CANCELED", what, retryable=False)
+
+
+def _reply_of(sandbox: Any, task: asyncio.Task[Reply]) -> tuple[Any, ...]:
     """The status-prefixed reply of a finished operation (ShimError becomes a Lua error)."""
     try:
         reply = task.result()
+    except asyncio.CancelledError:
+        return (False, failure_to_lua(sandbox, canceled_failure()))
+    except ShimFailure as exc:
+        return (False, failure_to_lua(sandbox, exc.failure))
     except ShimError as exc:
         return (False, str(exc))
     _check_reply("operation", reply)

@@ -19,10 +19,10 @@ from registry.errors import FlowError
 from registry.revision import Revision
 from runner.client import connect
 from runner.failures import FlowFailure
+from runner.memo import REVISION_MEMO
 from runner.revisions import StoreRevisionSource, ref_id, worker_of, workflow_type_of
 from runner.starter import NO_INPUT, start_workflow
 from runner.temporal_failures import failure_from_temporal
-from runner.workflow import REVISION_MEMO
 
 __all__ = ["Described", "RunOutcome", "client_entry", "describe_execution", "parse_input", "run_entry",
            "workflow_client"]

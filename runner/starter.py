@@ -24,10 +24,9 @@ from registry.durations import parse_duration
 from registry.errors import FlowError
 from registry.revision import Revision
 from runner.failures import FlowFailure
+from runner.memo import CONTEXT_MEMO, REVISION_MEMO
 from runner.revisions import RevisionSource, task_queue_of_worker, worker_of, workflow_type_of
-from runner.shims.ctx import CONTEXT_MEMO
 from runner.temporal_failures import retry_policy
-from runner.workflow import REVISION_MEMO
 
 __all__ = ["NO_INPUT", "REVISION_SEARCH_ATTRIBUTE", "StartedWorkflow", "start_workflow", "task_queue_of"]
 

@@ -166,7 +166,7 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
     max_activities = max((s.options.get("max_concurrent_activities", 100) for s in specs), default=100)
     with ThreadPoolExecutor(max_workers=max(4, min(max_activities, 64)),
                             thread_name_prefix="flowctl-activity") as executor:
-        workflow_class = make_workflow_class(source, **dict(workflow_limits or {}))
+        workflow_class = make_workflow_class(source, limits=workflow_limits)
         activity_fn = make_activity(source, executor=executor, **dict(activity_limits or {}))
         workers = [
             Worker(connected[spec.client_id], task_queue=spec.task_queue, workflows=[workflow_class],

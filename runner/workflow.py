@@ -30,18 +30,21 @@ How a run ends:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
 from registry.revision import Revision
 from runner.driver import WorkflowDriver
 from runner.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua
+from runner.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
 from runner.revisions import RevisionSource, imported_libraries
 from runner.sandbox import LuaSandbox
-from runner.shims.ctx import CONTEXT_MEMO
+from runner.shims.process import ProcessState
 from runner.shims.run_context import WorkflowRun
 from runner.shims.workflow_modules import install_workflow_modules
 from runner.temporal_failures import to_application_error
@@ -50,29 +53,32 @@ from runner.values import from_lua, to_lua
 __all__ = ["LUA_WORKFLOW_RUNNER_NOTE", "REVISION_MEMO", "make_workflow_class"]
 
 LUA_WORKFLOW_RUNNER_NOTE = __doc__
-#: Memo key recording the revision digest a run executes for its whole life (SPEC §4 Pinning).
-REVISION_MEMO = "flowctl.revision"
 
 
 class LuaWorkflowError(Exception):
     """A Lua error that fails the workflow *task* (Temporal retries it), with the Lua traceback."""
 
 
-def make_workflow_class(source: RevisionSource, **limits: int) -> type:
+def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
+                        limits: Mapping[str, int] | None = None) -> type:
     """A dynamic, unsandboxed workflow class serving every workflow.lua entry of ``source``.
 
     ``limits`` are LuaSandbox keyword arguments (``memory_limit``, ``instruction_limit``).
+    With ``follow_pins=False`` every run uses the current revision of its type, whatever
+    its memo says (``flowctl replay`` checks a new revision against old histories).
     """
 
     async def run(self, args: Sequence[RawValue]) -> Any:
-        revision = _pinned_revision(source)
+        revision = _pinned_revision(source, follow_pins)
         sandbox = LuaSandbox(seed=workflow.random().getrandbits(63), clock_ns=workflow.time_ns,
-                             spawn=True, owner=revision.entry_id, **limits)
+                             spawn=True, owner=revision.entry_id, **dict(limits or {}))
         driver = WorkflowDriver(sandbox, {})
         run = WorkflowRun(sandbox=sandbox, driver=driver, revision=revision, source=source,
-                          context=_context())
-        driver.handlers.update(install_workflow_modules(run, _listed_modules(revision)))
+                          context=_memo_dict(CONTEXT_MEMO))
         try:
+            run.process = ProcessState(run, [*_memo_list(MESSAGES_MEMO), *self._early_signals])
+            self._run = run
+            driver.handlers.update(install_workflow_modules(run, _listed_modules(revision)))
             main = _entrypoint(sandbox, revision)
             converter = workflow.payload_converter()
             inputs = [to_lua(sandbox, converter.from_payload(arg.payload), f"input[{i + 1}]")
@@ -83,41 +89,149 @@ def make_workflow_class(source: RevisionSource, **limits: int) -> type:
             raise to_application_error(exc) from None
         except LuaRuntimeError as exc:
             raise _runtime_error(sandbox, exc) from None
-        except FlowFailure as failure:  # a value that cannot cross (input or result): the caller's bug
+        except FlowFailure as failure:  # a value that cannot cross (input or result), a linked exit
+            if failure.kind == "CANCELED" and driver.cancel_requested:
+                raise asyncio.CancelledError from None  # the run ends as Canceled, not Failed
             raise to_application_error(failure) from None
+
+    async def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
+        """Every signal is a message: topic = signal name, payload = first argument (SPEC §5.4)."""
+        converter = workflow.payload_converter()
+        values = [converter.from_payload(arg.payload) for arg in args]
+        payload = values[0] if values else None
+        extra = values[1] if len(values) > 1 else None
+        sender = extra.get("from") if isinstance(extra, dict) and isinstance(extra.get("from"), str) else None
+        if self._run is None:
+            self._early_signals.append({"topic": name, "payload": payload, "from": sender})
+        else:
+            self._run.process.deliver(name, payload, sender)
+
+    def on_query(self, name: str, args: Sequence[RawValue]) -> Any:
+        run = self._require_run()
+        handler = run.queries.get(name)
+        if handler is None:
+            known = ", ".join(sorted(run.queries)) or "none"
+            raise ApplicationError(f"{run.revision.entry_id} has no query handler {name!r} (registered: {known})",
+                                   type="NOT_FOUND", non_retryable=True)
+        return _call_handler(run, handler, args, f"query {name!r}", wait=False)
+
+    def validate_update(self, name: str, args: Sequence[RawValue]) -> None:
+        run = self._require_run()
+        if name not in run.updates:
+            known = ", ".join(sorted(run.updates)) or "none"
+            raise ApplicationError(f"{run.revision.entry_id} has no update handler {name!r} (registered: {known})",
+                                   type="NOT_FOUND", non_retryable=True)
+        validator = run.updates[name][1]
+        if validator is not None:
+            _call_handler(run, validator, args, f"update {name!r} validator", wait=False, validating=True)
+
+    async def on_update(self, name: str, args: Sequence[RawValue]) -> Any:
+        run = self._require_run()
+        return await _call_update(run, run.updates[name][0], args, f"update {name!r}")
+
+    def require_run(self) -> WorkflowRun:
+        if self._run is None:
+            raise ApplicationError("the workflow has not started its Lua code yet; retry shortly",
+                                   type="UNAVAILABLE")
+        return self._run
 
     # temporalio refuses @workflow.run on functions defined in a function because a *sandboxed*
     # workflow class must be importable by name; this class is unsandboxed and never re-imported,
     # and building it here lets each worker bind its own revision source and limits.
     run.__qualname__ = "LuaWorkflow.run"
+    update = workflow.update(dynamic=True)(on_update)
+    update.validator(validate_update)
     LuaWorkflow = type("LuaWorkflow", (), {
         "__doc__": "Runs one workflow.lua revision's ``main`` in a Lua sandbox, driven by WorkflowDriver.",
         "__module__": __name__,
+        "__init__": _init_instance,
+        "_require_run": require_run,
         "run": workflow.run(run),
+        "on_signal": workflow.signal(dynamic=True)(on_signal),
+        "on_query": workflow.query(dynamic=True)(on_query),
+        "on_update": update,
     })
     LuaWorkflow.__qualname__ = "LuaWorkflow"
     workflow.defn(dynamic=True, sandboxed=False)(LuaWorkflow)
     return LuaWorkflow
 
 
-def _pinned_revision(source: RevisionSource) -> Revision:
+def _init_instance(self: Any) -> None:
+    self._run = None
+    #: signals that arrived before the run's Lua code started (delivered first, in order)
+    self._early_signals = []
+
+
+def _memo_dict(key: str) -> dict[str, Any]:
+    value = workflow.memo_value(key, None)
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def _memo_list(key: str) -> list[dict[str, Any]]:
+    value = workflow.memo_value(key, None)
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _call_handler(run: WorkflowRun, fn: Any, args: Sequence[RawValue], what: str, *, wait: bool,
+                  validating: bool = False) -> Any:
+    """Run a query handler or update validator now; Lua errors become the caller's error."""
+    sandbox = run.sandbox
+    converter = workflow.payload_converter()
+    try:
+        inputs = [to_lua(sandbox, converter.from_payload(arg.payload), f"{what} argument {i + 1}")
+                  for i, arg in enumerate(args)]
+        results = run.driver.call_now(fn, *inputs)
+    except (LuaRuntimeError, FlowFailure) as exc:
+        raise _caller_error(sandbox, exc, what) from None
+    value = results[0] if results else None
+    err = results[1] if len(results) > 1 else None
+    if validating and (value is False or err is not None):
+        reason = failure_from_lua(sandbox, err).message if err is not None else "rejected"
+        raise ApplicationError(f"{what} rejected the update: {reason}", type="INVALID", non_retryable=True)
+    if err is not None:
+        raise to_application_error(failure_from_lua(sandbox, err))
+    return None if validating else from_lua(sandbox, value, f"{what} result")
+
+
+async def _call_update(run: WorkflowRun, fn: Any, args: Sequence[RawValue], what: str) -> Any:
+    sandbox = run.sandbox
+    converter = workflow.payload_converter()
+    inputs = [to_lua(sandbox, converter.from_payload(arg.payload), f"{what} argument {i + 1}")
+              for i, arg in enumerate(args)]
+    try:
+        results = await run.driver.call(fn, *inputs)
+    except (LuaRuntimeError, FlowFailure) as exc:
+        raise _caller_error(sandbox, exc, what) from None
+    value = results[0] if results else None
+    err = results[1] if len(results) > 1 else None
+    if err is not None:
+        raise to_application_error(failure_from_lua(sandbox, err))
+    return from_lua(sandbox, value, f"{what} result")
+
+
+def _caller_error(sandbox: LuaSandbox, exc: Exception, what: str) -> ApplicationError:
+    if isinstance(exc, FlowFailure):
+        return to_application_error(exc)
+    assert isinstance(exc, LuaRuntimeError)
+    if exc.value is not None and sandbox.error_fields(exc.value) is not None:
+        return to_application_error(failure_from_lua(sandbox, exc.value))
+    return ApplicationError(f"{what} failed: {exc.message}", {"traceback": exc.traceback}, type="INTERNAL",
+                            non_retryable=True)
+
+
+def _pinned_revision(source: RevisionSource, follow_pins: bool = True) -> Revision:
     """The revision this run executes: the one in its memo, else the current one (then recorded)."""
     info = workflow.info()
-    digest = workflow.memo_value(REVISION_MEMO, None)
+    digest = workflow.memo_value(REVISION_MEMO, None) if follow_pins else None
     try:
         revision = source.workflow(info.workflow_type, digest if isinstance(digest, str) else None)
     except FlowFailure as failure:
         # Not an ApplicationError on purpose: the task is retried, so a worker that has not yet
         # seen a fresh apply picks the run up once it has (Temporal does the same for unknown types).
         raise LuaWorkflowError(f"{failure.message}") from None
-    if digest is None:
+    if digest is None and follow_pins:
         workflow.upsert_memo({REVISION_MEMO: revision.digest})
     return revision
-
-
-def _context() -> dict[str, Any]:
-    value = workflow.memo_value(CONTEXT_MEMO, None)
-    return dict(value) if isinstance(value, dict) else {}
 
 
 def _listed_modules(revision: Revision) -> list[str]:

@@ -12,9 +12,6 @@ from runner.driver import Handler, Reply
 from runner.shims.run_context import WorkflowRun
 from runner.values import to_lua
 
-#: Memo key holding the context mapping.
-CONTEXT_MEMO = "flowctl.context"
-
 LUA_SOURCE = r"""
 local yield_command = ...
 local M = {}

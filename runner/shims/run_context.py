@@ -24,3 +24,12 @@ class WorkflowRun:
     versions: dict[str, int] = field(default_factory=dict)
     #: context values from the starter (``ctx.get`` / ``ctx.all``)
     context: dict[str, Any] = field(default_factory=dict)
+    #: the run's mailbox, children, monitors and links (runner.shims.process.ProcessState)
+    process: Any = None
+    #: ``workflow.on_query`` / ``workflow.on_update`` handlers: name -> Lua function(s)
+    queries: dict[str, Any] = field(default_factory=dict)
+    updates: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+
+    def revision_ref(self, value: str) -> str:
+        """An entry reference from this run's Lua code: a bare name means the entry's namespace."""
+        return value if ":" in value else f"{self.revision.namespace}:{value}"

@@ -22,7 +22,8 @@ from runner.shims.run_context import WorkflowRun
 NS_PER_MS = 1_000_000
 
 LUA_SOURCE = r"""
-local yield_command = ...
+local yield_command, kernel = ...
+local os_date, sformat = os.date, string.format   -- captured now: user code cannot swap them later
 local NS_PER_MS, NS_PER_S = 1000000, 1000000000
 local M = {}
 
@@ -143,9 +144,10 @@ function Time:before(other) return self.ns < other.ns end
 function Time:after(other) return self.ns > other.ns end
 function Time:equal(other) return self.ns == other.ns end
 function Time:format_rfc3339()
-    local ok, text = yield_command({op = "time.format_rfc3339", ns = self.ns})
-    if not ok then error(text, 2) end
-    return text
+    local secs, frac = self.ns // NS_PER_S, self.ns % NS_PER_S
+    local text = os_date("!%Y-%m-%dT%H:%M:%S", secs)
+    if frac ~= 0 then text = text .. (sformat(".%09d", frac):gsub("0+$", "")) end
+    return text .. "Z"
 end
 Time.__eq = function(a, b) return is_time(a) and is_time(b) and a.ns == b.ns end
 Time.__lt = function(a, b) return a.ns < b.ns end
@@ -174,23 +176,13 @@ function M.sleep(d)
     if not ok then error(err, 2) end
 end
 
--- time.after(d): a channel that delivers the workflow time once, when the timer fires.
-local After = {__name = "flowctl.TimerChannel"}
-After.__index = After
-
-function After:receive()
-    if self.fired then return nil, false end
-    local ok, ns = yield_command({op = "await", handle = self.handle})
-    if not ok then error(ns, 2) end
-    self.fired = true
-    return new_time(ns), true
-end
-
+-- time.after(d): a channel that receives the workflow time once, when a durable timer fires
+-- (use it in channel.select for timeouts).
 function M.after(d)
     local ns = to_ns(d, "time.after")
-    local ok, handle = yield_command({op = "time.after", ns = ns})
-    if not ok then error(handle, 2) end
-    return setmetatable({handle = handle, fired = false}, After)
+    local ok, id = yield_command({op = "time.after", ns = ns})
+    if not ok then error(id, 2) end
+    return kernel.new_channel(id, new_time)
 end
 
 M.Duration = {is = is_duration, from_nanoseconds = duration}
@@ -230,7 +222,14 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
 
     def after(cmd: Any) -> Reply:
         ns = _checked_ns(cmd["ns"], "time.after")
-        return (run.driver.start_operation(_timer(ns)),)
+        channel = run.driver.new_channel(1)
+
+        async def fire() -> None:
+            await _timer(ns)
+            channel.put(workflow.time_ns())
+
+        run.driver.start_background(fire())
+        return (channel.id,)
 
     return {
         "time.now": now,

@@ -19,7 +19,8 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 from runner.driver import Handler, Reply, ShimError
-from runner.shims.lua_values import lua_value
+from runner.memo import CONTEXT_MEMO, MESSAGES_MEMO
+from runner.shims.lua_values import lua_args, lua_value
 from runner.shims.run_context import WorkflowRun
 from runner.values import to_lua
 
@@ -71,6 +72,44 @@ function M.history_length()
     local ok, n = yield_command({op = "workflow.history_length"})
     if not ok then error(n, 2) end
     return n
+end
+
+-- exec(entry, input...) -> result, err: run a child workflow (on the entry's own worker) and wait.
+function M.exec(entry, ...)
+    if type(entry) ~= "string" then
+        error("workflow.exec: the first argument must be a workflow entry ID like \"app:child\"", 2)
+    end
+    local ok, result, err = yield_command({op = "process.exec", entry = entry, args = table.pack(...),
+                                           options = {}, context = {}, messages = {}})
+    if not ok then error(result, 2) end
+    return result, err
+end
+
+-- continue_as_new(input...): end this run and start a fresh one with the same workflow id; messages
+-- not yet received are carried over. It does not return.
+function M.continue_as_new(...)
+    local ok, err = yield_command({op = "workflow.continue_as_new", args = table.pack(...)})
+    error(ok and "workflow.continue_as_new did not end the run" or err, 2)
+end
+
+-- on_query(name, fn): `flowctl query WFID name` calls fn(args...) and returns its result. It must
+-- not wait (no funcs.call, time.sleep, receive...).
+function M.on_query(name, fn)
+    if type(name) ~= "string" or type(fn) ~= "function" then
+        error("workflow.on_query: expected a name and a function", 2)
+    end
+    local ok, err = yield_command({op = "workflow.on_query", name = name, fn = fn})
+    if not ok then error(err, 2) end
+end
+
+-- on_update(name, fn[, validator]): fn(args...) may wait; validator(args...) runs first and
+-- rejects the update by raising an error or returning false[, reason].
+function M.on_update(name, fn, validator)
+    if type(name) ~= "string" or type(fn) ~= "function" or (validator ~= nil and type(validator) ~= "function") then
+        error("workflow.on_update: expected a name, a function and an optional validator function", 2)
+    end
+    local ok, err = yield_command({op = "workflow.on_update", name = name, fn = fn, validator = validator})
+    if not ok then error(err, 2) end
 end
 
 function M.history_size()
@@ -127,7 +166,30 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
     def history_size(_cmd: Any) -> Reply:
         return (workflow.info().get_current_history_size(),)
 
+    def continue_as_new(cmd: Any) -> Reply:
+        args = lua_args(run.sandbox, cmd["args"], "workflow.continue_as_new input")
+        memo: dict[str, Any] = {}
+        if run.context:
+            memo[CONTEXT_MEMO] = dict(run.context)
+        carried = run.process.unconsumed()
+        if carried:
+            memo[MESSAGES_MEMO] = carried
+        # No revision in the memo: the next run pins itself to the current revision, so
+        # continue-as-new is where a long-lived workflow picks up newly applied code.
+        workflow.continue_as_new(args=args, memo=memo)  # raises ContinueAsNewError
+
+    def on_query(cmd: Any) -> Reply:
+        run.queries[str(cmd["name"])] = cmd["fn"]
+        return ()
+
+    def on_update(cmd: Any) -> Reply:
+        run.updates[str(cmd["name"])] = (cmd["fn"], cmd["validator"])
+        return ()
+
     return {
+        "workflow.continue_as_new": continue_as_new,
+        "workflow.on_query": on_query,
+        "workflow.on_update": on_update,
         "workflow.info": info,
         "workflow.version": version,
         "workflow.attrs": attrs,

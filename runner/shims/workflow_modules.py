@@ -7,25 +7,35 @@ logging is not a capability, and the lines never reach the workflow's history.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from types import ModuleType
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from runner.driver import Handler
-from runner.shims import crypto, ctx, funcs, log, uuid, workflow
+from runner.shims import channel, crypto, ctx, funcs, log, process, process_lua, uuid, workflow
 from runner.shims import time as time_shim
 from runner.shims.run_context import WorkflowRun
 
-__all__ = ["SHIM_MODULES", "install_workflow_modules", "load_shim"]
+__all__ = ["SHIM_MODULES", "ShimModule", "install_workflow_modules", "load_shim"]
 
-#: Lua module name -> the shim module implementing it (json and errors come from the sandbox).
-SHIM_MODULES: dict[str, ModuleType] = {
-    "funcs": funcs,
-    "time": time_shim,
-    "uuid": uuid,
-    "crypto": crypto,
-    "workflow": workflow,
-    "ctx": ctx,
+
+@dataclass(frozen=True)
+class ShimModule:
+    """A workflow module: its Lua half and the command handlers of its Python half."""
+
+    lua_source: str
+    handlers: Callable[[WorkflowRun], dict[str, Handler]]
+
+
+#: Lua module name -> its shim (json and errors come from the sandbox; channel is always loaded).
+SHIM_MODULES: dict[str, ShimModule] = {
+    "funcs": ShimModule(funcs.LUA_SOURCE, funcs.handlers),
+    "time": ShimModule(time_shim.LUA_SOURCE, time_shim.handlers),
+    "uuid": ShimModule(uuid.LUA_SOURCE, uuid.handlers),
+    "crypto": ShimModule(crypto.LUA_SOURCE, crypto.handlers),
+    "workflow": ShimModule(workflow.LUA_SOURCE, workflow.handlers),
+    "ctx": ShimModule(ctx.LUA_SOURCE, ctx.handlers),
+    "process": ShimModule(process_lua.LUA_SOURCE, process.handlers),
 }
 
 def load_shim(sandbox: Any, source: str, chunkname: str, *extra: Any) -> Any:
@@ -55,15 +65,21 @@ def install_workflow_modules(run: WorkflowRun, modules: Iterable[str]) -> dict[s
     sandbox = run.sandbox
     listed = sorted(set(modules))
     sandbox.configure(run.revision.entry_id, ", ".join(listed))
-    handlers: dict[str, Handler] = {}
+    # The channel kernel is always there: time.after and process.* hand out its channels.
+    channel_module, kernel = load_shim(sandbox, channel.LUA_SOURCE, "=channel")
+    # process handlers answer workflow.exec too, so they are there whatever is listed.
+    handlers: dict[str, Handler] = dict(process.handlers(run))
     for name in listed:
         if name in BUILTIN_MODULES:
             sandbox.add_module(name)
             continue
+        if name == "channel":
+            sandbox.add_module(name, channel_module)
+            continue
         shim = SHIM_MODULES.get(name)
         if shim is None:
-            continue  # process / channel come with the process model; validation reports unknown names
-        sandbox.add_module(name, load_shim(sandbox, shim.LUA_SOURCE, f"={name}"))
+            continue  # validation reports unknown module names
+        sandbox.add_module(name, load_shim(sandbox, shim.lua_source, f"={name}", kernel))
         handlers.update(shim.handlers(run))
     install_log(sandbox)
     handlers.update(log.handlers(run))

@@ -1,0 +1,152 @@
+"""Channels between the Lua threads of one workflow run, kept by the driver (SPEC §5.4).
+
+A Lua thread that cannot complete a send or receive parks in the channel; another Lua
+thread, a signal, a timer or a child's exit wakes it. Everything happens on the
+workflow's deterministic event loop, and parked threads are served first come, first
+served, so a replay wakes them in exactly the original order. ``select`` takes the first
+ready case in the order written (Go picks at random; a workflow must not).
+
+Replies follow the driver's convention: a tuple starting with ``True`` and the values Lua
+receives, or ``(False, message)`` to raise a Lua error at the caller.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Channel", "ChannelError", "Select", "Waker"]
+
+#: wake(thread, reply): queue a parked Lua thread to be resumed with ``reply``
+Waker = Callable[[Any, tuple[Any, ...]], None]
+
+
+class ChannelError(Exception):
+    """Misuse raised as a Lua error at the caller (send on a closed channel, ...)."""
+
+
+@dataclass(eq=False)
+class Select:
+    """One parked ``channel.select``: its thread, and whether a case already fired."""
+
+    thread: Any
+    done: bool = False
+
+
+@dataclass(eq=False)
+class _Waiter:
+    thread: Any
+    #: the select this wait belongs to, and the index of its case (1-based, as Lua sees it)
+    select: Select | None = None
+    case: int = 0
+    value: Any = None
+
+    @property
+    def live(self) -> bool:
+        return self.select is None or not self.select.done
+
+    def reply(self, value: Any, ok: bool) -> tuple[Any, ...]:
+        if self.select is not None:
+            self.select.done = True
+            return (True, self.case, value, ok)
+        return (True, value, ok)
+
+
+@dataclass(eq=False)
+class Channel:
+    """A Go-style channel: ``capacity`` buffered values (0 = rendezvous; None = unbounded)."""
+
+    id: int
+    capacity: int | None
+    wake: Waker
+    buffer: deque[Any] = field(default_factory=deque)
+    closed: bool = False
+    receivers: deque[_Waiter] = field(default_factory=deque)
+    senders: deque[_Waiter] = field(default_factory=deque)
+
+    # ----------------------------------------------------------- readiness (for select)
+
+    def can_receive(self) -> bool:
+        return bool(self.buffer) or self._first_live(self.senders) is not None or self.closed
+
+    def can_send(self) -> bool:
+        if self.closed:
+            return True  # it fails at once, which is what select must report
+        if self._first_live(self.receivers) is not None:
+            return True
+        return self.capacity is None or len(self.buffer) < self.capacity
+
+    # ----------------------------------------------------------- operations
+
+    def send(self, thread: Any, value: Any, *, select: Select | None = None, case: int = 0) -> tuple[Any, ...] | None:
+        """Deliver or buffer ``value``; None when ``thread`` must park until a receiver comes."""
+        if self.closed:
+            raise ChannelError("send on a closed channel")
+        receiver = self._pop_live(self.receivers)
+        if receiver is not None:
+            self.wake(receiver.thread, receiver.reply(value, True))
+            return self._sent(select, case)
+        if self.capacity is None or len(self.buffer) < self.capacity:
+            self.buffer.append(value)
+            return self._sent(select, case)
+        self.senders.append(_Waiter(thread, select, case, value))
+        return None
+
+    def receive(self, thread: Any, *, select: Select | None = None, case: int = 0) -> tuple[Any, ...] | None:
+        """``(True, value, ok)`` now, or None when ``thread`` must park until a sender comes."""
+        waiter = _Waiter(thread, select, case)
+        if self.buffer:
+            value = self.buffer.popleft()
+            sender = self._pop_live(self.senders)
+            if sender is not None:  # a parked sender's value takes the freed buffer slot
+                self.buffer.append(sender.value)
+                self.wake(sender.thread, self._sent(sender.select, sender.case))
+            return waiter.reply(value, True)
+        sender = self._pop_live(self.senders)
+        if sender is not None:
+            self.wake(sender.thread, self._sent(sender.select, sender.case))
+            return waiter.reply(sender.value, True)
+        if self.closed:
+            return waiter.reply(None, False)
+        self.receivers.append(waiter)
+        return None
+
+    def put(self, value: Any) -> None:
+        """Deliver from outside Lua (a signal, a timer, a child's exit): never blocks."""
+        receiver = self._pop_live(self.receivers)
+        if receiver is not None:
+            self.wake(receiver.thread, receiver.reply(value, True))
+        else:
+            self.buffer.append(value)
+
+    def close(self) -> None:
+        if self.closed:
+            raise ChannelError("close of a closed channel")
+        self.closed = True
+        while (receiver := self._pop_live(self.receivers)) is not None:
+            self.wake(receiver.thread, receiver.reply(None, False))
+        while (sender := self._pop_live(self.senders)) is not None:
+            self.wake(sender.thread, (False, "send on a closed channel"))
+
+    # ----------------------------------------------------------- helpers
+
+    @staticmethod
+    def _sent(select: Select | None, case: int) -> tuple[Any, ...]:
+        if select is not None:
+            select.done = True
+            return (True, case, None, True)
+        return (True,)
+
+    @staticmethod
+    def _first_live(waiters: deque[_Waiter]) -> _Waiter | None:
+        while waiters and not waiters[0].live:
+            waiters.popleft()  # a select that already fired elsewhere
+        return waiters[0] if waiters else None
+
+    def _pop_live(self, waiters: deque[_Waiter]) -> _Waiter | None:
+        first = self._first_live(waiters)
+        if first is not None:
+            waiters.popleft()
+        return first

@@ -1,0 +1,477 @@
+"""The ``process`` module: messages (signals), children, monitors and links (SPEC §5.4).
+
+Wire format, so any Temporal client interoperates: a message is a signal whose name is
+the topic and whose first argument is the payload; a flowctl workflow adds a second
+argument ``{"from": workflow_id}``, which becomes ``msg:from()``. Messages that arrive
+before anyone listens wait in the mailbox, in order, and are never lost — not even across
+``workflow.continue_as_new``, which carries them into the next run (memo
+``flowctl.messages``, delivered before any new signal).
+
+Children: ``spawn`` / ``exec`` start Temporal child workflows (pinned to the child
+entry's current revision, with the spawner's context and start messages in their memo).
+A child is monitored from the start: its exit arrives on ``process.events()`` as EXIT
+(``result.value`` / ``result.error``) unless ``unmonitor``ed; a *linked* child that ends
+abnormally sends LINK_DOWN instead when ``trap_links`` is set, and otherwise fails this
+workflow with the child's error. ``terminate`` runs an internal activity (a workflow
+cannot terminate another by itself); ``cancel`` requests cancellation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import deque
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
+
+from registry.durations import parse_duration
+from registry.errors import FlowError
+from registry.revision import Revision
+from runner.channels import Channel
+from runner.driver import Blocking, Handler, Reply, ShimError, ShimFailure, canceled_failure
+from runner.failures import FlowFailure, failure_to_lua
+from runner.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
+from runner.revisions import task_queue_of_worker, worker_of, workflow_type_of
+from runner.shims.lua_values import lua_args, lua_value
+from runner.shims.run_context import WorkflowRun
+from runner.temporal_failures import failure_from_temporal, retry_policy
+from runner.values import to_lua
+
+__all__ = ["ProcessState", "handlers", "internal_activity_options"]
+
+#: Internal activity types any flowctl worker runs (runner/activities.py).
+TERMINATE_ACTIVITY = "flowctl.process.terminate"
+
+_REUSE = {"allow_duplicate": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+          "allow_duplicate_failed_only": WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+          "reject_duplicate": WorkflowIDReusePolicy.REJECT_DUPLICATE}
+_PARENT_CLOSE = {"terminate": ParentClosePolicy.TERMINATE, "abandon": ParentClosePolicy.ABANDON,
+                 "request_cancel": ParentClosePolicy.REQUEST_CANCEL}
+_CONFLICT = ("use_existing", "fail", "terminate_existing")
+START_OPTIONS = (
+    "id", "task_queue", "execution_timeout", "run_timeout", "task_timeout", "id_conflict_policy",
+    "id_reuse_policy", "execution_error_when_already_started", "retry_policy", "cron_schedule", "memo",
+    "search_attributes", "enable_eager_start", "start_delay", "parent_close_policy", "wait_for_cancellation",
+    "namespace",
+)
+
+
+@dataclasses.dataclass
+class Message:
+    """A signal as the mailbox keeps it (plain Python data until a Lua thread takes it)."""
+
+    seq: int
+    topic: str
+    payload: Any
+    sender: str | None
+
+
+@dataclasses.dataclass
+class Child:
+    """A child workflow this run started."""
+
+    workflow_id: str
+    monitored: bool = True
+    #: ``(value, failure)`` once it exited
+    exit: tuple[Any, FlowFailure | None] | None = None
+
+
+class ProcessState:
+    """One run's mailbox, children, monitors and links; created when the run starts."""
+
+    def __init__(self, run: WorkflowRun, carried: list[Mapping[str, Any]]) -> None:
+        self.run = run
+        self.driver = run.driver
+        self._seq = 0
+        #: messages nobody listens to yet, by arrival
+        self.pending: deque[Message] = deque()
+        #: topic -> channel fed with that topic's messages; the inbox takes every other topic
+        self.listeners: dict[str, Channel] = {}
+        self.inbox: Channel | None = None
+        self.events: Channel = self.driver.new_channel(None)
+        self.children: dict[str, Child] = {}
+        self.links: set[str] = set()
+        self.trap_links = False
+        for item in carried:
+            self.deliver(str(item.get("topic")), item.get("payload"), item.get("from"))
+
+    # ------------------------------------------------------------------ messages
+
+    def deliver(self, topic: str, payload: Any, sender: str | None) -> None:
+        """A signal arrived (or a carried/start message): route it, or keep it for later."""
+        self._seq += 1
+        message = Message(self._seq, topic, payload, sender)
+        channel = self.listeners.get(topic) or self.inbox
+        if channel is None:
+            self.pending.append(message)
+        else:
+            channel.put(self._record(message))
+
+    def _record(self, message: Message) -> Any:
+        sandbox = self.run.sandbox
+        return sandbox.lua.table_from({"seq": message.seq, "topic": message.topic, "from": message.sender,
+                                       "payload": to_lua(sandbox, message.payload, f"message {message.topic!r}")})
+
+    def listen(self, topic: str) -> Channel:
+        channel = self.listeners.get(topic)
+        if channel is None:
+            channel = self.listeners[topic] = self.driver.new_channel(None)
+            self._drain(lambda m: m.topic == topic, channel)
+        return channel
+
+    def open_inbox(self) -> Channel:
+        if self.inbox is None:
+            self.inbox = self.driver.new_channel(None)
+            self._drain(lambda m: m.topic not in self.listeners, self.inbox)
+        return self.inbox
+
+    def _drain(self, wanted: Any, channel: Channel) -> None:
+        kept: deque[Message] = deque()
+        for message in self.pending:
+            if wanted(message):
+                channel.put(self._record(message))
+            else:
+                kept.append(message)
+        self.pending = kept
+
+    def unconsumed(self) -> list[dict[str, Any]]:
+        """Every message not yet received by Lua, in arrival order (carried over continue-as-new)."""
+        found = [(m.seq, {"topic": m.topic, "payload": m.payload, "from": m.sender}) for m in self.pending]
+        sandbox = self.run.sandbox
+        for channel in [*self.listeners.values(), *([self.inbox] if self.inbox else [])]:
+            for record in channel.buffer:
+                plain = sandbox.export(record, "message")
+                found.append((plain["seq"], {"topic": plain["topic"], "payload": plain.get("payload"),
+                                             "from": plain.get("from")}))
+        return [item for _, item in sorted(found, key=lambda pair: pair[0])]
+
+    # ------------------------------------------------------------------ children
+
+    def child_exited(self, child: Child, value: Any, failure: FlowFailure | None) -> None:
+        child.exit = (value, failure)
+        sandbox = self.run.sandbox
+        if failure is not None and child.workflow_id in self.links:
+            if not self.trap_links:
+                self.driver.abort(FlowFailure(
+                    failure.kind, f"linked workflow {child.workflow_id} ended: {failure.message}",
+                    retryable=False, details=failure.details, where=failure.where))
+                return
+            self._event("LINK_DOWN", child.workflow_id, None, failure)
+        elif child.monitored:
+            self._event("EXIT", child.workflow_id, to_lua(sandbox, value, "child result"), failure)
+
+    def _event(self, kind: str, sender: str, value: Any, failure: FlowFailure | None) -> None:
+        sandbox = self.run.sandbox
+        error = failure_to_lua(sandbox, failure) if failure is not None else None
+        self.events.put(sandbox.lua.table_from({"kind": kind, "from": sender, "value": value, "error": error}))
+
+
+def handlers(run: WorkflowRun) -> dict[str, Handler]:
+    """Command handlers for the process module, bound to one workflow run."""
+    state: ProcessState = run.process
+
+    def self_(_cmd: Any) -> Reply:
+        info = workflow.info()
+        return (info.workflow_id, info.run_id)
+
+    def send(cmd: Any) -> Reply | Blocking:
+        target, topic = str(cmd["to"]), str(cmd["topic"])
+        payload = lua_value(run.sandbox, cmd["payload"], f"process.send({topic!r}) payload")
+        me = workflow.info().workflow_id
+        if target == me:
+            state.deliver(topic, payload, me)
+            return (True, None)
+        return Blocking(_signal(run, target, topic, payload, me))
+
+    def inbox(_cmd: Any) -> Reply:
+        return (state.open_inbox().id,)
+
+    def listen(cmd: Any) -> Reply:
+        return (state.listen(str(cmd["topic"])).id,)
+
+    def events(_cmd: Any) -> Reply:
+        return (state.events.id,)
+
+    def spawn(cmd: Any) -> Reply | Blocking:
+        request = _start_request(run, cmd, "process.spawn")
+        return Blocking(_spawn(run, state, request, wait=False))
+
+    def exec_(cmd: Any) -> Reply | Blocking:
+        request = _start_request(run, cmd, "process.exec")
+        return Blocking(_spawn(run, state, request, wait=True))
+
+    def monitor(cmd: Any) -> Reply:
+        child = _child(state, cmd, "process.monitor")
+        if isinstance(child, tuple):
+            return child
+        child.monitored = True
+        if child.exit is not None:  # already gone: say so at once, like a monitor on a dead process
+            state.child_exited(child, *child.exit)
+        return (True, None)
+
+    def unmonitor(cmd: Any) -> Reply:
+        child = _child(state, cmd, "process.unmonitor")
+        if isinstance(child, tuple):
+            return child
+        child.monitored = False
+        return (True, None)
+
+    def link(cmd: Any) -> Reply:
+        child = _child(state, cmd, "process.link")
+        if isinstance(child, tuple):
+            return child
+        state.links.add(child.workflow_id)
+        if child.exit is not None and child.exit[1] is not None:
+            state.child_exited(child, *child.exit)
+        return (True, None)
+
+    def unlink(cmd: Any) -> Reply:
+        state.links.discard(str(cmd["id"]))
+        return (True, None)
+
+    def set_options(cmd: Any) -> Reply:
+        if cmd["trap_links"] is not None:
+            state.trap_links = bool(cmd["trap_links"])
+        return (True,)
+
+    def terminate(cmd: Any) -> Blocking:
+        target = str(cmd["id"])
+        reason = lua_value(run.sandbox, cmd["args"][1], "process.terminate reason") or \
+            f"terminated by {workflow.info().workflow_id}"
+        return Blocking(_terminate(run, target, str(reason)))
+
+    def cancel(cmd: Any) -> Blocking:
+        target = str(cmd["id"])
+        deadline = lua_value(run.sandbox, cmd["args"][1], "process.cancel deadline")
+        return Blocking(_cancel(run, state, target, deadline))
+
+    return {
+        "process.self": self_, "process.send": send, "process.inbox": inbox, "process.listen": listen,
+        "process.events": events, "process.spawn": spawn, "process.exec": exec_, "process.monitor": monitor,
+        "process.unmonitor": unmonitor, "process.link": link, "process.unlink": unlink,
+        "process.set_options": set_options, "process.terminate": terminate, "process.cancel": cancel,
+    }
+
+
+# ---------------------------------------------------------------------- starting children
+
+
+@dataclasses.dataclass
+class StartRequest:
+    revision: Revision
+    args: list[Any]
+    kwargs: dict[str, Any]
+    workflow_id: str
+    conflict: str
+    messages: list[dict[str, Any]]
+
+
+def _start_request(run: WorkflowRun, cmd: Any, what: str) -> StartRequest:
+    """Everything a child start needs, read now (Lua may change its tables while the start waits)."""
+    sandbox = run.sandbox
+    entry_id = str(cmd["entry"])
+    try:
+        revision = run.source.workflow(run.revision_ref(entry_id))
+    except FlowFailure as failure:
+        raise ShimFailure(failure) from None
+    args = lua_args(sandbox, cmd["args"], f"{what}({entry_id!r}) input")
+    options = lua_value(sandbox, cmd["options"], f"{what} options") or {}
+    context = lua_value(sandbox, cmd["context"], f"{what} context") or {}
+    messages = lua_value(sandbox, cmd["messages"], f"{what} messages") or []
+    name = cmd["name"]
+    if not isinstance(options, dict) or not isinstance(context, dict) or not isinstance(messages, list):
+        raise ShimError(f"{what}: options and context must be tables")
+    defaults = revision.data.get("options") if isinstance(revision.data.get("options"), Mapping) else {}
+    merged = {_option_key(k): v for k, v in {**dict(defaults or {}), **options}.items()}
+    unknown = sorted(set(merged) - set(START_OPTIONS))
+    if unknown:
+        raise ShimError(f"{what}: unknown option(s) {', '.join('temporal.workflow.' + k for k in unknown)}; "
+                        f"known: {', '.join('temporal.workflow.' + k for k in START_OPTIONS)}")
+    worker_id = run.revision_ref(str(cmd["worker"])) if cmd["worker"] else worker_of(revision)
+    try:
+        queue = merged.get("task_queue") or task_queue_of_worker(run.source.entry(worker_id or ""))
+    except FlowFailure as failure:
+        raise ShimFailure(failure) from None
+    workflow_id = merged.get("id") or name or f"{revision.name.replace('_', '-')}-{workflow.uuid4().hex[:12]}"
+    explicit = bool(merged.get("id") or name)
+    conflict = str(merged.get("id_conflict_policy") or ("use_existing" if explicit else "fail"))
+    if conflict not in _CONFLICT:
+        raise ShimError(f"{what}: id_conflict_policy must be one of {', '.join(_CONFLICT)}")
+    if merged.get("execution_error_when_already_started"):
+        conflict = "fail"
+    for unsupported in ("namespace", "start_delay"):
+        if merged.get(unsupported) is not None:
+            raise ShimError(f"{what}: temporal.workflow.{unsupported} is not available for child workflows "
+                            "(Temporal starts children in the parent's namespace, at once)")
+    memo: dict[str, Any] = {REVISION_MEMO: revision.digest}
+    full_context = {**run.context, **context}
+    if full_context:
+        memo[CONTEXT_MEMO] = full_context
+    plain_messages = [{"topic": m.get("topic"), "payload": m.get("payload"), "from": workflow.info().workflow_id}
+                      for m in messages if isinstance(m, dict)]
+    if plain_messages:
+        memo[MESSAGES_MEMO] = plain_messages
+    user_memo = merged.get("memo")
+    if isinstance(user_memo, dict):
+        memo = {**user_memo, **memo}
+    try:
+        kwargs = _child_kwargs(merged, str(queue), memo)
+    except FlowError as exc:
+        raise ShimError(f"{what}: {exc.message}") from None
+    return StartRequest(revision=revision, args=args, kwargs=kwargs, workflow_id=str(workflow_id),
+                        conflict=conflict, messages=plain_messages)
+
+
+def _option_key(key: Any) -> str:
+    return str(key).removeprefix("temporal.workflow.")
+
+
+def _child_kwargs(options: Mapping[str, Any], task_queue: str, memo: dict[str, Any]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"task_queue": task_queue, "memo": memo}
+    for key in ("execution_timeout", "run_timeout", "task_timeout"):
+        if options.get(key) is not None:
+            kwargs[key] = parse_duration(options[key], what=f"temporal.workflow.{key}")
+    if options.get("id_reuse_policy") is not None:
+        policy = _REUSE.get(str(options["id_reuse_policy"]))
+        if policy is None:
+            raise FlowError(f"id_reuse_policy must be one of {', '.join(_REUSE)}")
+        kwargs["id_reuse_policy"] = policy
+    if options.get("retry_policy") is not None:
+        kwargs["retry_policy"] = retry_policy(options["retry_policy"], what="temporal.workflow.retry_policy")
+    if options.get("cron_schedule"):
+        kwargs["cron_schedule"] = str(options["cron_schedule"])
+    if options.get("parent_close_policy") is not None:
+        close = _PARENT_CLOSE.get(str(options["parent_close_policy"]))
+        if close is None:
+            raise FlowError(f"parent_close_policy must be one of {', '.join(_PARENT_CLOSE)}")
+        kwargs["parent_close_policy"] = close
+    if options.get("wait_for_cancellation"):
+        kwargs["cancellation_type"] = ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED
+    search = options.get("search_attributes")
+    if isinstance(search, dict) and search:
+        kwargs["search_attributes"] = TypedSearchAttributes([_search_pair(k, v) for k, v in sorted(search.items())])
+    return kwargs
+
+
+def _search_pair(name: str, value: Any) -> SearchAttributePair[Any]:
+    if isinstance(value, bool):
+        return SearchAttributePair(SearchAttributeKey.for_bool(name), value)
+    if isinstance(value, int):
+        return SearchAttributePair(SearchAttributeKey.for_int(name), value)
+    if isinstance(value, float):
+        return SearchAttributePair(SearchAttributeKey.for_float(name), value)
+    return SearchAttributePair(SearchAttributeKey.for_keyword(name), str(value))
+
+
+async def _spawn(run: WorkflowRun, state: ProcessState, request: StartRequest, *, wait: bool) -> Reply:
+    sandbox = run.sandbox
+    try:
+        handle = await workflow.start_child_workflow(
+            workflow_type_of(request.revision), args=request.args, id=request.workflow_id, **request.kwargs)
+    except WorkflowAlreadyStartedError:
+        return await _existing(run, request, wait=wait)
+    except asyncio.CancelledError:
+        return (None, failure_to_lua(sandbox, canceled_failure("the start was canceled")))
+    child = state.children[request.workflow_id] = Child(request.workflow_id)
+    if wait:
+        value, failure = await _outcome(handle)
+        child.monitored = False
+        state.child_exited(child, value, failure)
+        if failure is not None:
+            return (None, failure_to_lua(sandbox, failure))
+        return (to_lua(sandbox, value, f"{request.revision.entry_id} result"),)
+
+    async def watch() -> None:
+        state.child_exited(child, *await _outcome(handle))
+
+    run.driver.start_background(watch())
+    return (request.workflow_id, handle.first_execution_run_id)
+
+
+async def _outcome(handle: Any) -> tuple[Any, FlowFailure | None]:
+    try:
+        return await handle, None
+    except ChildWorkflowError as exc:
+        return None, failure_from_temporal(exc)
+    except asyncio.CancelledError:
+        return None, canceled_failure("the child workflow was canceled")
+
+
+async def _existing(run: WorkflowRun, request: StartRequest, *, wait: bool) -> Reply:
+    """The id is taken by a running workflow: reuse it (use_existing), or report the conflict."""
+    sandbox = run.sandbox
+    if request.conflict != "use_existing" or wait:
+        failure = FlowFailure("ALREADY_STARTED", f"a workflow with id {request.workflow_id!r} is already running",
+                              retryable=False, details={"workflow_id": request.workflow_id})
+        return (None, failure_to_lua(sandbox, failure))
+    me = workflow.info().workflow_id
+    for message in request.messages:  # with use_existing the start messages still reach it
+        await workflow.get_external_workflow_handle(request.workflow_id).signal(
+            message["topic"], args=[message["payload"], {"from": me}])
+    return (request.workflow_id, None)
+
+
+def _child(state: ProcessState, cmd: Any, what: str) -> Child | tuple[Any, ...]:
+    child = state.children.get(str(cmd["id"]))
+    if child is None:
+        failure = FlowFailure("NOT_FOUND", f"{what}: {cmd['id']} is not a child of this workflow (a workflow can "
+                              "monitor and link the workflows it spawned)", retryable=False)
+        return (None, failure_to_lua(state.run.sandbox, failure))
+    return child
+
+
+async def _signal(run: WorkflowRun, target: str, topic: str, payload: Any, me: str) -> Reply:
+    try:
+        await workflow.get_external_workflow_handle(target).signal(topic, args=[payload, {"from": me}])
+    except asyncio.CancelledError:
+        return (None, failure_to_lua(run.sandbox, canceled_failure()))
+    except Exception as exc:  # the target does not exist or already closed
+        failure = FlowFailure("NOT_FOUND", f"process.send to {target}: {exc}", retryable=False)
+        return (None, failure_to_lua(run.sandbox, failure))
+    return (True, None)
+
+
+async def _terminate(run: WorkflowRun, target: str, reason: str) -> Reply:
+    try:
+        await workflow.execute_activity(TERMINATE_ACTIVITY, args=[{"workflow_id": target, "reason": reason}],
+                                        **internal_activity_options())
+    except ActivityError as exc:
+        return (None, failure_to_lua(run.sandbox, failure_from_temporal(exc)))
+    return (True, None)
+
+
+async def _cancel(run: WorkflowRun, state: ProcessState, target: str, deadline: Any) -> Reply:
+    try:
+        await workflow.get_external_workflow_handle(target).cancel()
+    except Exception as exc:
+        failure = FlowFailure("NOT_FOUND", f"process.cancel of {target}: {exc}", retryable=False)
+        return (None, failure_to_lua(run.sandbox, failure))
+    child = state.children.get(target)
+    if deadline is not None and child is not None:
+        grace = parse_duration(deadline, what="process.cancel deadline")
+
+        async def enforce() -> None:
+            await workflow.sleep(grace)
+            if child.exit is None:  # still running after the deadline: stop it for good
+                await _terminate(run, target, f"not canceled within {deadline}")
+
+        run.driver.start_background(enforce())
+    return (True, None)
+
+
+def internal_activity_options() -> dict[str, Any]:
+    """How flowctl's own activities run: on this workflow's task queue, a few quick retries."""
+    return {"task_queue": workflow.info().task_queue, "start_to_close_timeout": timedelta(seconds=30),
+            "retry_policy": RetryPolicy(maximum_attempts=5)}

@@ -1,0 +1,198 @@
+"""The Lua half of the ``process`` module (its Python half is runner/shims/process.py)."""
+
+from __future__ import annotations
+
+LUA_SOURCE = r"""
+local yield_command, kernel = ...
+local M = {event = {EXIT = "EXIT", LINK_DOWN = "LINK_DOWN"}}
+
+local function call(cmd, level)
+    local reply = table.pack(yield_command(cmd))
+    if not reply[1] then error(reply[2], level + 1) end
+    return table.unpack(reply, 2, reply.n)
+end
+
+-- Pids: a workflow id (tostring(pid) is the id); equal when the ids are.
+local Pid = {__name = "flowctl.Pid"}
+Pid.__index = Pid
+Pid.__tostring = function(p) return p.id end
+Pid.__eq = function(a, b) return a.id == b.id end
+Pid.__concat = function(a, b) return tostring(a) .. tostring(b) end
+
+local function pid(id, run_id)
+    if id == nil then return nil end
+    return setmetatable({id = id, run_id = run_id}, Pid)
+end
+
+function Pid:workflow_id() return self.id end
+
+local function pid_id(p, what)
+    if getmetatable(p) == Pid then return p.id end
+    if type(p) == "string" and p ~= "" then return p end
+    error(what .. ": expected a pid or a workflow id string, got " .. type(p), 3)
+end
+
+-- Messages: what inbox() and listen(topic, {message = true}) deliver.
+local Payload = {__name = "flowctl.Payload"}
+Payload.__index = Payload
+function Payload:data() return self.value end
+
+local Message = {__name = "flowctl.Message"}
+Message.__index = Message
+function Message:topic() return self._topic end
+function Message:from() return self._from end
+function Message:payload() return setmetatable({value = self._payload}, Payload) end
+Message.__tostring = function(m) return "message " .. m._topic end
+
+local function message(record)
+    return setmetatable({_topic = record.topic, _from = pid(record.from), _payload = record.payload}, Message)
+end
+
+local function payload_only(record)
+    return record.payload
+end
+
+local function event(record)
+    return {kind = record.kind, from = pid(record.from),
+            result = {value = record.value, error = record.error}}
+end
+
+function M.self()
+    local id, run_id = call({op = "process.self"}, 2)
+    return pid(id, run_id)
+end
+
+-- send(pid, topic, payload) -> true | nil, err: a Temporal signal named topic.
+function M.send(target, topic, payload)
+    local id = pid_id(target, "process.send")
+    if type(topic) ~= "string" or topic == "" then
+        error("process.send: topic must be a non-empty string", 2)
+    end
+    local ok, err = call({op = "process.send", to = id, topic = topic, payload = payload}, 2)
+    if err ~= nil then return nil, err end
+    return true
+end
+
+function M.inbox()
+    return kernel.new_channel(call({op = "process.inbox"}, 2), message)
+end
+
+-- listen(topic) delivers payloads; listen(topic, {message = true}) delivers Messages.
+function M.listen(topic, options)
+    if type(topic) ~= "string" or topic == "" then
+        error("process.listen: topic must be a non-empty string", 2)
+    end
+    local as_message = type(options) == "table" and options.message == true
+    local id = call({op = "process.listen", topic = topic}, 2)
+    return kernel.new_channel(id, as_message and message or payload_only)
+end
+
+function M.events()
+    return kernel.new_channel(call({op = "process.events"}, 2), event)
+end
+
+local function pid_call(op, what)
+    return function(target, ...)
+        local ok, err = call({op = op, id = pid_id(target, what), args = table.pack(...)}, 2)
+        if err ~= nil then return nil, err end
+        return true
+    end
+end
+
+M.monitor = pid_call("process.monitor", "process.monitor")
+M.unmonitor = pid_call("process.unmonitor", "process.unmonitor")
+M.link = pid_call("process.link", "process.link")
+M.unlink = pid_call("process.unlink", "process.unlink")
+M.terminate = pid_call("process.terminate", "process.terminate")
+M.cancel = pid_call("process.cancel", "process.cancel")
+
+function M.set_options(options)
+    if type(options) ~= "table" then error("process.set_options: expected a table", 2) end
+    call({op = "process.set_options", trap_links = options.trap_links}, 2)
+    return true
+end
+
+-- Spawners carry start options; every with_* returns a new spawner.
+local Spawner = {__name = "flowctl.Spawner"}
+Spawner.__index = Spawner
+
+local function spawner(spec)
+    return setmetatable(spec, Spawner)
+end
+
+local function copy(t)
+    local c = {}
+    for k, v in pairs(t or {}) do c[k] = v end
+    return c
+end
+
+local function derive(self)
+    return spawner({options = copy(self.options), context = copy(self.context), name = self.name,
+                    messages = copy(self.messages)})
+end
+
+function Spawner:with_options(options)
+    if type(options) ~= "table" then error("with_options: expected a table of temporal.workflow.* options", 2) end
+    local s = derive(self)
+    for k, v in pairs(options) do s.options[k] = v end
+    return s
+end
+
+function Spawner:with_name(name)
+    if type(name) ~= "string" or name == "" then error("with_name: expected a non-empty string", 2) end
+    local s = derive(self)
+    s.name = name
+    return s
+end
+
+function Spawner:with_message(topic, payload)
+    if type(topic) ~= "string" or topic == "" then error("with_message: topic must be a non-empty string", 2) end
+    local s = derive(self)
+    s.messages[#s.messages + 1] = {topic = topic, payload = payload}
+    return s
+end
+
+function Spawner:with_context(values)
+    if type(values) ~= "table" then error("with_context: expected a table", 2) end
+    local s = derive(self)
+    for k, v in pairs(values) do s.context[k] = v end
+    return s
+end
+
+local function start(self, op, entry, worker, ...)
+    if type(entry) ~= "string" then
+        error("process: the first argument must be a workflow entry ID like \"app:order_workflow\"", 3)
+    end
+    if worker ~= nil and type(worker) ~= "string" then
+        error("process: the second argument must be a temporal.worker entry ID like \"app:worker\"", 3)
+    end
+    return yield_command({op = op, entry = entry, worker = worker, args = table.pack(...),
+                          options = self.options, context = self.context, name = self.name,
+                          messages = self.messages})
+end
+
+-- spawn(entry, worker, input...) -> pid | nil, err (a child workflow, monitored: see process.events)
+function Spawner:spawn(entry, worker, ...)
+    local ok, id, run_or_err = start(self, "process.spawn", entry, worker, ...)
+    if not ok then error(id, 2) end
+    if id == nil then return nil, run_or_err end
+    return pid(id, run_or_err)
+end
+Spawner.spawn_monitored = Spawner.spawn
+
+-- exec(entry, worker, input...) -> result, err: start a child and wait for it.
+function Spawner:exec(entry, worker, ...)
+    local ok, result, err = start(self, "process.exec", entry, worker, ...)
+    if not ok then error(result, 2) end
+    return result, err
+end
+
+local default = spawner({options = {}, context = {}, messages = {}})
+function M.with_options(options) return default:with_options(options) end
+function M.with_context(values) return default:with_context(values) end
+function M.spawn(...) return default:spawn(...) end
+function M.spawn_monitored(...) return default:spawn(...) end
+function M.exec(...) return default:exec(...) end
+
+return M
+"""
