@@ -450,11 +450,17 @@ def dev_command(entries_dir: str, state_dir: str, registry_url: str | None, port
 @click.option("--id", "workflow_id", metavar="WFID", help="Workflow ID (default: the entry name and a random suffix).")
 @click.option("--context", "context_text", metavar="JSON", help="Context values for ctx.get / ctx.all (a JSON object).")
 @click.option("--wait", is_flag=True, help="Wait for the result; exit 1 if the workflow fails.")
+@click.option("--name", metavar="NAME", help="Idempotent start: the workflow id; a running one is reused.")
+@click.option("--message", "message_specs", multiple=True, metavar="TOPIC[=JSON]",
+              help="A message delivered before any later signal (repeatable; reaches a reused run too).")
+@click.option("--option", "option_specs", multiple=True, metavar="KEY=JSON",
+              help="A temporal.workflow.* start option, e.g. execution_timeout='\"1h\"' (repeatable).")
 @_registry_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @reports_errors
 def run_command(entry_id: str, input_text: str | None, workflow_id: str | None, context_text: str | None,
-                wait: bool, registry_url: str | None, as_json: bool) -> None:
+                wait: bool, name: str | None, message_specs: tuple[str, ...], option_specs: tuple[str, ...],
+                registry_url: str | None, as_json: bool) -> None:
     """Start the workflow entry ENTRY_ID (pinned to its current revision); with --wait, print its result."""
     import asyncio
     import json
@@ -467,10 +473,12 @@ def run_command(entry_id: str, input_text: str | None, workflow_id: str | None, 
     context = parse_input(context_text) if context_text else None
     if context is not None and not isinstance(context, dict):
         raise FlowError("--context must be a JSON object", hint='e.g. --context \'{"tenant": "t-1"}\'')
+    messages = [_split_spec(spec, "--message", required=False) for spec in message_specs]
+    options = dict(_split_spec(spec, "--option", required=True) for spec in option_specs)
     with open_store(registry_url, create=False) as store:
         source = StoreRevisionSource(store)
-        outcome = asyncio.run(run_entry(source, entry_id, value, workflow_id=workflow_id, wait=wait,
-                                        context=context))
+        outcome = asyncio.run(run_entry(source, entry_id, value, workflow_id=workflow_id or name, wait=wait,
+                                        context=context, options=options, messages=messages))
     if as_json:
         click.echo(json.dumps(outcome.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -482,6 +490,80 @@ def run_command(entry_id: str, input_text: str | None, workflow_id: str | None, 
             where = f" at {outcome.failure.where}" if outcome.failure.where else ""
             click.secho(f"failed: {outcome.failure.kind}: {outcome.failure.message}{where}", fg="red", err=True)
     sys.exit(int(ExitCode.OK if outcome.ok else ExitCode.PROBLEMS))
+
+
+def _split_spec(spec: str, option: str, *, required: bool) -> tuple[str, Any]:
+    """``KEY=JSON`` (JSON value; a bare word is taken as a string) or, when allowed, just ``KEY``."""
+    import json
+
+    key, sep, raw = spec.partition("=")
+    if not key or (required and not sep):
+        raise FlowError(f"{option} {spec!r} is not KEY=VALUE", hint=f'e.g. {option} name=\'{{"a": 1}}\'')
+    if not sep:
+        return key, None
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
+
+
+def _registry_client(registry_url: str | None, client_id: str | None) -> Any:
+    from registry.store import open_store
+    from runner.executions import client_entry
+    from runner.revisions import StoreRevisionSource
+
+    with open_store(registry_url, create=False) as store:
+        return client_entry(StoreRevisionSource(store), client_id)
+
+
+def _control_command(action: str, needs_name: bool, help_text: str) -> None:
+    """flowctl signal|query|update|cancel|terminate: one call on a workflow handle."""
+
+    @click.option("--run-id", help="A specific run (default: the latest).")
+    @click.option("--client", "client_id", metavar="ID",
+                  help="temporal.client entry (default: the registry's only one).")
+    @_registry_option
+    @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+    @reports_errors
+    def command(workflow_id: str, run_id: str | None, client_id: str | None, registry_url: str | None,
+                as_json: bool, name: str = "", input_texts: tuple[str, ...] = (), reason: str = "") -> None:
+        import asyncio
+        import json
+
+        from runner.client import connect
+        from runner.executions import control_execution, parse_input
+
+        client_rev = _registry_client(registry_url, client_id)
+        args = [parse_input(text) for text in input_texts]
+
+        async def call() -> Any:
+            return await control_execution(await connect(client_rev), workflow_id, action, name, args,
+                                           run_id=run_id, reason=reason)
+
+        result = asyncio.run(call())
+        if action in ("query", "update"):
+            click.echo(json.dumps(result, indent=None if as_json else 2, ensure_ascii=False))
+        elif as_json:
+            click.echo(json.dumps({"ok": True, "workflow_id": workflow_id, "action": action}))
+        else:
+            click.echo(f"{action} {workflow_id}{' ' + name if name else ''}: ok")
+
+    command.__doc__ = help_text
+    if needs_name:
+        command = click.option("--input", "input_texts", multiple=True, metavar="JSON|@FILE",
+                               help="An argument (JSON or @file); repeat for several.")(command)
+        command = click.argument("name")(command)
+    if action == "terminate":
+        command = click.option("--reason", default="", help="Why (shown in the history).")(command)
+    command = click.argument("workflow_id")(command)  # added last: it comes first on the command line
+    main.command(action)(command)
+
+
+_control_command("signal", True, "Send the message NAME (a signal) to WORKFLOW_ID, with --input as its payload.")
+_control_command("query", True, "Call the workflow.on_query handler NAME of WORKFLOW_ID and print its result.")
+_control_command("update", True, "Call the workflow.on_update handler NAME of WORKFLOW_ID and print its result.")
+_control_command("cancel", False, "Request cancellation: blocking calls in WORKFLOW_ID fail with CANCELED.")
+_control_command("terminate", False, "Terminate WORKFLOW_ID at once (no cleanup code runs).")
 
 
 @main.command("describe")
@@ -498,13 +580,10 @@ def describe_command(workflow_id: str, run_id: str | None, client_id: str | None
     import asyncio
     import json
 
-    from registry.store import open_store
     from runner.client import connect
-    from runner.executions import client_entry, describe_execution
-    from runner.revisions import StoreRevisionSource
+    from runner.executions import describe_execution
 
-    with open_store(registry_url, create=False) as store:
-        client_rev = client_entry(StoreRevisionSource(store), client_id)
+    client_rev = _registry_client(registry_url, client_id)
 
     async def describe() -> Any:
         return await describe_execution(await connect(client_rev), workflow_id, run_id)

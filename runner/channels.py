@@ -130,6 +130,14 @@ class Channel:
         while (sender := self._pop_live(self.senders)) is not None:
             self.wake(sender.thread, (False, "send on a closed channel"))
 
+    def interrupt(self, reply: tuple[Any, ...]) -> None:
+        """Wake every parked thread with ``reply`` (cancellation: their receive/send/select fails)."""
+        for waiters in (self.receivers, self.senders):
+            while (waiter := self._pop_live(waiters)) is not None:
+                if waiter.select is not None:
+                    waiter.select.done = True
+                self.wake(waiter.thread, reply)
+
     # ----------------------------------------------------------- helpers
 
     @staticmethod

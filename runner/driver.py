@@ -344,6 +344,9 @@ class WorkflowDriver:
         self.cancel_requested = True
         for operation in self._operations.values():
             operation.task.cancel()
+        canceled = (False, failure_to_lua(self.sandbox, canceled_failure()))
+        for channel in self.channels.values():
+            channel.interrupt(canceled)
         for hook in self.on_cancel:
             hook()
 

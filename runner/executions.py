@@ -8,11 +8,17 @@ client entry.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from registry.errors import FlowError
@@ -24,8 +30,8 @@ from runner.revisions import StoreRevisionSource, ref_id, worker_of, workflow_ty
 from runner.starter import NO_INPUT, start_workflow
 from runner.temporal_failures import failure_from_temporal
 
-__all__ = ["Described", "RunOutcome", "client_entry", "describe_execution", "parse_input", "run_entry",
-           "workflow_client"]
+__all__ = ["Described", "RunOutcome", "client_entry", "control_execution", "describe_execution", "parse_input",
+           "run_entry", "workflow_client"]
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,9 @@ def workflow_client(source: StoreRevisionSource, revision: Revision) -> Revision
 
 async def run_entry(source: StoreRevisionSource, entry_id: str, input: Any = NO_INPUT, *,
                     workflow_id: str | None = None, wait: bool = False,
-                    context: Mapping[str, Any] | None = None, client: Client | None = None) -> RunOutcome:
+                    context: Mapping[str, Any] | None = None, client: Client | None = None,
+                    options: Mapping[str, Any] | None = None,
+                    messages: Sequence[tuple[str, Any]] = ()) -> RunOutcome:
     """Start the workflow entry ``entry_id`` (pinned to its current revision); with ``wait``, await it."""
     try:
         revision = source.workflow(entry_id)
@@ -125,7 +133,8 @@ async def run_entry(source: StoreRevisionSource, entry_id: str, input: Any = NO_
         raise FlowError(failure.message, hint="list what is applied with `flowctl registry list`") from None
     if client is None:
         client = await connect(workflow_client(source, revision))
-    started = await start_workflow(client, source, entry_id, input, workflow_id=workflow_id, context=context)
+    started = await start_workflow(client, source, entry_id, input, workflow_id=workflow_id, context=context,
+                                   options=options, messages=messages)
     outcome = RunOutcome(workflow_id=started.workflow_id, run_id=started.run_id,
                          workflow_type=workflow_type_of(revision), task_queue=started.task_queue,
                          revision=started.revision.digest)
@@ -173,6 +182,39 @@ async def describe_execution(client: Client, workflow_id: str, run_id: str | Non
         revision=memo.get(REVISION_MEMO) if isinstance(memo.get(REVISION_MEMO), str) else None,
         memo={k: v for k, v in memo.items() if k != REVISION_MEMO}, pending_activities=pending, result=result,
         failure=failure)
+
+
+async def control_execution(client: Client, workflow_id: str, action: str, name: str = "",
+                            args: Sequence[Any] = (), *, run_id: str | None = None, reason: str = "") -> Any:
+    """``flowctl signal|query|update|cancel|terminate``: one call on a workflow handle."""
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    try:
+        if action == "signal":
+            await handle.signal(name, args[0] if args else None)
+            return None
+        if action == "query":
+            return await handle.query(name, args=list(args))
+        if action == "update":
+            return await handle.execute_update(name, args=list(args))
+        if action == "cancel":
+            await handle.cancel()
+            return None
+        if action == "terminate":
+            await handle.terminate(reason=reason or "terminated with flowctl")
+            return None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise FlowError(f"no running workflow {workflow_id!r} in namespace {client.namespace!r}",
+                            hint="check the id (flowctl run prints it); closed workflows take no signals") from None
+        raise FlowError(f"{action} {workflow_id}: {exc.message}", hint="check the name and arguments") from None
+    except WorkflowQueryFailedError as exc:
+        raise FlowError(f"query {name!r} failed: {exc.message}",
+                        hint="the workflow registers queries with workflow.on_query(name, fn)") from None
+    except WorkflowUpdateFailedError as exc:
+        failure = failure_from_temporal(exc.cause) if exc.cause else FlowFailure("INTERNAL", str(exc))
+        raise FlowError(f"update {name!r} failed: {failure.kind}: {failure.message}",
+                        hint="the workflow registers updates with workflow.on_update(name, fn, validator)") from None
+    raise FlowError(f"unknown action {action!r}")
 
 
 def parse_input(text: str | None) -> Any:

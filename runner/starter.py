@@ -9,10 +9,10 @@ its ``meta.temporal.workflow.name`` or entry ID.
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
@@ -20,13 +20,12 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from registry.durations import parse_duration
 from registry.errors import FlowError
 from registry.revision import Revision
 from runner.failures import FlowFailure
-from runner.memo import CONTEXT_MEMO, REVISION_MEMO
+from runner.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
 from runner.revisions import RevisionSource, task_queue_of_worker, worker_of, workflow_type_of
-from runner.temporal_failures import retry_policy
+from runner.start_options import CONFLICT_POLICIES, conflict_policy, normalize, start_kwargs
 
 __all__ = ["NO_INPUT", "REVISION_SEARCH_ATTRIBUTE", "StartedWorkflow", "start_workflow", "task_queue_of"]
 
@@ -35,9 +34,6 @@ REVISION_SEARCH_ATTRIBUTE = "FlowctlRevision"
 #: Pass as ``input`` to start ``main()`` without arguments.
 NO_INPUT: Any = object()
 
-#: Entry ``options`` keys (the reference's temporal.workflow.* names, prefix optional).
-_TIMEOUTS = {"execution_timeout": "execution_timeout", "run_timeout": "run_timeout",
-             "task_timeout": "task_timeout"}
 
 
 @dataclass(frozen=True)
@@ -67,48 +63,54 @@ def task_queue_of(source: RevisionSource, revision: Revision) -> str:
 
 async def start_workflow(client: Client, source: RevisionSource, entry_id: str, input: Any = NO_INPUT, *,
                          workflow_id: str | None = None, context: Mapping[str, Any] | None = None,
-                         task_queue: str | None = None) -> StartedWorkflow:
-    """Start ``entry_id`` (an entry ID or workflow type) pinned to its current revision."""
+                         task_queue: str | None = None, options: Mapping[str, Any] | None = None,
+                         messages: Sequence[tuple[str, Any]] = ()) -> StartedWorkflow:
+    """Start ``entry_id`` (an entry ID or workflow type) pinned to its current revision.
+
+    ``options`` are ``temporal.workflow.*`` start options (over the entry's own ``options``);
+    with an explicit id the default conflict policy is use_existing (an idempotent start).
+    ``messages`` (topic, payload) reach the workflow before any later signal: in its memo when
+    it starts, or as signal-with-start and signals when an existing run may be reused.
+    """
     try:
         revision = source.workflow(entry_id)
     except FlowFailure as failure:
         raise FlowError(failure.message, hint="list what is applied with `flowctl registry list`") from None
-    queue = task_queue or task_queue_of(source, revision)
-    run_id_prefix = revision.name.replace("_", "-")
-    wf_id = workflow_id or f"{run_id_prefix}-{uuid.uuid4().hex[:12]}"
-    memo: dict[str, Any] = {REVISION_MEMO: revision.digest}
+    defaults = revision.data.get("options") if isinstance(revision.data.get("options"), Mapping) else {}
+    merged = normalize(defaults, options)
+    explicit = workflow_id or merged.get("id")
+    conflict = conflict_policy(merged, explicit_id=bool(explicit))
+    kwargs = start_kwargs(merged, child=False)
+    queue = task_queue or merged.get("task_queue") or task_queue_of(source, revision)
+    wf_id = str(explicit or f"{revision.name.replace('_', '-')}-{uuid.uuid4().hex[:12]}")
+    memo: dict[str, Any] = dict(merged["memo"]) if isinstance(merged.get("memo"), Mapping) else {}
+    memo[REVISION_MEMO] = revision.digest
     if context:
         memo[CONTEXT_MEMO] = dict(context)
-    kwargs = _start_options(revision)
     if await _namespace_has_revision_attribute(client):
-        kwargs["search_attributes"] = TypedSearchAttributes([
-            SearchAttributePair(SearchAttributeKey.for_keyword(REVISION_SEARCH_ATTRIBUTE), revision.digest)
-        ])
+        pairs = list(kwargs.pop("search_attributes", TypedSearchAttributes([])))
+        pairs.append(SearchAttributePair(SearchAttributeKey.for_keyword(REVISION_SEARCH_ATTRIBUTE), revision.digest))
+        kwargs["search_attributes"] = TypedSearchAttributes(pairs)
     args = [] if input is NO_INPUT else [input]
+    start = functools.partial(client.start_workflow, workflow_type_of(revision), args=args, id=wf_id,
+                              task_queue=str(queue), id_conflict_policy=CONFLICT_POLICIES[conflict], **kwargs)
     try:
-        handle = await client.start_workflow(workflow_type_of(revision), args=args, id=wf_id,
-                                             task_queue=queue, memo=memo, **kwargs)
+        if messages and conflict == "use_existing":
+            # signal-with-start: a new run gets the first message as its first signal, a running one
+            # like any signal; the rest follow in order, before anything the caller sends later
+            first_topic, first_payload = messages[0]
+            handle = await start(memo=memo, start_signal=first_topic, start_signal_args=[first_payload])
+            for topic, payload in messages[1:]:
+                await handle.signal(topic, payload)
+        else:
+            if messages:
+                memo[MESSAGES_MEMO] = [{"topic": t, "payload": p, "from": None} for t, p in messages]
+            handle = await start(memo=memo)
     except WorkflowAlreadyStartedError:
         raise FlowError(f"a workflow with id {wf_id!r} is already running",
-                        hint="pick another --id, or wait for / cancel the running one") from None
+                        hint="pick another id, or pass --option id_conflict_policy=use_existing to reuse it") from None
     return StartedWorkflow(handle=handle, workflow_id=wf_id, run_id=handle.result_run_id, revision=revision,
-                           task_queue=queue)
-
-
-def _start_options(revision: Revision) -> dict[str, Any]:
-    """Client start options from the entry's ``options`` (``temporal.workflow.*`` keys)."""
-    options = revision.data.get("options") or {}
-    kwargs: dict[str, Any] = {}
-    if not isinstance(options, Mapping):
-        return kwargs
-    for raw_key, value in options.items():
-        key = str(raw_key).removeprefix("temporal.workflow.")
-        if key in _TIMEOUTS and value is not None:
-            delta: timedelta = parse_duration(value, what=f"{revision.entry_id} options.{raw_key}")
-            kwargs[_TIMEOUTS[key]] = delta
-        elif key == "retry_policy" and value is not None:
-            kwargs["retry_policy"] = retry_policy(value, what=f"{revision.entry_id} options.{raw_key}")
-    return kwargs
+                           task_queue=str(queue))
 
 
 async def _namespace_has_revision_attribute(client: Client) -> bool:

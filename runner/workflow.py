@@ -84,7 +84,12 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
             inputs = [to_lua(sandbox, converter.from_payload(arg.payload), f"input[{i + 1}]")
                       for i, arg in enumerate(args)]
             results = await driver.run(main, *inputs)
-            return _outcome(sandbox, results)
+            value, failure = _outcome(sandbox, results)
+            if failure is None:
+                return value
+            if failure.kind == "CANCELED" and driver.cancel_requested:
+                raise asyncio.CancelledError  # the run ends as Canceled, not Failed
+            raise to_application_error(failure)
         except LimitExceeded as exc:
             raise to_application_error(exc) from None
         except LuaRuntimeError as exc:
@@ -250,13 +255,13 @@ def _entrypoint(sandbox: LuaSandbox, revision: Revision) -> Any:
     return sandbox.entrypoint(revision.source, revision.source_name or f"{revision.name}.lua", method)
 
 
-def _outcome(sandbox: LuaSandbox, results: tuple[Any, ...]) -> Any:
-    """The workflow result, or raise the workflow failure for ``return nil, err``."""
+def _outcome(sandbox: LuaSandbox, results: tuple[Any, ...]) -> tuple[Any, FlowFailure | None]:
+    """The workflow result, or the failure of ``return nil, err``."""
     value = results[0] if results else None
     err = results[1] if len(results) > 1 else None
     if err is not None:
-        raise to_application_error(failure_from_lua(sandbox, err))
-    return from_lua(sandbox, value, "result")
+        return None, failure_from_lua(sandbox, err)
+    return from_lua(sandbox, value, "result"), None
 
 
 def _runtime_error(sandbox: LuaSandbox, exc: LuaRuntimeError) -> Exception:

@@ -28,13 +28,8 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import (
     RetryPolicy,
-    SearchAttributeKey,
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
-from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 from registry.durations import parse_duration
 from registry.errors import FlowError
@@ -46,27 +41,14 @@ from runner.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
 from runner.revisions import task_queue_of_worker, worker_of, workflow_type_of
 from runner.shims.lua_values import lua_args, lua_value
 from runner.shims.run_context import WorkflowRun
-from runner.temporal_failures import failure_from_temporal, retry_policy
+from runner.start_options import conflict_policy, normalize, start_kwargs
+from runner.temporal_failures import failure_from_temporal
 from runner.values import to_lua
 
 __all__ = ["ProcessState", "handlers", "internal_activity_options"]
 
 #: Internal activity types any flowctl worker runs (runner/activities.py).
 TERMINATE_ACTIVITY = "flowctl.process.terminate"
-
-_REUSE = {"allow_duplicate": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-          "allow_duplicate_failed_only": WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-          "reject_duplicate": WorkflowIDReusePolicy.REJECT_DUPLICATE}
-_PARENT_CLOSE = {"terminate": ParentClosePolicy.TERMINATE, "abandon": ParentClosePolicy.ABANDON,
-                 "request_cancel": ParentClosePolicy.REQUEST_CANCEL}
-_CONFLICT = ("use_existing", "fail", "terminate_existing")
-START_OPTIONS = (
-    "id", "task_queue", "execution_timeout", "run_timeout", "task_timeout", "id_conflict_policy",
-    "id_reuse_policy", "execution_error_when_already_started", "retry_policy", "cron_schedule", "memo",
-    "search_attributes", "enable_eager_start", "start_delay", "parent_close_policy", "wait_for_cancellation",
-    "namespace",
-)
-
 
 @dataclasses.dataclass
 class Message:
@@ -294,27 +276,18 @@ def _start_request(run: WorkflowRun, cmd: Any, what: str) -> StartRequest:
     if not isinstance(options, dict) or not isinstance(context, dict) or not isinstance(messages, list):
         raise ShimError(f"{what}: options and context must be tables")
     defaults = revision.data.get("options") if isinstance(revision.data.get("options"), Mapping) else {}
-    merged = {_option_key(k): v for k, v in {**dict(defaults or {}), **options}.items()}
-    unknown = sorted(set(merged) - set(START_OPTIONS))
-    if unknown:
-        raise ShimError(f"{what}: unknown option(s) {', '.join('temporal.workflow.' + k for k in unknown)}; "
-                        f"known: {', '.join('temporal.workflow.' + k for k in START_OPTIONS)}")
+    try:
+        merged = normalize(defaults, options)
+        conflict = conflict_policy(merged, explicit_id=bool(merged.get("id") or name))
+        kwargs = start_kwargs(merged, child=True)
+    except FlowError as exc:
+        raise ShimError(f"{what}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")) from None
     worker_id = run.revision_ref(str(cmd["worker"])) if cmd["worker"] else worker_of(revision)
     try:
         queue = merged.get("task_queue") or task_queue_of_worker(run.source.entry(worker_id or ""))
     except FlowFailure as failure:
         raise ShimFailure(failure) from None
     workflow_id = merged.get("id") or name or f"{revision.name.replace('_', '-')}-{workflow.uuid4().hex[:12]}"
-    explicit = bool(merged.get("id") or name)
-    conflict = str(merged.get("id_conflict_policy") or ("use_existing" if explicit else "fail"))
-    if conflict not in _CONFLICT:
-        raise ShimError(f"{what}: id_conflict_policy must be one of {', '.join(_CONFLICT)}")
-    if merged.get("execution_error_when_already_started"):
-        conflict = "fail"
-    for unsupported in ("namespace", "start_delay"):
-        if merged.get(unsupported) is not None:
-            raise ShimError(f"{what}: temporal.workflow.{unsupported} is not available for child workflows "
-                            "(Temporal starts children in the parent's namespace, at once)")
     memo: dict[str, Any] = {REVISION_MEMO: revision.digest}
     full_context = {**run.context, **context}
     if full_context:
@@ -326,53 +299,9 @@ def _start_request(run: WorkflowRun, cmd: Any, what: str) -> StartRequest:
     user_memo = merged.get("memo")
     if isinstance(user_memo, dict):
         memo = {**user_memo, **memo}
-    try:
-        kwargs = _child_kwargs(merged, str(queue), memo)
-    except FlowError as exc:
-        raise ShimError(f"{what}: {exc.message}") from None
+    kwargs.update(task_queue=str(queue), memo=memo)
     return StartRequest(revision=revision, args=args, kwargs=kwargs, workflow_id=str(workflow_id),
                         conflict=conflict, messages=plain_messages)
-
-
-def _option_key(key: Any) -> str:
-    return str(key).removeprefix("temporal.workflow.")
-
-
-def _child_kwargs(options: Mapping[str, Any], task_queue: str, memo: dict[str, Any]) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {"task_queue": task_queue, "memo": memo}
-    for key in ("execution_timeout", "run_timeout", "task_timeout"):
-        if options.get(key) is not None:
-            kwargs[key] = parse_duration(options[key], what=f"temporal.workflow.{key}")
-    if options.get("id_reuse_policy") is not None:
-        policy = _REUSE.get(str(options["id_reuse_policy"]))
-        if policy is None:
-            raise FlowError(f"id_reuse_policy must be one of {', '.join(_REUSE)}")
-        kwargs["id_reuse_policy"] = policy
-    if options.get("retry_policy") is not None:
-        kwargs["retry_policy"] = retry_policy(options["retry_policy"], what="temporal.workflow.retry_policy")
-    if options.get("cron_schedule"):
-        kwargs["cron_schedule"] = str(options["cron_schedule"])
-    if options.get("parent_close_policy") is not None:
-        close = _PARENT_CLOSE.get(str(options["parent_close_policy"]))
-        if close is None:
-            raise FlowError(f"parent_close_policy must be one of {', '.join(_PARENT_CLOSE)}")
-        kwargs["parent_close_policy"] = close
-    if options.get("wait_for_cancellation"):
-        kwargs["cancellation_type"] = ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED
-    search = options.get("search_attributes")
-    if isinstance(search, dict) and search:
-        kwargs["search_attributes"] = TypedSearchAttributes([_search_pair(k, v) for k, v in sorted(search.items())])
-    return kwargs
-
-
-def _search_pair(name: str, value: Any) -> SearchAttributePair[Any]:
-    if isinstance(value, bool):
-        return SearchAttributePair(SearchAttributeKey.for_bool(name), value)
-    if isinstance(value, int):
-        return SearchAttributePair(SearchAttributeKey.for_int(name), value)
-    if isinstance(value, float):
-        return SearchAttributePair(SearchAttributeKey.for_float(name), value)
-    return SearchAttributePair(SearchAttributeKey.for_keyword(name), str(value))
 
 
 async def _spawn(run: WorkflowRun, state: ProcessState, request: StartRequest, *, wait: bool) -> Reply:

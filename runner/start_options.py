@@ -1,0 +1,120 @@
+"""``temporal.workflow.*`` start options (reference/003's table) as temporalio keyword arguments.
+
+One translation serves both ways of starting a workflow: a child from a workflow
+(``workflow.start_child_workflow``) and a client start from outside (``Client.start_workflow``).
+Keys may be written with or without the ``temporal.workflow.`` prefix; durations are
+strings (``5s``) or milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
+
+from registry.durations import parse_duration
+from registry.errors import FlowError
+from runner.temporal_failures import retry_policy
+
+__all__ = ["CONFLICT_POLICIES", "START_OPTIONS", "normalize", "start_kwargs"]
+
+START_OPTIONS = (
+    "id", "task_queue", "execution_timeout", "run_timeout", "task_timeout", "id_conflict_policy",
+    "id_reuse_policy", "execution_error_when_already_started", "retry_policy", "cron_schedule", "memo",
+    "search_attributes", "enable_eager_start", "start_delay", "parent_close_policy", "wait_for_cancellation",
+    "namespace",
+)
+CONFLICT_POLICIES = {"use_existing": WorkflowIDConflictPolicy.USE_EXISTING, "fail": WorkflowIDConflictPolicy.FAIL,
+                     "terminate_existing": WorkflowIDConflictPolicy.TERMINATE_EXISTING}
+_REUSE = {"allow_duplicate": WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+          "allow_duplicate_failed_only": WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+          "reject_duplicate": WorkflowIDReusePolicy.REJECT_DUPLICATE}
+_PARENT_CLOSE = {"terminate": ParentClosePolicy.TERMINATE, "abandon": ParentClosePolicy.ABANDON,
+                 "request_cancel": ParentClosePolicy.REQUEST_CANCEL}
+
+
+def normalize(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge option tables (later wins) with the prefix removed; unknown keys are an error."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        for key, value in (layer or {}).items():
+            merged[str(key).removeprefix("temporal.workflow.")] = value
+    unknown = sorted(set(merged) - set(START_OPTIONS))
+    if unknown:
+        raise FlowError(f"unknown start option(s) {', '.join('temporal.workflow.' + k for k in unknown)}",
+                        hint="known: " + ", ".join("temporal.workflow." + k for k in START_OPTIONS))
+    return merged
+
+
+def conflict_policy(options: Mapping[str, Any], *, explicit_id: bool) -> str:
+    """use_existing by default for an explicit id or name (idempotent starts), fail otherwise."""
+    if options.get("execution_error_when_already_started"):
+        return "fail"
+    policy = str(options.get("id_conflict_policy") or ("use_existing" if explicit_id else "fail"))
+    if policy not in CONFLICT_POLICIES:
+        raise FlowError(f"id_conflict_policy {policy!r} is not one of {', '.join(CONFLICT_POLICIES)}",
+                        hint="use_existing returns the running workflow; fail reports it; terminate_existing "
+                             "replaces it")
+    return policy
+
+
+def start_kwargs(options: Mapping[str, Any], *, child: bool) -> dict[str, Any]:
+    """temporalio keyword arguments for the options (id, task queue and memo are the caller's)."""
+    kwargs: dict[str, Any] = {}
+    for key in ("execution_timeout", "run_timeout", "task_timeout"):
+        if options.get(key) is not None:
+            kwargs[key] = parse_duration(options[key], what=f"temporal.workflow.{key}")
+    if options.get("id_reuse_policy") is not None:
+        kwargs["id_reuse_policy"] = _choice(options, "id_reuse_policy", _REUSE)
+    if options.get("retry_policy") is not None:
+        kwargs["retry_policy"] = retry_policy(options["retry_policy"], what="temporal.workflow.retry_policy")
+    if options.get("cron_schedule"):
+        kwargs["cron_schedule"] = str(options["cron_schedule"])
+    search = options.get("search_attributes")
+    if isinstance(search, Mapping) and search:
+        pairs = [_search_pair(str(k), v) for k, v in sorted(search.items())]
+        kwargs["search_attributes"] = TypedSearchAttributes(pairs)
+    if child:
+        if options.get("parent_close_policy") is not None:
+            kwargs["parent_close_policy"] = _choice(options, "parent_close_policy", _PARENT_CLOSE)
+        if options.get("wait_for_cancellation"):
+            kwargs["cancellation_type"] = ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED
+        for unsupported in ("namespace", "start_delay"):
+            if options.get(unsupported) is not None:
+                raise FlowError(f"temporal.workflow.{unsupported} is not available for child workflows",
+                                hint="Temporal starts children at once, in the parent's namespace")
+    else:
+        if options.get("start_delay") is not None:
+            kwargs["start_delay"] = parse_duration(options["start_delay"], what="temporal.workflow.start_delay")
+        if options.get("enable_eager_start"):
+            kwargs["request_eager_start"] = True
+        if options.get("namespace") is not None:
+            raise FlowError("temporal.workflow.namespace cannot change the client's namespace",
+                            hint="start it with a temporal.client entry for that namespace")
+    return kwargs
+
+
+def _choice(options: Mapping[str, Any], key: str, table: Mapping[str, Any]) -> Any:
+    value = table.get(str(options[key]))
+    if value is None:
+        raise FlowError(f"temporal.workflow.{key} {options[key]!r} is not one of {', '.join(table)}",
+                        hint=f"write one of: {', '.join(table)}")
+    return value
+
+
+def _search_pair(name: str, value: Any) -> SearchAttributePair[Any]:
+    if isinstance(value, bool):
+        return SearchAttributePair(SearchAttributeKey.for_bool(name), value)
+    if isinstance(value, int):
+        return SearchAttributePair(SearchAttributeKey.for_int(name), value)
+    if isinstance(value, float):
+        return SearchAttributePair(SearchAttributeKey.for_float(name), value)
+    return SearchAttributePair(SearchAttributeKey.for_keyword(name), str(value))

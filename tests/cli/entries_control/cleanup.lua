@@ -1,0 +1,1 @@
+return { main = function(input) return {done = true, total = input.total} end }
