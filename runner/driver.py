@@ -97,6 +97,8 @@ class WorkflowDriver:
         self.on_cancel: list[Callable[[], None]] = []
         #: set by abort(): the run stops with this failure at the next chance
         self._abort: FlowFailure | None = None
+        #: called at the start of every later workflow task (may raise to fail the task)
+        self.before_task: list[Callable[[], None]] = []
         #: Lua threads whose results someone awaits (update handlers)
         self._calls: dict[Any, asyncio.Future[tuple[Any, ...]]] = {}
 
@@ -137,6 +139,8 @@ class WorkflowDriver:
             await self._wait_for_completions()
             # A new workflow activation: the instruction budget is per workflow task.
             self.sandbox.begin_task()
+            for hook in self.before_task:
+                hook()
 
     def call(self, fn: Any, *args: Any) -> asyncio.Future[tuple[Any, ...]]:
         """Run ``fn(*args)`` as another Lua thread (an update handler); the future gets its results."""

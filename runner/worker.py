@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
@@ -35,7 +36,7 @@ from registry.revision import Revision
 from runner.activities import make_activity
 from runner.client import client_settings, connect
 from runner.revisions import StoreRevisionSource, ref_id, task_queue_of_worker
-from runner.workflow import LuaWorkflowError, make_workflow_class
+from runner.workflow import LuaWorkflowError, RevisionChanged, make_workflow_class
 
 __all__ = ["WorkerSpec", "log_event", "plan_workers", "run_worker", "serve"]
 
@@ -56,6 +57,8 @@ class WorkerSpec:
     worker_ids: tuple[str, ...]
     #: keyword arguments for temporalio.worker.Worker (concurrency, cache size)
     options: Mapping[str, int] = field(default_factory=dict)
+    #: ``pinned``: a run keeps the revision it started on; ``auto_upgrade``: runs move to the newest
+    versioning: str = "pinned"
 
 
 def _logfmt(value: Any) -> str:
@@ -87,7 +90,7 @@ class _NoFlowctlTracebacks(logging.Filter):
     """Failures from Lua carry their Lua traceback in the message; flowctl's Python frames are noise."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], ApplicationError | LuaWorkflowError):
+        if record.exc_info and isinstance(record.exc_info[1], ApplicationError | LuaWorkflowError | RevisionChanged):
             record.exc_text = None
         return True
 
@@ -128,10 +131,19 @@ def plan_workers(source: StoreRevisionSource, worker_ids: Sequence[str] = ()) ->
         key = (client_id, task_queue)
         if key in specs:
             spec = specs[key]
-            specs[key] = WorkerSpec(client_id, task_queue, (*spec.worker_ids, rev.entry_id), spec.options)
+            if _versioning(rev) != spec.versioning:
+                raise WorkerConfigError(
+                    f"{rev.entry_id} and {spec.worker_ids[0]} serve task queue {task_queue!r} with different "
+                    f"versioning ({_versioning(rev)} vs {spec.versioning})",
+                    hint="give workers that share a task queue the same `versioning`")
+            specs[key] = dataclasses.replace(spec, worker_ids=(*spec.worker_ids, rev.entry_id))
         else:
-            specs[key] = WorkerSpec(client_id, task_queue, (rev.entry_id,), options)
+            specs[key] = WorkerSpec(client_id, task_queue, (rev.entry_id,), options, _versioning(rev))
     return list(specs.values())
+
+
+def _versioning(rev: Revision) -> str:
+    return "auto_upgrade" if rev.data.get("versioning") == "auto_upgrade" else "pinned"
 
 
 def _worker_options(rev: Revision) -> dict[str, int]:
@@ -166,10 +178,14 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
     max_activities = max((s.options.get("max_concurrent_activities", 100) for s in specs), default=100)
     with ThreadPoolExecutor(max_workers=max(4, min(max_activities, 64)),
                             thread_name_prefix="flowctl-activity") as executor:
-        workflow_class = make_workflow_class(source, limits=workflow_limits)
+        # auto_upgrade workers run every workflow task on the newest revision (safe only with
+        # workflow.version guards); pinned ones keep each run on the revision in its memo.
+        workflow_classes = {mode: make_workflow_class(source, follow_pins=mode == "pinned", limits=workflow_limits)
+                            for mode in {spec.versioning for spec in specs}}
         activity_fn = make_activity(source, executor=executor, **dict(activity_limits or {}))
         workers = [
-            Worker(connected[spec.client_id], task_queue=spec.task_queue, workflows=[workflow_class],
+            Worker(connected[spec.client_id], task_queue=spec.task_queue,
+                   workflows=[workflow_classes[spec.versioning]],
                    activities=[activity_fn], activity_executor=executor,
                    workflow_runner=UnsandboxedWorkflowRunner(),
                    graceful_shutdown_timeout=drain_timeout, **dict(spec.options))  # type: ignore[arg-type]

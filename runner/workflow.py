@@ -31,6 +31,7 @@ How a run ends:
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -73,6 +74,8 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
         sandbox = LuaSandbox(seed=workflow.random().getrandbits(63), clock_ns=workflow.time_ns,
                              spawn=True, owner=revision.entry_id, **dict(limits or {}))
         driver = WorkflowDriver(sandbox, {})
+        if not follow_pins:
+            driver.before_task.append(functools.partial(_upgrade_check, source, revision))
         run = WorkflowRun(sandbox=sandbox, driver=driver, revision=revision, source=source,
                           context=_memo_dict(CONTEXT_MEMO))
         try:
@@ -222,6 +225,22 @@ def _caller_error(sandbox: LuaSandbox, exc: Exception, what: str) -> Application
         return to_application_error(failure_from_lua(sandbox, exc.value))
     return ApplicationError(f"{what} failed: {exc.message}", {"traceback": exc.traceback}, type="INTERNAL",
                             non_retryable=True)
+
+
+class RevisionChanged(Exception):
+    """auto_upgrade: a newer revision was applied; failing this task makes Temporal replay the run on it."""
+
+
+def _upgrade_check(source: RevisionSource, revision: Revision) -> None:
+    if workflow.unsafe.is_replaying():
+        return
+    try:
+        current = source.workflow(workflow.info().workflow_type)
+    except FlowFailure:
+        return  # the entry was removed: keep running what we have
+    if current.digest != revision.digest:
+        raise RevisionChanged(f"{revision.entry_id}: revision {current.short_digest} was applied (this run executed "
+                              f"{revision.short_digest}); replaying on it (worker versioning: auto_upgrade)")
 
 
 def _pinned_revision(source: RevisionSource, follow_pins: bool = True) -> Revision:

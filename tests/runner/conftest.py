@@ -47,23 +47,28 @@ class LuaProject:
         return await handle.result()
 
 
-def revisions_on_queue(paths: list[Path | str], task_queue: str) -> dict[str, Revision]:
+def revisions_on_queue(paths: list[Path | str], task_queue: str, *,
+                       versioning: str | None = None) -> dict[str, Revision]:
     """The entries' revisions with every temporal.worker's task queue set to ``task_queue``."""
     source = ProjectRevisionSource.from_paths(paths)
     revisions = {rev.entry_id: rev for rev in source.entries()}
     for entry_id, rev in revisions.items():
         if rev.kind == "temporal.worker":
-            revisions[entry_id] = dataclasses.replace(rev, data={**rev.data, "task_queue": task_queue})
+            data = {**rev.data, "task_queue": task_queue}
+            if versioning is not None:
+                data["versioning"] = versioning
+            revisions[entry_id] = dataclasses.replace(rev, data=data)
     return revisions
 
 
 @contextlib.asynccontextmanager
 async def lua_worker(client: Client, *paths: Path | str, task_queue: str | None = None,
                      workflow_limits: Mapping[str, int] | None = None,
-                     activity_limits: Mapping[str, int] | None = None) -> AsyncIterator[LuaProject]:
+                     activity_limits: Mapping[str, int] | None = None,
+                     versioning: str | None = None) -> AsyncIterator[LuaProject]:
     """Serve the entries under ``paths`` on ``client`` until the block ends (then drain)."""
     queue = task_queue or f"tq-{uuid.uuid4().hex[:12]}"
-    source = ProjectRevisionSource(revisions_on_queue(list(paths), queue))
+    source = ProjectRevisionSource(revisions_on_queue(list(paths), queue, versioning=versioning))
     clients = {rev.entry_id: client for rev in source.entries("temporal.client")}
     stop, ready = asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(serve(source, stop=stop, clients=clients, ready=ready,
