@@ -34,6 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from registry.revision import Revision
 from runner.activity_modules import ActivityCalls, install_activity_modules
+from runner.context_propagation import current_context
 from runner.driver import ShimError
 from runner.failures import FlowFailure, LuaRuntimeError, failure_from_lua
 from runner.revisions import RevisionSource, imported_libraries
@@ -217,6 +218,7 @@ def _activity_calls(loop: asyncio.AbstractEventLoop) -> ActivityCalls:
         heartbeat=heartbeat,
         is_cancelled=activity.is_cancelled,
         wait_cancelled=lambda seconds: _wait_cancelled(seconds),
+        context=current_context(),
     )
 
 

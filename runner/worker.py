@@ -35,6 +35,7 @@ from registry.errors import FlowError
 from registry.revision import Revision
 from runner.activities import make_activity
 from runner.client import client_settings, connect
+from runner.context_propagation import ContextInterceptor
 from runner.revisions import StoreRevisionSource, ref_id, task_queue_of_worker
 from runner.workflow import LuaWorkflowError, RevisionChanged, make_workflow_class
 
@@ -187,7 +188,7 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
             Worker(connected[spec.client_id], task_queue=spec.task_queue,
                    workflows=[workflow_classes[spec.versioning]],
                    activities=[activity_fn], activity_executor=executor,
-                   workflow_runner=UnsandboxedWorkflowRunner(),
+                   workflow_runner=UnsandboxedWorkflowRunner(), interceptors=[ContextInterceptor()],
                    graceful_shutdown_timeout=drain_timeout, **dict(spec.options))  # type: ignore[arg-type]
             for spec in specs
         ]

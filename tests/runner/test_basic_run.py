@@ -22,3 +22,9 @@ async def test_activity_error_reaches_lua_with_its_kind(dev_server: Any) -> None
     async with lua_worker(await dev_server.client(), ENTRIES / "basic") as project:
         result = await project.run("app:order_workflow", {"id": "o-2", "total": -1})
     assert result == {"status": "failed", "error": "INVALID: amount must be positive", "kind": "INVALID"}
+
+
+async def test_context_reaches_the_workflow_and_its_activities(dev_server: Any) -> None:
+    async with lua_worker(await dev_server.client(), ENTRIES / "basic") as project:
+        result = await project.run("app:context_workflow", context={"tenant": "t-1", "request_id": "r-9"})
+    assert result == {"workflow_tenant": "t-1", "activity_sees": {"tenant": "t-1", "request_id": "r-9"}}
