@@ -392,9 +392,11 @@ def _default_python_paths(python_paths: tuple[str, ...]) -> list[str]:
               help="Seconds between checks of the registry for new applies.")
 @click.option("--drain-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
               help="Seconds running activities get to finish after SIGTERM/SIGINT.")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="N",
+              help="Serve Prometheus metrics (Temporal SDK + flowctl's Lua metrics) on this port.")
 @reports_errors
 def worker_command(worker_ids: tuple[str, ...], registry_url: str | None, python_paths: tuple[str, ...],
-                   poll_interval: float, drain_timeout: float) -> None:
+                   poll_interval: float, drain_timeout: float, metrics_port: int | None) -> None:
     """Serve the registry's workflows and activities on their Temporal task queues.
 
     Runs until SIGTERM/SIGINT, then drains. New applies are picked up without a restart.
@@ -406,7 +408,8 @@ def worker_command(worker_ids: tuple[str, ...], registry_url: str | None, python
 
     with open_store(registry_url, create=False) as store:
         run_worker(store, worker_ids, python_paths=[Path(p) for p in _default_python_paths(python_paths)],
-                   poll_interval=poll_interval, drain_timeout=timedelta(seconds=drain_timeout))
+                   poll_interval=poll_interval, drain_timeout=timedelta(seconds=drain_timeout),
+                   metrics_port=metrics_port)
 
 
 @main.command("dev")

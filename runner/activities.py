@@ -36,7 +36,8 @@ from registry.revision import Revision
 from runner.activity_modules import ActivityCalls, install_activity_modules
 from runner.context_propagation import current_context
 from runner.driver import ShimError
-from runner.failures import FlowFailure, LuaRuntimeError, failure_from_lua
+from runner.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua
+from runner.metrics import limit_hit
 from runner.revisions import RevisionSource, imported_libraries
 from runner.sandbox import DEFAULT_ACTIVITY_INSTRUCTIONS, DEFAULT_MEMORY_LIMIT, LuaSandbox
 from runner.temporal_failures import to_application_error
@@ -73,6 +74,8 @@ class ActivityRunner:
                 return await self._run_python(revision, inputs)
             return await self._run_lua(revision, inputs)
         except FlowFailure as failure:
+            if isinstance(failure, LimitExceeded):
+                limit_hit(info.activity_type, failure.limit, in_workflow=False)
             raise to_application_error(failure) from None
 
     # ------------------------------------------------------------------ Lua

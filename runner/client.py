@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from registry.errors import FlowError
@@ -196,12 +197,13 @@ def _read(entry_id: str, field: str, path: Any) -> bytes | None:
 
 
 async def connect(client_revision: Revision, *, env: Mapping[str, str] | None = None,
-                  identity: str | None = None) -> Client:
+                  identity: str | None = None, runtime: Runtime | None = None) -> Client:
     """Connect to Temporal with a ``temporal.client`` revision; a clear ConnectError when it fails."""
     settings = client_settings(client_revision, env=env)
     try:
         return await Client.connect(settings.address, namespace=settings.namespace, tls=settings.tls,
-                                    api_key=settings.api_key, identity=identity or settings.identity)
+                                    api_key=settings.api_key, identity=identity or settings.identity,
+                                    runtime=runtime)
     except Exception as exc:  # the SDK raises plain RuntimeError for every connection problem
         raise ConnectError(
             f"{client_revision.entry_id}: cannot connect to Temporal at {settings.describe()}: {exc}",

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
@@ -99,6 +100,8 @@ class WorkflowDriver:
         self._abort: FlowFailure | None = None
         #: called at the start of every later workflow task (may raise to fail the task)
         self.before_task: list[Callable[[], None]] = []
+        #: called after each workflow task with the Lua CPU seconds it used (metrics)
+        self.after_task: list[Callable[[float], None]] = []
         #: Lua threads whose results someone awaits (update handlers)
         self._calls: dict[Any, asyncio.Future[tuple[Any, ...]]] = {}
 
@@ -115,6 +118,7 @@ class WorkflowDriver:
         main = self.sandbox.start(fn)
         self._ready.append((main, args))
         while True:
+            started = time.thread_time()
             while self._ready:
                 if self._abort is not None:
                     raise self._abort
@@ -136,6 +140,8 @@ class WorkflowDriver:
                         self._calls[thread] = call
             if self._abort is not None:
                 raise self._abort
+            for report in self.after_task:
+                report(time.thread_time() - started)
             await self._wait_for_completions()
             # A new workflow activation: the instruction budget is per workflow task.
             self.sandbox.begin_task()

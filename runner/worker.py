@@ -29,6 +29,7 @@ from typing import Any, TextIO
 
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.runtime import Runtime
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from registry.errors import FlowError
@@ -36,6 +37,7 @@ from registry.revision import Revision
 from runner.activities import make_activity
 from runner.client import client_settings, connect
 from runner.context_propagation import ContextInterceptor
+from runner.metrics import prometheus_runtime
 from runner.revisions import StoreRevisionSource, ref_id, task_queue_of_worker
 from runner.workflow import LuaWorkflowError, RevisionChanged, make_workflow_class
 
@@ -162,7 +164,8 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
                 drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT,
                 ready: asyncio.Event | None = None,
                 workflow_limits: Mapping[str, int] | None = None,
-                activity_limits: Mapping[str, int] | None = None) -> None:
+                activity_limits: Mapping[str, int] | None = None,
+                runtime: Runtime | None = None) -> None:
     """Run the workers until ``stop`` is set, then drain them.
 
     ``clients`` overrides connections by client entry ID; ``*_limits`` are LuaSandbox limits
@@ -173,7 +176,7 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
     for spec in specs:
         if spec.client_id not in connected:
             client_rev = source.entry(spec.client_id)
-            connected[spec.client_id] = await connect(client_rev)
+            connected[spec.client_id] = await connect(client_rev, runtime=runtime)
             log_event("client.connected", client=spec.client_id,
                       target=client_settings(client_rev).describe())
     max_activities = max((s.options.get("max_concurrent_activities", 100) for s in specs), default=100)
@@ -205,7 +208,8 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
 
 
 def run_worker(store: Any, worker_ids: Sequence[str] = (), *, python_paths: Iterable[Path] = (),
-               poll_interval: float = 1.0, drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT) -> None:
+               poll_interval: float = 1.0, drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT,
+               metrics_port: int | None = None) -> None:
     """Serve until SIGTERM/SIGINT (the ``flowctl worker`` command); ``store`` is a RevisionStore."""
     for path in python_paths:
         resolved = str(Path(path).resolve())
@@ -213,17 +217,21 @@ def run_worker(store: Any, worker_ids: Sequence[str] = (), *, python_paths: Iter
             sys.path.insert(0, resolved)  # function.python handlers import from here
     configure_logging()
     source = StoreRevisionSource(store, poll_interval=poll_interval)
-    asyncio.run(_serve_until_signalled(source, worker_ids, drain_timeout))
+    runtime = None
+    if metrics_port is not None:
+        runtime = prometheus_runtime(metrics_port)
+        log_event("metrics.serving", address=f"http://0.0.0.0:{metrics_port}/metrics")
+    asyncio.run(_serve_until_signalled(source, worker_ids, drain_timeout, runtime))
 
 
 async def _serve_until_signalled(source: StoreRevisionSource, worker_ids: Sequence[str],
-                                 drain_timeout: timedelta) -> None:
+                                 drain_timeout: timedelta, runtime: Runtime | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _on_signal, stop, signum)
     try:
-        await serve(source, worker_ids, stop=stop, drain_timeout=drain_timeout)
+        await serve(source, worker_ids, stop=stop, drain_timeout=drain_timeout, runtime=runtime)
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)

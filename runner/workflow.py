@@ -43,6 +43,7 @@ from registry.revision import Revision
 from runner.driver import WorkflowDriver
 from runner.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua
 from runner.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
+from runner.metrics import limit_hit, lua_task_cpu
 from runner.revisions import RevisionSource, imported_libraries
 from runner.sandbox import LuaSandbox
 from runner.shims.process import ProcessState
@@ -76,6 +77,7 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
         driver = WorkflowDriver(sandbox, {})
         if not follow_pins:
             driver.before_task.append(functools.partial(_upgrade_check, source, revision))
+        driver.after_task.append(functools.partial(lua_task_cpu, revision.entry_id))
         run = WorkflowRun(sandbox=sandbox, driver=driver, revision=revision, source=source,
                           context=_memo_dict(CONTEXT_MEMO))
         try:
@@ -94,6 +96,7 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
                 raise asyncio.CancelledError  # the run ends as Canceled, not Failed
             raise to_application_error(failure)
         except LimitExceeded as exc:
+            limit_hit(revision.entry_id, exc.limit, in_workflow=True)
             raise to_application_error(exc) from None
         except LuaRuntimeError as exc:
             raise _runtime_error(sandbox, exc) from None

@@ -103,20 +103,13 @@ function M.new()
     return executor({})
 end
 
+-- Tail calls: errors raised at level 2 inside the executor still point at the user's line.
 function M.call(id, ...)
-    check_id(id, "funcs.call")
-    local ok, result, err = yield_command({op = "funcs.call", id = id, args = table.pack(...),
-                                           options = default.options})
-    if not ok then error(result, 2) end
-    return result, err
+    return default:call(id, ...)
 end
 
 function M.async(id, ...)
-    check_id(id, "funcs.async")
-    local ok, handle = yield_command({op = "funcs.start", id = id, args = table.pack(...),
-                                      options = default.options})
-    if not ok then error(handle, 2) end
-    return setmetatable({handle = handle, done = false}, Future)
+    return default:async(id, ...)
 end
 
 return M

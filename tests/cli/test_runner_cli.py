@@ -8,6 +8,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,8 @@ def test_worker_run_and_describe_against_a_real_server(project: Path, dev_server
            "PYTHONPATH": str(REPO)}
     applied = flowctl("apply", cwd=project, env=env)
     assert applied.returncode == 0, applied.stderr
-    worker = subprocess.Popen([sys.executable, "-m", "cli", "worker"], cwd=project,
+    metrics_port = free_port()
+    worker = subprocess.Popen([sys.executable, "-m", "cli", "worker", "--metrics-port", str(metrics_port)], cwd=project,
                               env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         runner = CliRunner()
@@ -81,6 +83,12 @@ def test_worker_run_and_describe_against_a_real_server(project: Path, dev_server
 
         missing = runner.invoke(main, ["run", "app:no_such_workflow"], env=env)
         assert missing.exit_code == 1 and "not in the registry" in missing.output
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as response:
+            metrics = response.read().decode()
+        assert "flowctl_lua_task_cpu_seconds" in metrics, "flowctl's own Lua CPU metric is exported"
+        assert 'entry="app:order_workflow"' in metrics
+        assert "temporal_workflow_completed" in metrics, "the SDK's metrics are exported too"
     finally:
         worker.send_signal(signal.SIGTERM)
         _, err = worker.communicate(timeout=60)
