@@ -176,7 +176,7 @@ def diff_command(entries_dir: str, registry_url: str | None, prune: bool, strict
 
     try:
         with open_store(registry_url, create=False) as store:
-            check, plan = plan_tree([entries_dir], store, prune=prune, strict=strict)
+            check, plan = plan_tree([entries_dir], store, prune=prune, strict=strict, cache_dir=Path(_VALIDATE_CACHE))
     except FlowError as exc:
         exc.exit_code = ExitCode.USAGE  # diff reserves 1 for "changes pending"
         raise
@@ -212,7 +212,8 @@ def apply_command(entries_dir: str, registry_url: str | None, prune: bool, stric
     from registry.publish import apply_plan, check_tree
     from registry.store import open_store
 
-    check = check_tree([entries_dir], strict=strict)  # before opening: an invalid tree writes nothing
+    # before opening the store: an invalid tree writes nothing
+    check = check_tree([entries_dir], strict=strict, cache_dir=Path(_VALIDATE_CACHE))
     if not check.ok:
         _invalid_tree(check.diagnostics, as_json=as_json, what="nothing was applied")
         sys.exit(int(ExitCode.PROBLEMS))

@@ -6,18 +6,17 @@ rollback`` call; they return plain results that the CLI renders.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from registry.diagnostics import Diagnostic, display_path
 from registry.errors import FlowError
-from registry.loader import Project, load_project
 from registry.plan import Action, Plan, compute_plan
 from registry.revision import Revision, build_revisions
 from registry.store import ApplyEvent, RevisionStore
+from registry.validate import validate_project
 
 
 @dataclass(frozen=True)
@@ -58,38 +57,10 @@ class ApplyOutcome:
     dry_run: bool = False
 
 
-def _validator() -> Callable[..., Any] | None:
-    """``registry.validate.validate_project`` when every stage is installed (Lua is built separately)."""
-    try:
-        module = importlib.import_module("registry.validate")
-    except ImportError:
-        return None
-    found = getattr(module, "validate_project", None)
-    return found if callable(found) else None
-
-
-def _validate_without_lua(paths: Sequence[Path | str]) -> tuple[Project, list[Diagnostic]]:
-    """Stages 1-3 (YAML, JSON Schema, references): what can be checked without the Lua stage."""
-    from registry.references import check_references
-    from registry.schema_check import check_document
-
-    project = load_project(paths)
-    found = list(project.diagnostics)
-    for doc in project.documents:
-        found.extend(check_document(doc))
-    found.extend(check_references(project))
-    return project, sorted(set(found))
-
-
-def check_tree(paths: Sequence[Path | str], *, strict: bool = False) -> TreeCheck:
-    """Validate the tree (every stage) and, when valid, build its revisions."""
-    validate = _validator()
-    if validate is not None:
-        report = validate(list(paths), strict=strict)
-        project, diagnostics, ok = report.project, list(report.diagnostics), bool(report.ok)
-    else:  # the Lua stage is not installed: still refuse everything the other stages find
-        project, diagnostics = _validate_without_lua(paths)
-        ok = not any(d.is_error or strict for d in diagnostics)
+def check_tree(paths: Sequence[Path | str], *, strict: bool = False, cache_dir: Path | None = None) -> TreeCheck:
+    """Validate the tree (every stage; ``cache_dir``: validate's Lua analysis cache) and build its revisions."""
+    report = validate_project(list(paths), strict=strict, cache_dir=cache_dir)
+    project, diagnostics, ok = report.project, list(report.diagnostics), bool(report.ok)
     if not project.entries and ok:
         shown = ", ".join(display_path(Path(p)) for p in paths) or "entries"
         raise FlowError(f"no entries found under {shown}",
@@ -100,23 +71,24 @@ def check_tree(paths: Sequence[Path | str], *, strict: bool = False) -> TreeChec
 
 
 def plan_tree(paths: Sequence[Path | str], store: RevisionStore, *, prune: bool = False,
-              strict: bool = False) -> tuple[TreeCheck, Plan | None]:
+              strict: bool = False, cache_dir: Path | None = None) -> tuple[TreeCheck, Plan | None]:
     """Validate the tree and compare it with the registry (``flowctl diff``); writes nothing."""
-    check = check_tree(paths, strict=strict)
+    check = check_tree(paths, strict=strict, cache_dir=cache_dir)
     if not check.ok:
         return check, None
     return check, compute_plan(check.revisions, store, prune=prune)
 
 
 def apply_tree(paths: Sequence[Path | str], store: RevisionStore, *, prune: bool = False,
-               dry_run: bool = False, strict: bool = False, actor: str | None = None) -> ApplyOutcome:
+               dry_run: bool = False, strict: bool = False, actor: str | None = None,
+               cache_dir: Path | None = None) -> ApplyOutcome:
     """Validate, plan and apply the tree in one transaction (``flowctl apply``).
 
     Invalid input writes nothing. Re-applying an unchanged tree writes nothing and records
     no event. The results say what actually happened, which can differ from the plan when
     another apply wrote the same revisions meanwhile (those read ``unchanged``).
     """
-    check, plan = plan_tree(paths, store, prune=prune, strict=strict)
+    check, plan = plan_tree(paths, store, prune=prune, strict=strict, cache_dir=cache_dir)
     if plan is None:
         return ApplyOutcome(diagnostics=check.diagnostics, ok=False)
     return apply_plan(check, plan, store, dry_run=dry_run, actor=actor)

@@ -76,7 +76,7 @@ def run_dev(options: DevOptions, echo: Echo) -> bool:
     """Run the dev session; returns False when a demo workflow failed."""
     registry_url = options.registry_url or str(options.state_dir / "registry.db")
     with open_store(registry_url) as store:
-        outcome = apply_tree([options.entries], store)
+        outcome = apply_tree([options.entries], store, cache_dir=options.state_dir / "cache")
         if not outcome.ok:
             shown = "\n".join(f"  {d.location()}: {d.code} {d.message}" for d in outcome.diagnostics
                               if d.is_error)
