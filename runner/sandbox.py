@@ -144,10 +144,10 @@ class LuaSandbox:
         try:
             reply = self._step(thread, *values)
         except _LuaMemoryError:
-            raise self._memory_exceeded() from None
+            raise self._memory_exceeded(thread) from None
         except _LuaError as exc:  # the prelude failed: only memory exhaustion gets here in practice
             if "not enough memory" in str(exc):
-                raise self._memory_exceeded() from None
+                raise self._memory_exceeded(thread) from None
             raise LuaRuntimeError(f"the Lua sandbox failed: {exc}") from None
         status = reply[0]
         if status == "command":
@@ -169,10 +169,10 @@ class LuaSandbox:
         return_error = LuaRuntimeError(message, traceback=trace, value=value, where=where)
         raise return_error
 
-    def _memory_exceeded(self) -> LimitExceeded:
+    def _memory_exceeded(self, thread: Any = None) -> LimitExceeded:
         self.lua.set_max_memory(self.memory_limit + _MEMORY_HEADROOM)
         try:
-            where = str(self._control.limit_where())
+            where = str(self._control.limit_where(thread))
         except _LuaError:
             where = "?"
         return LimitExceeded("memory", where, detail=f"{self.memory_limit >> 20} MiB")

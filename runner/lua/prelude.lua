@@ -955,8 +955,11 @@ function control.step(id, ...)
     return "error", err, traceback(co, error_text(err), 0), user_where(co) or "?"
 end
 
-function control.limit_where()
-    return limit_hit and limit_hit[2] or "?"
+-- limit_where(id): where a limit stopped driver thread `id` (for a memory error that escaped step).
+function control.limit_where(id)
+    if limit_hit ~= nil and limit_hit[2] ~= "?" then return limit_hit[2] end
+    local co = id and threads[id]
+    return (co and user_where(co)) or "?"
 end
 
 function control.export(value, root)
