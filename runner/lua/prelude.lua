@@ -555,7 +555,8 @@ local function decode(text, root)
         pos = pos + 1
         local parts, n = {}, 0
         while true do
-            local a = sfind(text, '["\\%c]', pos)
+            -- JSON's control characters are U+0000..U+001F (DEL may stand raw in a string)
+            local a = sfind(text, '["\\\0-\31]', pos)
             if a == nil then fail("unterminated string") end
             if a > pos then
                 n = n + 1
