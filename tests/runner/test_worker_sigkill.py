@@ -1,0 +1,80 @@
+"""A worker process killed with SIGKILL mid-timer loses nothing: a new worker finishes the run, and
+each completed activity ran exactly once (counted in the history and by the activity itself)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from conftest import ENTRIES
+
+from registry.store import open_store
+from runner.revisions import StoreRevisionSource
+from runner.starter import start_workflow
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def start_worker(project: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "cli", "worker", "--python-path", str(project / "entries")],
+                            cwd=project, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_line(path: Path, count: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never reached {count} line(s)")
+
+
+async def test_sigkill_mid_sleep_then_a_new_worker_completes_the_run(tmp_path: Path, dev_server: Any) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(ENTRIES / "crash", project / "entries")
+    queue = f"crash-{uuid.uuid4().hex[:8]}"
+    yaml_file = project / "entries" / "app.yaml"
+    yaml_file.write_text(yaml_file.read_text().replace("crash-queue", queue))
+    log = tmp_path / "calls.log"
+    env = {"TEMPORAL_ADDRESS": dev_server.address, "FLOWCTL_REGISTRY": str(project / "registry.db"),
+           "CRASH_LOG": str(log), "PYTHONPATH": str(REPO)}
+    applied = subprocess.run([sys.executable, "-m", "cli", "apply"], cwd=project, env={**os.environ, **env},
+                             capture_output=True, text=True, timeout=60)
+    assert applied.returncode == 0, applied.stderr
+
+    first = start_worker(project, env)
+    with open_store(env["FLOWCTL_REGISTRY"], create=False) as store:
+        started = await start_workflow(await dev_server.client(), StoreRevisionSource(store), "crash:durable",
+                                       {"sleep": "3s"})
+    try:
+        wait_for_line(log, 1)          # the first activity ran; the run now sleeps on a durable timer
+        time.sleep(0.5)                # let its completion reach the server
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+    assert first.returncode == -signal.SIGKILL
+
+    second = start_worker(project, env)
+    try:
+        result = await started.handle.result()
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=60)
+    assert result["first"].startswith("before recorded by pid ")
+    assert result["second"].startswith("after recorded by pid ")
+    assert str(first.pid) in result["first"] and str(second.pid) in result["second"]
+    assert log.read_text().splitlines() == ["before", "after"], "each activity ran exactly once"
+
+    history = await started.handle.fetch_history()
+    completed = [e for e in history.events if e.HasField("activity_task_completed_event_attributes")]
+    scheduled = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
+    assert len(scheduled) == 2 and len(completed) == 2
+    assert any(e.HasField("timer_fired_event_attributes") for e in history.events)
