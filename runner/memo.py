@@ -6,6 +6,8 @@ from __future__ import annotations
 REVISION_MEMO = "flowctl.revision"
 #: Context values for ``ctx.get`` / ``ctx.all`` (``process.with_context``, ``flowctl run --context``).
 CONTEXT_MEMO = "flowctl.context"
-#: Messages delivered before any signal: start messages (``:with_message``) and those carried
-#: over ``workflow.continue_as_new``.
+#: Messages delivered before any signal: start messages (``:with_message``).
 MESSAGES_MEMO = "flowctl.messages"
+#: ``workflow.continue_as_new`` carries unreceived messages as a last input argument
+#: ``{CARRIED_ARG: [...]}`` (an input, not memo: it may be large); the next run takes it off.
+CARRIED_ARG = "flowctl.carried_messages"

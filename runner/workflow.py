@@ -42,7 +42,7 @@ from temporalio.exceptions import ApplicationError
 from registry.revision import Revision
 from runner.driver import WorkflowDriver
 from runner.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua
-from runner.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
+from runner.memo import CARRIED_ARG, CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
 from runner.metrics import limit_hit, lua_task_cpu
 from runner.revisions import RevisionSource, imported_libraries
 from runner.sandbox import LuaSandbox
@@ -81,13 +81,16 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
         run = WorkflowRun(sandbox=sandbox, driver=driver, revision=revision, source=source,
                           context=_memo_dict(CONTEXT_MEMO))
         try:
-            run.process = ProcessState(run, [*_memo_list(MESSAGES_MEMO), *self._early_signals])
+            converter = workflow.payload_converter()
+            values = [converter.from_payload(arg.payload) for arg in args]
+            carried: list[Any] = []
+            if values and isinstance(values[-1], dict) and set(values[-1]) == {CARRIED_ARG}:
+                carried = list(values.pop()[CARRIED_ARG] or [])  # from workflow.continue_as_new
+            run.process = ProcessState(run, [*_memo_list(MESSAGES_MEMO), *carried, *self._early_signals])
             self._run = run
             driver.handlers.update(install_workflow_modules(run, _listed_modules(revision)))
             main = _entrypoint(sandbox, revision)
-            converter = workflow.payload_converter()
-            inputs = [to_lua(sandbox, converter.from_payload(arg.payload), f"input[{i + 1}]")
-                      for i, arg in enumerate(args)]
+            inputs = [to_lua(sandbox, value, f"input[{i + 1}]") for i, value in enumerate(values)]
             results = await driver.run(main, *inputs)
             value, failure = _outcome(sandbox, results)
             if failure is None:

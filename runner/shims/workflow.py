@@ -19,7 +19,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 from runner.driver import Handler, Reply, ShimError
-from runner.memo import CONTEXT_MEMO, MESSAGES_MEMO
+from runner.memo import CARRIED_ARG, CONTEXT_MEMO
 from runner.shims.lua_values import lua_args, lua_value
 from runner.shims.run_context import WorkflowRun
 from runner.values import to_lua
@@ -168,15 +168,13 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
 
     def continue_as_new(cmd: Any) -> Reply:
         args = lua_args(run.sandbox, cmd["args"], "workflow.continue_as_new input")
-        memo: dict[str, Any] = {}
-        if run.context:
-            memo[CONTEXT_MEMO] = dict(run.context)
         carried = run.process.unconsumed()
         if carried:
-            memo[MESSAGES_MEMO] = carried
-        # No revision in the memo: the next run pins itself to the current revision, so
-        # continue-as-new is where a long-lived workflow picks up newly applied code.
-        workflow.continue_as_new(args=args, memo=memo)  # raises ContinueAsNewError
+            args.append({CARRIED_ARG: carried})
+        # The memo is always given (an empty one would make Temporal copy this run's, with its
+        # start messages and revision). No revision in it: the next run pins itself to the
+        # current revision, so continue-as-new is where a long-lived workflow picks up new code.
+        workflow.continue_as_new(args=args, memo={CONTEXT_MEMO: dict(run.context)})  # raises
 
     def on_query(cmd: Any) -> Reply:
         run.queries[str(cmd["name"])] = cmd["fn"]
