@@ -570,6 +570,52 @@ _control_command("cancel", False, "Request cancellation: blocking calls in WORKF
 _control_command("terminate", False, "Terminate WORKFLOW_ID at once (no cleanup code runs).")
 
 
+@main.command("versions")
+@click.argument("entry_id")
+@click.option("--client", "client_id", metavar="ID", help="temporal.client entry (default: the workflow's worker's).")
+@_registry_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_errors
+def versions_command(entry_id: str, client_id: str | None, registry_url: str | None, as_json: bool) -> None:
+    """Which revisions and workflow.version branches the open runs of ENTRY_ID still use."""
+    import asyncio
+    import json
+
+    from registry.store import open_store
+    from runner.client import connect
+    from runner.executions import client_entry, workflow_client
+    from runner.failures import FlowFailure
+    from runner.revisions import StoreRevisionSource
+    from runner.versions import open_versions
+
+    with open_store(registry_url, create=False) as store:
+        source = StoreRevisionSource(store)
+        try:
+            revision = source.workflow(entry_id)
+        except FlowFailure as failure:
+            raise FlowError(failure.message, hint="list what is applied with `flowctl registry list`") from None
+        client_rev = client_entry(source, client_id) if client_id else workflow_client(source, revision)
+        current = revision.digest
+
+    async def scan() -> Any:
+        return await open_versions(await connect(client_rev), revision)
+
+    found = asyncio.run(scan())
+    if as_json:
+        click.echo(json.dumps({**found.to_dict(), "current_revision": current}, indent=2))
+        return
+    more = " (the first ones only)" if found.truncated else ""
+    click.echo(f"{found.entry_id} (type {found.workflow_type}): {found.runs} open run(s){more}")
+    for digest, count in found.revisions.most_common():
+        mark = " (current)" if digest == current else ""
+        click.echo(f"  revision {digest[:12]}{mark}: {count}")
+    for change, counts in sorted(found.versions.items()):
+        shown = ", ".join(f"v{version}: {count}" for version, count in sorted(counts.items()))
+        untouched = found.runs - sum(counts.values())
+        rest = f", no marker (took min): {untouched}" if untouched else ""
+        click.echo(f"  workflow.version({change!r}): {shown}{rest}")
+
+
 @main.command("describe")
 @click.argument("workflow_id")
 @click.option("--run-id", help="A specific run (default: the latest).")

@@ -120,6 +120,19 @@ def test_cancel_lets_the_workflow_clean_up_and_ends_it_canceled(served: dict[str
     eventually(canceled)
 
 
+def test_versions_lists_open_runs_by_revision_and_branch(served: dict[str, str]) -> None:
+    assert flowctl(served, "run", "ctl:counter", "--input", "{}", "--name", "cli-counter-4").exit_code == 0
+    eventually(lambda: _assert_equal(query_total(served, "cli-counter-4"), 0))
+    listed = flowctl(served, "versions", "ctl:counter", "--json")
+    assert listed.exit_code == 0, listed.output
+    body = json.loads(listed.output)
+    assert body["open_runs"] >= 1 and body["revisions"][body["current_revision"]] >= 1
+    assert body["versions"]["count-v2"]["2"] >= 1
+    text = flowctl(served, "versions", "ctl:counter")
+    assert "(current)" in text.output and "workflow.version('count-v2'): v2:" in text.output
+    assert flowctl(served, "terminate", "cli-counter-4").exit_code == 0
+
+
 def test_control_commands_report_unknown_workflows(served: dict[str, str]) -> None:
     done = flowctl(served, "signal", "no-such-workflow-anywhere", "add")
     assert done.exit_code == 1 and "no running workflow" in done.output and "hint:" in done.output

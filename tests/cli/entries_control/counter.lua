@@ -1,6 +1,7 @@
 -- A counter driven by messages, queries and updates; cancellation runs a cleanup activity.
 local function main(input)
     local total = input.initial or 0
+    workflow.version("count-v2", 1, 2)   -- recorded, so `flowctl versions` has a branch to show
     local inbox = process.inbox()
 
     workflow.on_query("total", function() return total end)
