@@ -130,6 +130,11 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
         return _call_handler(run, handler, args, f"query {name!r}", wait=False)
 
     def validate_update(self, name: str, args: Sequence[RawValue]) -> None:
+        if self._run is None:
+            return  # it came with the run's first task, before Lua registered handlers: on_update checks it
+        check_update(self, name, args)
+
+    def check_update(self, name: str, args: Sequence[RawValue]) -> None:
         run = self._require_run()
         if name not in run.updates:
             known = ", ".join(sorted(run.updates)) or "none"
@@ -140,6 +145,11 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
             _call_handler(run, validator, args, f"update {name!r} validator", wait=False, validating=True)
 
     async def on_update(self, name: str, args: Sequence[RawValue]) -> Any:
+        if self._run is None:
+            # Sent right after the start: wait for the Lua code to register its handlers, then
+            # validate (a rejection now fails the update instead, with the same error).
+            await workflow.wait_condition(lambda: self._run is not None)
+            check_update(self, name, args)
         run = self._require_run()
         return await _call_update(run, run.updates[name][0], args, f"update {name!r}")
 
