@@ -1,0 +1,1 @@
+return { main = function() return {tenant = ctx.get("tenant"), all = ctx.all()} end }

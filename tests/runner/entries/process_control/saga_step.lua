@@ -1,0 +1,2 @@
+-- One saga step (reserve, charge, release, refund): answers "<action>:<order id>".
+return { main = function(action, order_id) return action .. ":" .. order_id end }
