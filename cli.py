@@ -658,5 +658,59 @@ def describe_command(workflow_id: str, run_id: str | None, client_id: str | None
         click.echo(f"  failure:    {found.failure['kind']}: {found.failure['message']}")
 
 
+# ---------------------------------------------------------------------------
+# test / replay  (issue: Lua workflow tests)
+# ---------------------------------------------------------------------------
+
+
+@main.command("test")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-k", "pattern", metavar="PATTERN", help="Run only tests whose file::name contains PATTERN (or matches "
+              "it as a glob).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
+              help="text for people; json or junit (XML) for CI.")
+@click.option("--update-golden", is_flag=True, help="Rewrite the golden files test.golden(name) compares against.")
+@click.option("--timeout", "test_timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+              help="Real seconds one test function may take.")
+@click.option("--entries", "entries_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Entries the tests run against (default: the directory of each test file, or the nearest "
+                   "one above it with entry YAML files).")
+@reports_errors
+def test_command(paths: tuple[str, ...], pattern: str | None, fmt: str, update_golden: bool, test_timeout: float,
+                 entries_dir: str | None) -> None:
+    """Run the *_test.lua files under PATHS (default: entries) on Temporal's time-skipping test server.
+
+    Exit 0: every test passed; 1: a test failed; 2: no tests found or usage error.
+    """
+    import asyncio
+
+    from runner.testing import quiet_sdk_logs, run_tests
+    from runner.testing.report import render_failures, render_json, render_junit, render_summary
+
+    quiet_sdk_logs()
+    echo = (lambda text: click.echo(text, nl=False)) if fmt == "text" else None
+    try:
+        report = asyncio.run(run_tests(list(paths) or ["entries"], pattern=pattern, update_golden=update_golden,
+                                       test_timeout=test_timeout, entries=Path(entries_dir) if entries_dir else None,
+                                       echo=echo))
+    except FlowError as exc:
+        exc.exit_code = ExitCode.USAGE  # 1 means "a test failed"
+        raise
+    if fmt == "json":
+        click.echo(render_json(report), nl=False)
+    elif fmt == "junit":
+        click.echo(render_junit(report), nl=False)
+    else:
+        click.echo(render_failures(report), nl=False)
+        click.echo(render_summary(report), nl=False)
+    if not report.outcomes:
+        where = ", ".join(paths) or "entries"
+        error = FlowError(f"no tests ran (under {where}" + (f", matching -k {pattern!r})" if pattern else ")"),
+                          hint="name test files *_test.lua and their functions test_*")
+        error.exit_code = ExitCode.USAGE
+        raise error
+    sys.exit(int(ExitCode.OK if report.ok else ExitCode.PROBLEMS))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import time
 import uuid
@@ -570,11 +571,8 @@ async def start_session(*, update_golden: bool = False, test_timeout: float = DE
     """Start the time-skipping test server (unless ``env`` is given) and a session on it."""
     owned = env is None
     if env is None:
-        # the SDK core's warnings (e.g. about the test server's capabilities) are not the user's business
-        runtime = Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
-            filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))))
         env = await WorkflowEnvironment.start_time_skipping(test_server_existing_path=str(find_test_server()),
-                                                            runtime=runtime)
+                                                            runtime=_quiet_runtime())
     session = LuaTestSession(env, update_golden=update_golden, test_timeout=test_timeout)
     try:
         yield session
@@ -582,3 +580,12 @@ async def start_session(*, update_golden: bool = False, test_timeout: float = DE
         session.close()
         if owned:
             await env.shutdown()
+            # let the SDK core deliver its last callbacks while the interpreter is still fully alive
+            await asyncio.sleep(0.1)
+
+
+@functools.cache
+def _quiet_runtime() -> Runtime:
+    """One SDK runtime per process whose core logs only errors (its warnings are not the user's business)."""
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(
+        filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"))))
