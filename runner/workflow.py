@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from temporalio import workflow
@@ -62,12 +62,14 @@ class LuaWorkflowError(Exception):
 
 
 def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
-                        limits: Mapping[str, int] | None = None) -> type:
+                        limits: Mapping[str, int] | None = None,
+                        on_run: Callable[[WorkflowRun], None] | None = None) -> type:
     """A dynamic, unsandboxed workflow class serving every workflow.lua entry of ``source``.
 
     ``limits`` are LuaSandbox keyword arguments (``memory_limit``, ``instruction_limit``).
     With ``follow_pins=False`` every run uses the current revision of its type, whatever
     its memo says (``flowctl replay`` checks a new revision against old histories).
+    ``on_run`` sees each run before its Lua starts (``flowctl replay`` records its commands).
     """
 
     async def run(self, args: Sequence[RawValue]) -> Any:
@@ -89,6 +91,8 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
             run.process = ProcessState(run, [*_memo_list(MESSAGES_MEMO), *carried, *self._early_signals])
             self._run = run
             driver.handlers.update(install_workflow_modules(run, _listed_modules(revision)))
+            if on_run is not None:
+                on_run(run)
             main = _entrypoint(sandbox, revision)
             inputs = [to_lua(sandbox, value, f"input[{i + 1}]") for i, value in enumerate(values)]
             results = await driver.run(main, *inputs)
