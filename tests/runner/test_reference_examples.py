@@ -25,6 +25,7 @@ from reference_support import (
     event_kinds,
     events,
     reference_activities,
+    replay,
     saga_activities,
     with_source,
 )
@@ -184,6 +185,13 @@ async def test_workflow_version_keeps_in_flight_runs_on_the_old_branch(dev_serve
                for task in failed_tasks), "the upgrade happened at the task after the timer"
     # both histories replay on the current code (as an auto_upgrade worker runs them)
     await assert_replays(project.source, old_history, new_history, follow_pins=False)
+
+    # code that dropped version 2 cannot continue a run that took it: a clear error, not a wrong branch
+    assert with_version.source is not None
+    dropped_v2 = with_version.source.replace('"payment-v2", 1, 2', '"payment-v2", 1, 1')
+    project.source.add(with_source(with_version, dropped_v2))
+    [dropped] = (await replay(project.source, [new_history], follow_pins=False)).replay_failures.values()
+    assert "workflow.version('payment-v2', 1, 1): this run already took version 2" in str(dropped)
 
 
 # ---------------------------------------------------------------- run information and attributes
