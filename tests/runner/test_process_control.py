@@ -27,6 +27,8 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from runner.workflow import make_workflow_class
 
 HISTORIES: list[WorkflowHistory] = []
+#: (workflow id, run id) of the children the recorded runs started (they replay too)
+CHILDREN: list[tuple[str, str]] = []
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +38,13 @@ async def project(dev_server: Any) -> AsyncIterator[LuaProject]:
 
 
 async def record(handle: WorkflowHandle[Any, Any]) -> WorkflowHistory:
+    """Keep the run's history for the replay test, and note its children."""
     history = await handle.fetch_history()
     HISTORIES.append(history)
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+            child = event.child_workflow_execution_started_event_attributes.workflow_execution
+            CHILDREN.append((child.workflow_id, child.run_id))
     return history
 
 
@@ -155,7 +162,9 @@ async def test_a_parent_cancels_its_child(project: LuaProject) -> None:
 
 
 async def test_every_history_replays_twenty_times(project: LuaProject) -> None:
-    assert len(HISTORIES) >= 5, "the tests above recorded their histories"
+    assert len(HISTORIES) >= 5 and len(CHILDREN) >= 3, "the tests above recorded their histories"
+    for workflow_id, run_id in CHILDREN:
+        HISTORIES.append(await project.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history())
 
     async def each() -> AsyncIterator[WorkflowHistory]:
         for history in HISTORIES:

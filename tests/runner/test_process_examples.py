@@ -11,13 +11,17 @@ from typing import Any
 
 import pytest
 from conftest import ENTRIES, LuaProject, lua_worker
-from temporalio.client import WorkflowHandle, WorkflowHistory
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from runner.binaries import find_temporal_cli
 from runner.workflow import make_workflow_class
 
 HISTORIES: list[WorkflowHistory] = []
+#: (workflow id, run id) of the children the recorded runs started
+CHILDREN: list[tuple[str, str]] = []
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +32,18 @@ async def project(dev_server: Any) -> AsyncIterator[LuaProject]:
 
 async def finish(handle: WorkflowHandle[Any, Any]) -> Any:
     result = await handle.result()
-    HISTORIES.append(await handle.fetch_history())
+    await record(handle)
     return result
+
+
+async def record(handle: WorkflowHandle[Any, Any]) -> None:
+    """Keep the run's history, and its children's (the counter, the long workflow...), for the replay test."""
+    history = await handle.fetch_history()
+    HISTORIES.append(history)
+    for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+            child = event.child_workflow_execution_started_event_attributes.workflow_execution
+            CHILDREN.append((child.workflow_id, child.run_id))
 
 
 async def test_inbox_approval_keeps_early_messages_in_order(project: LuaProject) -> None:
@@ -48,9 +62,18 @@ async def test_topic_subscription_with_select(project: LuaProject) -> None:
         await handle.signal("add_job", {"id": job})
     await handle.signal("exit", None)
     result = await finish(handle)
-    assert result["total_jobs"] == 3
+    assert result["total_jobs"] == 3 and result["ended"] == "exit"
     assert [r["job_id"] for r in result["results"]] == [0, 1, 2]
     assert result["results"][1]["result"] == {"job_id": 1, "data": {"id": 1}}
+
+
+async def test_topic_subscription_with_select_and_an_idle_timeout(project: LuaProject) -> None:
+    handle = await project.start("app:jobs", {"idle": "400ms"})
+    await handle.signal("add_job", {"id": "a"})
+    await handle.signal("add_job", {"id": "b"})
+    result = await finish(handle)
+    assert result["ended"] == "idle", "no exit message: the time.after case ended the loop"
+    assert [r["job_id"] for r in result["results"]] == ["a", "b"]
 
 
 async def test_request_reply_with_time_after_timeout(project: LuaProject) -> None:
@@ -102,13 +125,32 @@ async def test_monitor_after_start_delivers_exit(project: LuaProject) -> None:
 
 async def test_link_after_start_gets_link_down_on_terminate(project: LuaProject) -> None:
     result = await finish(await project.start("app:supervisor", {"mode": "link"}))
-    assert result == {"trap": True, "linked": True, "kind": "LINK_DOWN", "error_kind": "TERMINATED", "same": True}
+    assert result == {"trap": True, "linked": True, "kind": "LINK_DOWN", "error_kind": "TERMINATED", "same": True,
+                      "more": False}
+
+
+async def test_a_linked_child_terminated_without_trap_links_fails_the_parent(project: LuaProject) -> None:
+    handle = await project.start("app:supervisor", {"mode": "link_untrapped"})
+    with pytest.raises(WorkflowFailureError) as failed:
+        await handle.result()
+    await record(handle)
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError) and cause.type == "TERMINATED"
+    assert "linked workflow long-workflow-" in cause.message
+
+
+async def test_only_children_can_be_monitored_or_linked(project: LuaProject) -> None:
+    assert await finish(await project.start("app:supervisor", {"mode": "stranger"})) == {
+        "monitor": "NOT_FOUND", "link": "NOT_FOUND"}
 
 
 async def test_start_messages_reach_a_reused_workflow(project: LuaProject) -> None:
     result = await finish(await project.start("app:spawner", {"name": f"counter-{uuid.uuid4().hex[:8]}"}))
     assert result["same"] is True and "err2" not in result, "no error: a nil field is absent"
-    assert result["values"] == [3, 5], "the first start's message, then the reusing spawn's"
+    # the start message (3) before the message sent right after the start (10), then the reusing spawn's (2);
+    # the reusing spawn's input {initial = 999} is ignored
+    assert result["values"] == [3, 13, 15]
+    assert result["final"] == {"final_counter": 15}
 
 
 async def test_signals_from_the_plain_temporal_cli(project: LuaProject, dev_server: Any) -> None:
@@ -118,10 +160,19 @@ async def test_signals_from_the_plain_temporal_cli(project: LuaProject, dev_serv
         handle.id, "--name", "approve", "--input", '{"by": "ops"}'], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert await finish(handle) == {"status": "approved", "order": "o-cli"}
+    # msg:from() is nil for a plain client
+    asked = await project.start("app:status_timeout", {"wait": "30s"})
+    done = await asyncio.to_thread(subprocess.run, [
+        str(find_temporal_cli()), "workflow", "signal", "--address", dev_server.address, "--workflow-id",
+        asked.id, "--name", "get_status", "--input", '{"q": "cli"}'], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert await finish(asked) == {"status": "answered", "from": "client", "data": {"q": "cli"}}
 
 
 async def test_every_history_replays_twenty_times(project: LuaProject) -> None:
-    assert len(HISTORIES) >= 12, "the tests above recorded their histories"
+    assert len(HISTORIES) >= 16 and len(CHILDREN) >= 9, "the tests above recorded their histories"
+    for workflow_id, run_id in CHILDREN:
+        HISTORIES.append(await project.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history())
 
     async def each() -> AsyncIterator[WorkflowHistory]:
         for history in HISTORIES:
