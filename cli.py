@@ -712,5 +712,59 @@ def test_command(paths: tuple[str, ...], pattern: str | None, fmt: str, update_g
     sys.exit(int(ExitCode.OK if report.ok else ExitCode.PROBLEMS))
 
 
+@main.command("replay")
+@click.option("--histories", "histories_dir", type=click.Path(file_okay=False), metavar="DIR",
+              help="Replay the exported histories (*.json) in DIR.")
+@click.option("--workflow-id", "workflow_ids", multiple=True, metavar="ID",
+              help="Fetch and replay this workflow's history from Temporal (repeatable).")
+@click.option("--query", metavar="Q", help="Replay every workflow this visibility query lists, e.g. "
+              "\"WorkflowType='app:order_workflow' AND StartTime > '2025-01-01T00:00:00Z'\".")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="At most this many workflows from --query.")
+@click.option("--entries", "entries_dir", type=click.Path(), metavar="DIR",
+              help="Replay against this working tree instead of the registry's current revisions.")
+@click.option("--client", "client_id", metavar="ID",
+              help="temporal.client entry for --workflow-id/--query (default: the only one).")
+@_registry_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@reports_errors
+def replay_command(histories_dir: str | None, workflow_ids: tuple[str, ...], query: str | None, limit: int,
+                   entries_dir: str | None, client_id: str | None, registry_url: str | None, as_json: bool) -> None:
+    """Replay workflow histories on the current code; report the first diverging command of each.
+
+    Run it before applying a change (CI: --entries DIR): exit 0 when every history replays,
+    1 when one diverges or cannot be read, 2 on usage errors.
+    """
+    import asyncio
+    import json
+
+    from runner.replay import replay_main
+
+    if not (histories_dir or workflow_ids or query):
+        raise click.UsageError("pass --histories DIR, --workflow-id ID or --query Q")
+    results = asyncio.run(replay_main(histories_dir=Path(histories_dir) if histories_dir else None,
+                                      workflow_ids=list(workflow_ids), query=query, limit=limit,
+                                      entries=Path(entries_dir) if entries_dir else None,
+                                      registry_url=registry_url, client_id=client_id))
+    if as_json:
+        click.echo(json.dumps({"ok": all(r.ok for r in results), "histories": [r.to_dict() for r in results]},
+                              indent=2, ensure_ascii=False))
+    else:
+        for result in results:
+            label = {"ok": "OK", "diverged": "DIVERGED", "error": "ERROR"}[result.status]
+            kind = f" ({result.workflow_type}, {result.events} events)" if result.workflow_type else ""
+            click.secho(f"{label:<8} {result.name}{kind}", fg=None if result.ok else "red")
+            if not result.ok:
+                click.echo(f"         {result.message}")
+                if result.where:
+                    click.echo(f"         at {result.where}")
+        bad = sum(1 for r in results if not r.ok)
+        click.echo(f"{len(results) - bad} replayed OK, {bad} failed" if bad else f"{len(results)} replayed OK")
+        if any(r.status == "diverged" for r in results):
+            click.echo("hint: guard the change with workflow.version(change_id, min, max) so running workflows "
+                       "keep their old path (docs/testing.md)", err=True)
+    sys.exit(int(ExitCode.OK if all(r.ok for r in results) else ExitCode.PROBLEMS))
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

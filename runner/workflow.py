@@ -63,17 +63,19 @@ class LuaWorkflowError(Exception):
 
 def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
                         limits: Mapping[str, int] | None = None,
-                        on_run: Callable[[WorkflowRun], None] | None = None) -> type:
+                        on_run: Callable[[WorkflowRun], None] | None = None,
+                        record_pin: bool | None = None) -> type:
     """A dynamic, unsandboxed workflow class serving every workflow.lua entry of ``source``.
 
     ``limits`` are LuaSandbox keyword arguments (``memory_limit``, ``instruction_limit``).
     With ``follow_pins=False`` every run uses the current revision of its type, whatever
     its memo says (``flowctl replay`` checks a new revision against old histories).
-    ``on_run`` sees each run before its Lua starts (``flowctl replay`` records its commands).
+    ``on_run`` sees each run before its Lua starts (``flowctl replay`` records its commands);
+    ``record_pin`` overrides whether a run started without the revision memo upserts it.
     """
 
     async def run(self, args: Sequence[RawValue]) -> Any:
-        revision = _pinned_revision(source, follow_pins)
+        revision = _pinned_revision(source, follow_pins, record_pin)
         sandbox = LuaSandbox(seed=workflow.random().getrandbits(63), clock_ns=workflow.time_ns,
                              spawn=True, owner=revision.entry_id, **dict(limits or {}))
         driver = WorkflowDriver(sandbox, {})
@@ -263,17 +265,22 @@ def _upgrade_check(source: RevisionSource, revision: Revision) -> None:
                               f"{revision.short_digest}); replaying on it (worker versioning: auto_upgrade)")
 
 
-def _pinned_revision(source: RevisionSource, follow_pins: bool = True) -> Revision:
-    """The revision this run executes: the one in its memo, else the current one (then recorded)."""
+def _pinned_revision(source: RevisionSource, follow_pins: bool = True, record_pin: bool | None = None) -> Revision:
+    """The revision this run executes: the one in its memo, else the current one (then recorded).
+
+    ``record_pin`` (default: ``follow_pins``) says whether a run without the memo records it;
+    a replay must do what the worker that wrote the history did.
+    """
     info = workflow.info()
-    digest = workflow.memo_value(REVISION_MEMO, None) if follow_pins else None
+    memo_digest = workflow.memo_value(REVISION_MEMO, None)
+    digest = memo_digest if follow_pins else None
     try:
         revision = source.workflow(info.workflow_type, digest if isinstance(digest, str) else None)
     except FlowFailure as failure:
         # Not an ApplicationError on purpose: the task is retried, so a worker that has not yet
         # seen a fresh apply picks the run up once it has (Temporal does the same for unknown types).
         raise LuaWorkflowError(f"{failure.message}") from None
-    if digest is None and follow_pins:
+    if memo_digest is None and (follow_pins if record_pin is None else record_pin):
         workflow.upsert_memo({REVISION_MEMO: revision.digest})
     return revision
 

@@ -1,0 +1,302 @@
+"""``flowctl replay``: replay recorded histories against the current revisions (or a working tree).
+
+The gate to run before applying a change: every history must replay on the new code
+with the same commands. Histories come from files (``temporal workflow show --output
+json`` and the SDK's ``WorkflowHistory.to_json()``; both are accepted) or from Temporal
+(one workflow id, or every workflow a visibility query lists). Runs are replayed on the
+*current* revision of their type, not the one pinned in their memo
+(``make_workflow_class(follow_pins=False)``).
+
+For a diverging history the report names the first command that differs — what the
+history recorded and what the new code issued instead, with the Lua file:line that
+issued it — found by recording, during the replay, every command the Lua code yields.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+from temporalio.service import RPCError
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+
+from registry.errors import FlowError
+from runner.context_propagation import ContextInterceptor
+from runner.failures import FlowFailure
+from runner.memo import REVISION_MEMO
+from runner.revisions import ProjectRevisionSource, RevisionSource, StoreRevisionSource
+from runner.testing.golden import commands_of, format_duration
+from runner.workflow import make_workflow_class
+
+__all__ = ["LoadedHistory", "ReplayResult", "fetch_histories", "load_history_dir", "load_history_file",
+           "replay_histories", "replay_main"]
+
+#: Commands the Lua code issues itself (completion and the revision memo come from flowctl).
+_LUA_COMMANDS = ("activity", "timer", "child", "signal_external", "marker", "upsert_search_attributes",
+                 "continue_as_new", "cancel_external")
+
+
+@dataclass
+class LoadedHistory:
+    """A history to replay (``history`` None: it could not be read; ``error`` says why)."""
+
+    name: str
+    history: WorkflowHistory | None = None
+    error: str | None = None
+
+    @property
+    def workflow_type(self) -> str | None:
+        if self.history is None or not self.history.events:
+            return None
+        first = self.history.events[0]
+        if first.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+            return None
+        return str(first.workflow_execution_started_event_attributes.workflow_type.name)
+
+
+@dataclass
+class ReplayResult:
+    """One history's verdict: ``ok``, ``diverged`` (nondeterminism) or ``error`` (could not replay)."""
+
+    name: str
+    status: str
+    workflow_type: str | None = None
+    events: int = 0
+    message: str = ""
+    #: the Lua file:line of the new code's diverging command, when known
+    where: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "workflow_type": self.workflow_type,
+                "events": self.events, "message": self.message, "where": self.where}
+
+
+# ---------------------------------------------------------------------- loading
+
+
+def load_history_file(path: Path) -> LoadedHistory:
+    """One exported history; a clear error (not an exception) when the file is not one."""
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return LoadedHistory(name, error=f"cannot read {name}: {exc}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return LoadedHistory(name, error=f"{name}:{exc.lineno}:{exc.colno}: not valid JSON ({exc.msg}); export "
+                                         "histories with `temporal workflow show -w ID --output json`")
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        return LoadedHistory(name, error=f"{name}: not a workflow history (no \"events\" list); export histories "
+                                         "with `temporal workflow show -w ID --output json`")
+    try:
+        history = WorkflowHistory.from_json(path.stem, data)
+    except Exception as exc:  # protobuf's ParseError and friends: the file is not a history
+        return LoadedHistory(name, error=f"{name}: not a valid workflow history: {exc}")
+    loaded = LoadedHistory(name, history=history)
+    if loaded.workflow_type is None:
+        return LoadedHistory(name, error=f"{name}: the history does not start with WorkflowExecutionStarted "
+                                         "(a partial export?)")
+    return loaded
+
+
+def load_history_dir(directory: Path) -> list[LoadedHistory]:
+    """Every ``*.json`` file under ``directory`` (sorted), each loaded on its own."""
+    if not directory.is_dir():
+        raise FlowError(f"{directory} is not a directory", hint="pass --histories DIR with exported *.json files")
+    files = sorted(p for p in directory.rglob("*.json") if p.is_file())
+    if not files:
+        raise FlowError(f"no *.json histories in {directory}",
+                        hint="export them with `temporal workflow show -w ID --output json > DIR/ID.json`")
+    return [load_history_file(path) for path in files]
+
+
+async def fetch_histories(client: Client, *, workflow_id: str | None = None,
+                          query: str | None = None, limit: int | None = None) -> list[LoadedHistory]:
+    """The history of one workflow id, or of every workflow a visibility query lists."""
+    found: list[LoadedHistory] = []
+    try:
+        if workflow_id is not None:
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+            found.append(LoadedHistory(workflow_id, history=history))
+        if query is not None:
+            async for history in client.list_workflows(query, limit=limit).map_histories():
+                found.append(LoadedHistory(history.workflow_id, history=history))
+    except RPCError as exc:
+        what = f"workflow {workflow_id!r}" if query is None else f"the workflows of query {query!r}"
+        raise FlowError(f"cannot fetch {what} from namespace {client.namespace!r}: {exc.message}",
+                        hint="check the id / query and the --client entry") from None
+    if query is not None and not found:
+        raise FlowError(f"the query {query!r} matched no workflows", hint="check it in the Temporal UI first")
+    return found
+
+
+# ---------------------------------------------------------------------- replaying
+
+
+class _CommandRecorder:
+    """Records each command the Lua code yields during a replay, with the Lua file:line it came from."""
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[str, str]] = []
+
+    def attach(self, run: Any) -> None:
+        sandbox = run.sandbox
+        original = sandbox.resume
+
+        def resume(thread: Any, *values: Any) -> tuple[bool, tuple[Any, ...]]:
+            finished, results = original(thread, *values)
+            if not finished:
+                line = _lua_command_line(results[0])
+                if line is not None:
+                    # the suspended thread's innermost frame of user code
+                    where = str(sandbox._control.limit_where(thread))
+                    self.commands.append((line, where))
+            return finished, results
+
+        sandbox.resume = resume
+
+
+def _lua_command_line(command: Any) -> str | None:
+    """A yielded command as commands_of writes the history event it becomes (None: no Temporal command)."""
+    try:
+        op = command["op"]
+    except Exception:
+        return None
+    if op in ("funcs.call", "funcs.start"):
+        return f"activity {command['id']}"
+    if op in ("time.sleep", "time.after"):
+        ns = command["ns"]
+        return f"timer {format_duration(ns / 1e9)}" if isinstance(ns, int) else "timer"
+    if op in ("process.exec", "process.spawn", "workflow.exec"):
+        return "child"
+    if op == "process.send":
+        return f"signal_external {command['topic']}"
+    if op == "workflow.version":
+        return "marker"
+    if op == "workflow.attrs":
+        return "upsert_search_attributes"
+    if op == "workflow.continue_as_new":
+        return "continue_as_new"
+    return None
+
+
+def _same(history_line: str, new_line: str) -> bool:
+    kind = history_line.split(" ", 1)[0]
+    if kind in ("activity", "timer", "signal_external") and new_line.split(" ", 1)[0] == kind \
+            and new_line != kind:
+        return history_line == new_line
+    return kind == new_line.split(" ", 1)[0]
+
+
+def _divergence(history: WorkflowHistory, recorded: list[tuple[str, str]]) -> tuple[str, str | None] | None:
+    """``(message, where)`` of the first command the new code issued differently from the history."""
+    expected = [(event.event_id, line) for event in history.events
+                for line in commands_of([event]) if line.split(" ", 1)[0] in _LUA_COMMANDS]
+    for index, (new_line, where) in enumerate(recorded):
+        if index >= len(expected):
+            return (f"the new code issues `{new_line}`, which the history does not have (it ends its commands "
+                    f"after {len(expected)})", where)
+        event_id, old_line = expected[index]
+        if not _same(old_line, new_line):
+            return (f"history event {event_id} is `{old_line}`, but the new code issues `{new_line}`", where)
+    if len(recorded) < len(expected):
+        event_id, old_line = expected[len(recorded)]
+        last = recorded[-1][1] if recorded else None
+        return (f"history event {event_id} is `{old_line}`, but the new code issues no such command (it returned "
+                "or waits for something else)" + (f"; its last command came from {last}" if last else ""), last)
+    return None
+
+
+async def replay_histories(source: RevisionSource, histories: Sequence[LoadedHistory]) -> list[ReplayResult]:
+    """Replay each history on the current revision of its type; one verdict per history, in order."""
+    recorder = _CommandRecorder()
+    # A run started without flowctl's memo had its pin recorded by a pinned worker (an upsert in
+    # its history) and not by an auto_upgrade one: the replay must issue the same command.
+    replayers = {
+        record_pin: Replayer(workflows=[make_workflow_class(source, follow_pins=False, on_run=recorder.attach,
+                                                            record_pin=record_pin)],
+                             workflow_runner=UnsandboxedWorkflowRunner(), interceptors=[ContextInterceptor()])
+        for record_pin in (False, True)
+    }
+    results: list[ReplayResult] = []
+    for loaded in histories:
+        if loaded.history is None:
+            results.append(ReplayResult(loaded.name, "error", message=loaded.error or "unreadable"))
+            continue
+        workflow_type = loaded.workflow_type
+        events = len(loaded.history.events)
+        try:
+            source.workflow(workflow_type or "")
+        except FlowFailure as failure:
+            results.append(ReplayResult(loaded.name, "error", workflow_type, events,
+                                        f"no workflow entry serves type {workflow_type!r}: {failure.message}"))
+            continue
+        recorder.commands = []
+        replayer = replayers[_records_pin(loaded.history)]
+        outcome = await replayer.replay_workflow(loaded.history, raise_on_replay_failure=False)
+        if outcome.replay_failure is None:
+            results.append(ReplayResult(loaded.name, "ok", workflow_type, events))
+            continue
+        failure_text = str(outcome.replay_failure)
+        nondeterministic = "nondetermin" in failure_text.lower()
+        found = _divergence(loaded.history, recorder.commands) if nondeterministic else None
+        if found is not None:
+            message, where = found
+            results.append(ReplayResult(loaded.name, "diverged", workflow_type, events, message, where))
+        else:
+            results.append(ReplayResult(loaded.name, "diverged" if nondeterministic else "error", workflow_type,
+                                        events, _first_line(failure_text),
+                                        recorder.commands[-1][1] if recorder.commands else None))
+    return results
+
+
+def _records_pin(history: WorkflowHistory) -> bool:
+    """Whether the worker that wrote the history upserted the revision memo itself."""
+    return any(event.event_type == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED
+               and REVISION_MEMO in event.workflow_properties_modified_event_attributes.upserted_memo.fields
+               for event in history.events)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0] if text.strip() else "replay failed"
+
+
+
+async def replay_main(*, histories_dir: Path | None = None, workflow_ids: Sequence[str] = (),
+                      query: str | None = None, limit: int = 100, entries: Path | None = None,
+                      registry_url: str | None = None, client_id: str | None = None) -> list[ReplayResult]:
+    """``flowctl replay``: gather the histories, replay them on the registry's revisions or on ``entries``."""
+    if entries is not None:
+        return await _replay_on(ProjectRevisionSource.from_paths([entries]), histories_dir, workflow_ids, query,
+                                limit, client_id)
+    from registry.store import open_store
+
+    with open_store(registry_url, create=False) as store:
+        return await _replay_on(StoreRevisionSource(store), histories_dir, workflow_ids, query, limit, client_id)
+
+
+async def _replay_on(source: StoreRevisionSource, histories_dir: Path | None, workflow_ids: Sequence[str],
+                     query: str | None, limit: int, client_id: str | None) -> list[ReplayResult]:
+    histories: list[LoadedHistory] = []
+    if histories_dir is not None:
+        histories.extend(load_history_dir(histories_dir))
+    if workflow_ids or query:
+        from runner.client import connect
+        from runner.executions import client_entry
+
+        client = await connect(client_entry(source, client_id))
+        for workflow_id in workflow_ids:
+            histories.extend(await fetch_histories(client, workflow_id=workflow_id))
+        if query:
+            histories.extend(await fetch_histories(client, query=query, limit=limit))
+    return await replay_histories(source, histories)
