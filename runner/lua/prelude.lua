@@ -131,6 +131,15 @@ local function sb_tostring(v)
     return raw_tostring(v)
 end
 
+-- Text of a value for Python, without running metamethods (Python's str() of a Lua table
+-- would run its __tostring outside any instruction budget) and without addresses.
+local function plain_text(v)
+    local t = raw_type(v)
+    if t == "string" then return v end
+    if t == "number" or t == "boolean" or t == "nil" then return raw_tostring(v) end
+    return "(a " .. t .. " value)"
+end
+
 -- A total order on keys: numbers, then strings, then booleans (false first). Other keys
 -- (tables, functions) have no replay-stable order; they come last, in table order.
 local KEY_RANK = {number = 1, string = 2, boolean = 3}
@@ -342,9 +351,27 @@ local function sb_create(f)
     return install_hook(raw_create(f))
 end
 
-local function forward(co, ok, first, ...)
+-- Threads only the driver may resume: its own (main, spawned, handlers) and coroutines
+-- parked on a command. Resuming one from Lua would hand it a forged command reply.
+local driver_owned = {}
+
+local function check_not_driver_owned(co, what)
+    if driver_owned[co] then
+        raw_error("coroutine." .. what .. ": this coroutine belongs to the workflow driver (it runs "
+            .. "workflow code or waits for a command's answer); only flowctl resumes it", 3)
+    end
+end
+
+local forward
+local function forward_answer(co, ...)
+    driver_owned[co] = nil
+    return forward(co, raw_resume(co, ...))
+end
+
+forward = function(co, ok, first, ...)
     if ok and first == CMD and raw_status(co) == "suspended" then
-        return forward(co, raw_resume(co, raw_yield(CMD, ...)))   -- a tail call: no stack growth
+        driver_owned[co] = true
+        return forward_answer(co, raw_yield(CMD, ...))   -- tail calls: no stack growth
     end
     if not ok and is_fatal(first) then raw_error(LIMIT_ERROR, 0) end
     return ok, first, ...
@@ -354,7 +381,13 @@ local function sb_resume(co, ...)
     if raw_type(co) ~= "thread" then
         raw_error("bad argument #1 to 'resume' (coroutine expected, got " .. raw_type(co) .. ")", 2)
     end
+    check_not_driver_owned(co, "resume")
     return forward(co, raw_resume(co, ...))
+end
+
+local function sb_close(co)
+    if raw_type(co) == "thread" then check_not_driver_owned(co, "close") end
+    return raw_close(co)
 end
 
 local function wrap_result(ok, ...)
@@ -703,15 +736,17 @@ end
 ---------------------------------------------------------------------------- errors
 local NEVER_RETRYABLE = {INVALID = true, NOT_FOUND = true, LIMIT_EXCEEDED = true, CANCELED = true,
                          TERMINATED = true}
-local Error = {__name = "flowctl.Error", __metatable = "flowctl.Error"}
-Error.__index = Error
-function Error:kind() return raw_rawget(self, "_kind") end
-function Error:message() return raw_rawget(self, "_message") end
-function Error:retryable() return raw_rawget(self, "_retryable") end
-function Error:details() return raw_rawget(self, "_details") end
-function Error:where() return raw_rawget(self, "_where") end
+-- The methods live in their own table: with `Error.__index = Error`, `err.__index` would hand
+-- user code the metatable itself (to add a __gc to every later error, say).
+local ErrorMethods = {}
+local Error = {__name = "flowctl.Error", __metatable = "flowctl.Error", __index = ErrorMethods}
+function ErrorMethods:kind() return raw_rawget(self, "_kind") end
+function ErrorMethods:message() return raw_rawget(self, "_message") end
+function ErrorMethods:retryable() return raw_rawget(self, "_retryable") end
+function ErrorMethods:details() return raw_rawget(self, "_details") end
+function ErrorMethods:where() return raw_rawget(self, "_where") end
 Error.__tostring = function(e)
-    return raw_rawget(e, "_kind") .. ": " .. raw_rawget(e, "_message")
+    return plain_text(raw_rawget(e, "_kind")) .. ": " .. plain_text(raw_rawget(e, "_message"))
 end
 
 local function new_error(kind, message, retryable, details, where)
@@ -809,6 +844,43 @@ function sb_os.date(fmt, t)
     return os_date(fmt, t or now_seconds())
 end
 
+---------------------------------------------------------------------------- C loops
+-- The instruction hook only counts Lua VM instructions: a C function looping on its own is
+-- invisible to it. Where a loop's length is not bounded by memory, it is bounded here.
+
+-- string.rep("", n) copies zero bytes n times: a huge n would hang the worker.
+local function sb_rep(s, n, sep)
+    if s == "" and (sep == nil or sep == "") and raw_type(tonumber(n)) == "number" then return "" end
+    return srep(s, n, sep)
+end
+
+-- table.move(a, 1, math.maxinteger, 1) walks the whole range in C, even over nils. Long
+-- ranges are moved by Lua code instead, where the instruction budget applies.
+local MOVE_IN_C = 1 << 20
+local to_integer = math.tointeger
+local function sb_move(a1, f, e, t, a2)
+    local fi, ei, ti = to_integer(tonumber(f) or 0), to_integer(tonumber(e) or 0), to_integer(tonumber(t) or 0)
+    -- small ranges, and argument errors (C checks them all before it loops), stay with Lua's own
+    if fi == nil or ei == nil or ti == nil or ei - fi < MOVE_IN_C or ti > math.maxinteger - (ei - fi) then
+        local ok, result = raw_pcall(table.move, a1, f, e, t, a2)
+        if ok then return result end
+        if is_fatal(result) then raw_error(LIMIT_ERROR, 0) end
+        -- an argument error points at the caller's line, not at this file
+        if raw_type(result) == "string" then raw_error(sgsub(result, "^.-:%d+: ", ""), 2) end
+        raw_error(result, 0)
+    end
+    if a2 == nil then a2 = a1 end
+    if raw_type(a1) ~= "table" or raw_type(a2) ~= "table" then
+        raw_error("bad argument to 'move' (table expected)", 2)
+    end
+    if ti > ei or ti <= fi or a1 ~= a2 then
+        for i = 0, ei - fi do a2[ti + i] = a1[fi + i] end
+    else
+        for i = ei - fi, 0, -1 do a2[ti + i] = a1[fi + i] end
+    end
+    return a2
+end
+
 ---------------------------------------------------------------------------- the allow-list
 -- Each entry is safe because it cannot reach outside the runtime and behaves the same
 -- on every run and replay; the ones marked * are flowctl's own versions.
@@ -822,12 +894,14 @@ end
 
 local sb_string = copy(string, {dump = true})      -- no bytecode out
 sb_string.format = sb_format                         -- * no %p, no addresses via %s
+sb_string.rep = sb_rep                               -- * string.rep("", huge) cannot hang
 local sb_table = copy(table)
 sb_table.sort = sb_sort                              -- * stable, no random pivot
+sb_table.move = sb_move                              -- * long ranges count as instructions
 local sb_math = copy(math, {randomseed = true})      -- seeded by flowctl from the run's random
 local sb_coroutine = {
     create = sb_create, resume = sb_resume, wrap = sb_wrap,     -- * commands pass through
-    yield = raw_yield, status = raw_status, running = raw_running, close = raw_close,
+    yield = raw_yield, status = raw_status, running = raw_running, close = sb_close,   -- *
     isyieldable = raw_isyieldable,
 }
 if config.spawn then sb_coroutine.spawn = sb_spawn end
@@ -911,7 +985,9 @@ local threads, next_thread = {}, 0
 
 function control.start(fn)
     next_thread = next_thread + 1
-    threads[next_thread] = install_hook(raw_create(fn))
+    local co = install_hook(raw_create(fn))
+    threads[next_thread] = co
+    driver_owned[co] = true
     return next_thread
 end
 
@@ -930,8 +1006,9 @@ end
 
 local function error_text(err)
     if raw_type(err) == "string" then return err end
-    if debug_getmetatable(err) == Error then return raw_tostring(raw_rawget(err, "_kind")) .. ": "
-        .. raw_tostring(raw_rawget(err, "_message")) end
+    if debug_getmetatable(err) == Error then
+        return plain_text(raw_rawget(err, "_kind")) .. ": " .. plain_text(raw_rawget(err, "_message"))
+    end
     if raw_type(err) == "number" then return raw_tostring(err) end
     return "(error object is a " .. raw_type(err) .. " value)"
 end
@@ -942,7 +1019,10 @@ function control.step(id, ...)
     local co = threads[id]
     if co == nil then raw_error("flowctl: no driver thread " .. raw_tostring(id), 0) end
     local r = pack(raw_resume(co, ...))
-    if raw_status(co) == "dead" then threads[id] = nil end
+    if raw_status(co) == "dead" then
+        threads[id] = nil
+        driver_owned[co] = nil
+    end
     if limit_hit ~= nil or (not r[1] and is_fatal(r[2])) then
         local hit = limit_hit
         return "limit", hit[1], (hit[2] ~= "?" and hit[2]) or user_where(co) or "?"
@@ -975,10 +1055,15 @@ function control.new_error(kind, message, retryable, details, where)
     return new_error(kind, message, retryable, details, where)
 end
 
+-- Fields of an error object as plain strings and a boolean: user code can rawset anything
+-- into an error object, and Python must never str() a Lua table (see plain_text).
 function control.error_fields(err)
     if debug_getmetatable(err) ~= Error then return nil end
-    return raw_rawget(err, "_kind"), raw_rawget(err, "_message"), raw_rawget(err, "_retryable"),
-        raw_rawget(err, "_details"), raw_rawget(err, "_where")
+    local kind, where = raw_rawget(err, "_kind"), raw_rawget(err, "_where")
+    if raw_type(kind) ~= "string" then kind = "INTERNAL" end
+    if where ~= nil then where = plain_text(where) end
+    return kind, plain_text(raw_rawget(err, "_message")), raw_rawget(err, "_retryable") == true,
+        raw_rawget(err, "_details"), where
 end
 
 function control.type(v)
