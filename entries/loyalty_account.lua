@@ -1,8 +1,10 @@
 -- A customer loyalty account, written as an actor (see reference/000, the Temporal blog post).
 --
 -- Messages (Temporal signals): add_points {points = n}, invite_guest {guest = "id"}, cancel.
--- Query: status. The account runs until cancelled, continuing as new every `signals_per_run`
--- messages; messages not yet handled then are carried into the next run.
+-- Query: status. The account runs until cancelled. Its history grows with every message, so it
+-- continues as new (same workflow id, fresh history, state passed as input) after
+-- `signals_per_run` messages or once the history reaches `history_limit` events, whichever
+-- comes first; messages not yet handled then are carried into the next run.
 
 local TIERS = {
     {name = "platinum", minimum = 5000},
@@ -11,6 +13,8 @@ local TIERS = {
     {name = "member", minimum = 0},
 }
 local INVITE_MINIMUM_POINTS = 1000
+-- Temporal's hard limit is 51,200 events per run; the blog post continues as new at 10,000.
+local HISTORY_LIMIT = 10000
 
 local function tier_of(points)
     for _, tier in ipairs(TIERS) do
@@ -27,6 +31,7 @@ end
 local function main(input)
     local customer = input.customer
     local signals_per_run = input.signals_per_run or 1000
+    local history_limit = input.history_limit or HISTORY_LIMIT
     customer.points = customer.points or 0
     customer.tier = tier_of(customer.points)
     customer.runs = (customer.runs or 0) + 1
@@ -42,7 +47,7 @@ local function main(input)
 
     local inbox = process.inbox()
     local handled = 0
-    while handled < signals_per_run do
+    while handled < signals_per_run and workflow.history_length() < history_limit do
         local msg = inbox:receive()
         local data = msg:payload():data() or {}
         handled = handled + 1
@@ -71,7 +76,7 @@ local function main(input)
     end
 
     -- Keep the history small: a fresh run with the same state and the same workflow id.
-    workflow.continue_as_new({customer = customer, signals_per_run = signals_per_run})
+    workflow.continue_as_new({customer = customer, signals_per_run = signals_per_run, history_limit = history_limit})
 end
 
 return { main = main }
