@@ -3,6 +3,7 @@ each completed activity ran exactly once (counted in the history and by the acti
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -37,6 +38,12 @@ def wait_for_line(path: Path, count: int, timeout: float = 30.0) -> None:
     raise AssertionError(f"{path} never reached {count} line(s)")
 
 
+async def wait_for_timer(handle: Any, timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not any(e.HasField("timer_started_event_attributes") for e in (await handle.fetch_history()).events):
+            await asyncio.sleep(0.05)
+
+
 async def test_sigkill_mid_sleep_then_a_new_worker_completes_the_run(tmp_path: Path, dev_server: Any) -> None:
     project = tmp_path / "project"
     shutil.copytree(ENTRIES / "crash", project / "entries")
@@ -55,8 +62,9 @@ async def test_sigkill_mid_sleep_then_a_new_worker_completes_the_run(tmp_path: P
         started = await start_workflow(await dev_server.client(), StoreRevisionSource(store), "crash:durable",
                                        {"sleep": "3s"})
     try:
-        wait_for_line(log, 1)          # the first activity ran; the run now sleeps on a durable timer
-        time.sleep(0.5)                # let its completion reach the server
+        wait_for_line(log, 1)          # the first activity ran...
+        # ...and the server has its completion: the run now sleeps on a durable timer
+        await wait_for_timer(started.handle)
     finally:
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=30)
@@ -74,7 +82,13 @@ async def test_sigkill_mid_sleep_then_a_new_worker_completes_the_run(tmp_path: P
     assert log.read_text().splitlines() == ["before", "after"], "each activity ran exactly once"
 
     history = await started.handle.fetch_history()
-    completed = [e for e in history.events if e.HasField("activity_task_completed_event_attributes")]
-    scheduled = [e for e in history.events if e.HasField("activity_task_scheduled_event_attributes")]
-    assert len(scheduled) == 2 and len(completed) == 2
+    scheduled = {e.event_id: e.activity_task_scheduled_event_attributes for e in history.events
+                 if e.HasField("activity_task_scheduled_event_attributes")}
+    completed = [scheduled[e.activity_task_completed_event_attributes.scheduled_event_id] for e in history.events
+                 if e.HasField("activity_task_completed_event_attributes")]
+    assert [a.activity_type.name for a in scheduled.values()] == ["crash:record", "crash:record"]
+    assert [a.activity_type.name for a in completed] == ["crash:record", "crash:record"]
+    assert not any(e.HasField("activity_task_failed_event_attributes") for e in history.events)
+    assert not any(e.HasField("activity_task_timed_out_event_attributes") for e in history.events), \
+        "no attempt died with the worker"
     assert any(e.HasField("timer_fired_event_attributes") for e in history.events)
