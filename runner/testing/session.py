@@ -156,8 +156,11 @@ class LuaTestSession:
                 else:
                     values = (False, f"{op} cannot run while the file loads; call it inside a test_ function")
         except LuaRuntimeError as exc:
-            raise _TestFailed(f"cannot load {display_path(test_file.path)}: {exc.message}", exc.where,
-                              exc.traceback) from None
+            message = exc.message
+            if exc.where and message.startswith(f"{exc.where}: "):
+                message = message[len(exc.where) + 2:]
+            raise _TestFailed(f"cannot load {display_path(test_file.path)}: {message}", exc.where,
+                              _user_frames(exc.traceback)) from None
         except LimitExceeded as exc:
             raise _TestFailed(f"cannot load {display_path(test_file.path)}: {exc.message}", exc.where) from None
         return sandbox, results[0] if results else None
