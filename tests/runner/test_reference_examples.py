@@ -9,6 +9,7 @@ journal; Lua ones are counted in the history), and then replays the run's histor
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -197,7 +198,8 @@ async def test_workflow_version_keeps_in_flight_runs_on_the_old_branch(dev_serve
 # ---------------------------------------------------------------- run information and attributes
 
 
-async def test_workflow_info_describes_the_run(reference: LuaProject) -> None:
+async def test_workflow_info_describes_the_run(reference: LuaProject, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="temporalio.workflow")
     workflow_id = unique("info")
     handle = await reference.start("app:info_workflow", workflow_id=workflow_id)
     info = await handle.result()
@@ -213,7 +215,17 @@ async def test_workflow_info_describes_the_run(reference: LuaProject) -> None:
         "history_size": info["history_size"],
     }
     assert info["history_size"] > 0
+
+    def printed() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "[info_workflow.lua:" in r.getMessage()]
+
+    # print() lines reach the worker log with their Lua file:line...
+    assert [line.split(" ", 1)[0] for line in printed()] == [f"[info_workflow.lua:{n}]" for n in range(6, 14)]
+    assert printed()[0].startswith(f"[info_workflow.lua:6] {workflow_id}")
+    # ...once: replaying the run prints nothing (SPEC 5.1)
+    before = len(printed())
     await assert_replays(reference.source, await handle.fetch_history())
+    assert len(printed()) == before
 
 
 async def test_history_length_and_size_grow_with_each_activity(reference: LuaProject) -> None:
