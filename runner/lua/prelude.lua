@@ -50,7 +50,17 @@ end
 local function user_where(co, from)
     for level = from or 0, 200 do
         local info
-        if co then info = getinfo(co, level, "Sl") else info = getinfo(level, "Sl") end
+        if co then
+            local ok
+            ok, info = raw_pcall(getinfo, co, level, "Sl")
+            if not ok then
+                -- a coroutine whose stack overflowed has no room left for getinfo; its
+                -- traceback needs none: take the first frame of a user file from it
+                return smatch(traceback(co, "", level), "\n\t([^\n]-%.lua:%d+):")
+            end
+        else
+            info = getinfo(level, "Sl")
+        end
         if info == nil then return nil end
         if info.what ~= "C" and ssub(info.source, 1, 1) == "@" then return frame_where(info) end
     end
@@ -87,7 +97,8 @@ local function is_fatal(err)
     end
     if raw_type(err) == "string" and sfind(err, "stack overflow", 1, true) then
         limit_hit = {"stack", "?"}
-        limit_hit[2] = smatch(err, "^([^:]+:%d+):") or user_where(nil, 2) or "?"
+        -- the message's position is the user's line unless the overflow hit inside flowctl's code
+        limit_hit[2] = smatch(err, "^([^:]-%.lua:%d+):") or user_where(nil, 2) or "?"
         return true
     end
     return false

@@ -268,6 +268,8 @@ ESCAPES: list[tuple[str, str, tuple[str, Any]]] = [
     ("deep recursion", "local function f(n) return 1 + f(n + 1) end return f(1)", ("limit", "stack")),
     ("deep recursion under pcall", "local function f(n) return 1 + f(n + 1) end pcall(f, 1) return 'escaped'",
      ("limit", "stack")),
+    ("recursion through pcall overflows the C stack", "local function f(n) local ok, v = pcall(f, n + 1) "
+     "return v end local r = f(1) return r", ("limit", "stack")),
     ("string.rep of nothing, a huge number of times", "return #string.rep('', math.maxinteger)", ("value", 0)),
     ("string.rep of nothing with a string count", "return #string.rep('', '1e18', '')", ("value", 0)),
     ("table.move over a huge empty range", "local t = table.move({}, 1, math.maxinteger, 1) return t",
@@ -295,6 +297,13 @@ def test_escape_attempt_fails_cleanly(body: str, expected: tuple[str, Any]) -> N
         assert (hit.value.limit, hit.value.kind, hit.value.retryable) == (want, "LIMIT_EXCEEDED", False)
         assert hit.value.where == "escape.lua:2"
         assert f"sandbox {want} limit exceeded at escape.lua:2" in hit.value.message
+
+
+def test_deep_recursion_in_a_small_heap_is_a_memory_limit_at_the_users_line() -> None:
+    # a full Lua stack (1,000,000 slots) needs more than 16 MiB: the heap limit comes first
+    with pytest.raises(LimitExceeded) as hit:
+        run("local function f(n) return 1 + f(n + 1) end local r = f(1) return r", memory_limit=16 << 20)
+    assert (hit.value.limit, hit.value.where) == ("memory", "escape.lua:2")
 
 
 def test_there_are_at_least_fifty_escape_attempts() -> None:
