@@ -181,9 +181,6 @@ async def test_workflow_version_keeps_in_flight_runs_on_the_old_branch(dev_serve
     assert events(old_history, "marker_recorded_event_attributes") == [], "a replayed version records nothing"
     assert activity_types(new_history) == ["app:new_payment"]
     assert len(events(new_history, "marker_recorded_event_attributes")) == 1, "a new run records its version"
-    failed_tasks = events(old_history, "workflow_task_failed_event_attributes")
-    assert any("payment_workflow" in task.failure.message and "auto_upgrade" in task.failure.message
-               for task in failed_tasks), "the upgrade happened at the task after the timer"
     # both histories replay on the current code (as an auto_upgrade worker runs them)
     await assert_replays(project.source, old_history, new_history, follow_pins=False)
 
