@@ -27,6 +27,7 @@ from typing import Any
 import lupa.lua54 as lua54
 
 from runner.failures import FlowFailure, LimitExceeded, LuaRuntimeError
+from runner.values import first_problem
 
 __all__ = [
     "DEFAULT_ACTIVITY_INSTRUCTIONS",
@@ -229,23 +230,22 @@ class LuaSandbox:
 
     def import_(self, value: Any, path: str) -> Any:
         """Plain Python data as a Lua value (tables marked as json arrays/objects)."""
-        if value is None or isinstance(value, bool | str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if isinstance(value, int) and not -(1 << 63) <= value < (1 << 63):
-                raise FlowFailure("INVALID", f"{path}: integer {value} does not fit in 64 bits",
-                                  retryable=False)
+        if value is None or isinstance(value, bool | int | float | str):
+            # scalars go to Lua as they are: only check what Lua cannot hold
+            problem = first_problem(value, path)
+            if problem is not None:
+                raise FlowFailure("INVALID", problem, retryable=False)
             return value
         try:
             text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
-            raise FlowFailure("INVALID", f"{path}: cannot be given to Lua: {exc}", retryable=False) from None
-        try:
             result, err = self._import(text, path)
         except _LuaMemoryError:
             raise self._memory_exceeded() from None
+        except (TypeError, ValueError, RecursionError) as exc:  # (UnicodeEncodeError is a ValueError)
+            err = f"{path}: cannot be given to Lua: {exc}"
         if err is not None:
-            raise FlowFailure("INVALID", str(err), retryable=False)
+            # say where: the trusted decoder only knows the offset in the JSON text
+            raise FlowFailure("INVALID", first_problem(value, path) or str(err), retryable=False)
         return result
 
     def new_error(self, kind: str, message: str, *, retryable: bool = True, details: Any = None,

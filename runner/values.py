@@ -10,12 +10,17 @@ one call per value, never running user metamethods.
 
 from __future__ import annotations
 
+import json
+import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from runner.sandbox import LuaSandbox
 
-__all__ = ["from_lua", "to_lua"]
+__all__ = ["first_problem", "from_lua", "to_lua"]
+
+#: How deep Python data may nest on its way into Lua (the trusted JSON decoder's limit).
+MAX_IMPORT_DEPTH = 200
 
 
 def to_lua(sandbox: LuaSandbox, value: Any, path: str = "value") -> Any:
@@ -26,3 +31,47 @@ def to_lua(sandbox: LuaSandbox, value: Any, path: str = "value") -> Any:
 def from_lua(sandbox: LuaSandbox, value: Any, path: str = "value") -> Any:
     """A Lua value of ``sandbox`` as plain Python data; FlowFailure(INVALID) naming the path if impossible."""
     return sandbox.export(value, path)
+
+
+def first_problem(value: Any, path: str = "value") -> str | None:
+    """Why ``value`` cannot become a Lua value, naming the path (``input.items[3].price``); None if it can.
+
+    Only called once a conversion failed: it walks the data to say where.
+    """
+    return _problem(value, path, 0, set())
+
+
+def _problem(value: Any, path: str, depth: int, active: set[int]) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return None if -(1 << 63) <= value < (1 << 63) else f"{path}: integer {value} does not fit in 64 bits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else \
+            f"{path}: number {value} cannot be given to Lua (JSON has no NaN or infinity)"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{path}: string is not valid UTF-8 (it holds a lone surrogate)"
+        return None
+    if not isinstance(value, list | tuple | dict):
+        return (f"{path}: a Python {type(value).__name__} cannot be given to Lua (only None, booleans, "
+                "numbers, strings, lists and dicts can)")
+    if depth >= MAX_IMPORT_DEPTH:
+        return f"{path}: nested more than {MAX_IMPORT_DEPTH} levels deep"
+    if id(value) in active:
+        return f"{path}: refers to itself (a cycle); it cannot be given to Lua"
+    active.add(id(value))
+    items = value.items() if isinstance(value, dict) else enumerate(value, 1)
+    for key, item in items:
+        if isinstance(value, dict):
+            key = str(key)
+            sub = f"{path}.{key}" if key.isidentifier() and key.isascii() else f"{path}[{json.dumps(key)}]"
+        else:
+            sub = f"{path}[{key}]"
+        problem = _problem(item, sub, depth + 1, active)
+        if problem is not None:
+            return problem
+    active.discard(id(value))
+    return None

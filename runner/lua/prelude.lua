@@ -438,8 +438,10 @@ local function path_string(root, stack, depth)
     local parts = {root}
     for i = 1, depth do
         local k = stack[i]
-        if raw_type(k) == "number" then
+        if raw_type(k) == "number" or raw_type(k) == "boolean" then
             parts[#parts + 1] = "[" .. raw_tostring(k) .. "]"
+        elseif raw_type(k) ~= "string" then
+            parts[#parts + 1] = "[" .. raw_type(k) .. "]"     -- never an address
         elseif smatch(k, "^[%a_][%w_]*$") then
             parts[#parts + 1] = "." .. k
         else
@@ -536,7 +538,7 @@ local function encode(value, root)
                 local k = keys[i]
                 if raw_type(k) ~= "string" then
                     depth = depth + 1
-                    stack[depth] = raw_tostring(k)
+                    stack[depth] = k
                     if mtype(k) == "integer" then
                         fail("table mixes list items and named keys; use one or the other")
                     end
