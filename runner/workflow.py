@@ -108,7 +108,10 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
             limit_hit(revision.entry_id, exc.limit, in_workflow=True)
             raise to_application_error(exc) from None
         except LuaRuntimeError as exc:
-            raise _runtime_error(sandbox, exc) from None
+            error = _runtime_error(sandbox, exc)
+            if driver.cancel_requested and isinstance(error, ApplicationError) and error.type == "CANCELED":
+                raise asyncio.CancelledError from None  # the CANCELED error went unhandled: the run is Canceled
+            raise error from None
         except FlowFailure as failure:  # a value that cannot cross (input or result), a linked exit
             if failure.kind == "CANCELED" and driver.cancel_requested:
                 raise asyncio.CancelledError from None  # the run ends as Canceled, not Failed
