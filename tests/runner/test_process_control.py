@@ -155,6 +155,18 @@ async def test_cancel_during_an_activity_returns_canceled_and_the_run_ends_cance
     assert len(completed) == 2
 
 
+@pytest.mark.parametrize("on", ["timer", "inbox"])
+async def test_an_unhandled_cancellation_ends_the_run_canceled(project: LuaProject, on: str) -> None:
+    handle = await project.start("app:waiter", {"on": on})
+    await reached(handle, lambda e: e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+    await handle.cancel()
+    with pytest.raises(WorkflowFailureError) as ended:
+        await handle.result()
+    assert isinstance(ended.value.cause, CancelledError), "Canceled, not Failed with a CANCELED error"
+    assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+    await record(handle)
+
+
 async def test_a_parent_cancels_its_child(project: LuaProject) -> None:
     handle = await project.start("app:saga_supervisor", {"id": "o-3"})
     assert await handle.result() == {"cancel_ok": True, "kind": "EXIT", "error_kind": "CANCELED", "same": True}
@@ -162,7 +174,7 @@ async def test_a_parent_cancels_its_child(project: LuaProject) -> None:
 
 
 async def test_every_history_replays_twenty_times(project: LuaProject) -> None:
-    assert len(HISTORIES) >= 5 and len(CHILDREN) >= 3, "the tests above recorded their histories"
+    assert len(HISTORIES) >= 7 and len(CHILDREN) >= 3, "the tests above recorded their histories"
     for workflow_id, run_id in CHILDREN:
         HISTORIES.append(await project.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history())
 
