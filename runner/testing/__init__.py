@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from temporalio.testing import WorkflowEnvironment
+
 from runner.testing.discovery import TestFile, TestId, discover, matches
 from runner.testing.report import TestReport, render_progress
 from runner.testing.session import DEFAULT_TEST_TIMEOUT, LuaTestSession, Outcome, start_session
@@ -29,13 +31,17 @@ def quiet_sdk_logs() -> None:
 
 async def run_tests(paths: Sequence[Path | str], *, pattern: str | None = None, update_golden: bool = False,
                     test_timeout: float = DEFAULT_TEST_TIMEOUT, entries: Path | None = None,
-                    echo: Callable[[str], None] | None = None) -> TestReport:
-    """Discover, start the time-skipping server once, run every selected test; never stops at a failure."""
+                    echo: Callable[[str], None] | None = None,
+                    env: WorkflowEnvironment | None = None) -> TestReport:
+    """Discover, start the time-skipping server once, run every selected test; never stops at a failure.
+
+    ``env``: an already running time-skipping environment to use (pytest's session fixture).
+    """
     started = time.perf_counter()
     files = discover(paths, entries=entries)
     report = TestReport()
     progress: dict[str, str] = {}
-    async with start_session(update_golden=update_golden, test_timeout=test_timeout) as session:
+    async with start_session(update_golden=update_golden, test_timeout=test_timeout, env=env) as session:
         for test_file in files:
             session.collect(test_file)
             if test_file.error is not None:

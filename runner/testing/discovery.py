@@ -21,6 +21,8 @@ _SKIP_DIRS = {".git", ".flowctl", ".venv", "venv", "node_modules", "__pycache__"
 class TestId:
     """One test function: ``entries/order_workflow_test.lua::test_timer``."""
 
+    __test__ = False  # not a pytest test class
+
     file: Path
     name: str
 
@@ -31,6 +33,8 @@ class TestId:
 @dataclass
 class TestFile:
     """A test file and the entries directory its tests run against."""
+
+    __test__ = False  # not a pytest test class
 
     path: Path
     entries_dir: Path

@@ -17,6 +17,8 @@ __all__ = ["TestReport", "render_failures", "render_json", "render_junit", "rend
 class TestReport:
     """Every outcome of a run, in order, plus how many tests ``-k`` deselected."""
 
+    __test__ = False  # not a pytest test class
+
     outcomes: list[Outcome] = field(default_factory=list)
     deselected: int = 0
     duration: float = 0.0

@@ -482,6 +482,10 @@ class _TestCase:
                 result_task.cancel()
                 with contextlib.suppress(BaseException):
                     await result_task
+                # Stop the worker first: its running activities report their cancellation while the
+                # run still exists (the test server keeps time skipping locked for an activity that
+                # never reports back, which would stall every later test on this server).
+                await self.close()
                 with contextlib.suppress(RPCError):
                     await handle.terminate(reason="flowctl test: the test ended")
         try:
