@@ -90,11 +90,11 @@ async def test_failing_lua_tests_are_reported_as_failures_and_the_run_goes_on(
     assert not report.ok and report.counts() == {"passed": 1, "failed": 14, "deselected": 0}
 
     def failed(name: str) -> tuple[str, str | None, str]:
-        status, message, where, detail = outcomes[name]
+        _status, message, where, detail = outcomes[name]
         return message, where, detail
 
     message, where, detail = failed("test_eq_shows_a_diff")
-    assert where == f"{tree.name}/failing_test.lua:11" or (where or "").endswith("failing_test.lua:11"), where
+    assert (where or "").endswith("failing_test.lua:11"), where
     assert "values differ" in message and "-    4," in detail and "+    3," in detail
     assert "expected an error of kind NOT_FOUND, got INVALID: bad input" in failed("test_err_kind_mismatch")[0]
     assert "expected the function to raise an error" in failed("test_fails_on_a_function_that_returns")[0]
