@@ -154,6 +154,11 @@ def test_cli_replay_exit_codes_and_bad_files(recorded: Recorded, tmp_path: Path)
     assert "corrupt.json:1:" in errors["corrupt.json"] and "not valid JSON" in errors["corrupt.json"]
     assert 'no "events" list' in errors["not-a-history.json"]
     assert "Traceback" not in bad.output
+    text = runner.invoke(cli.main, ["replay", "--histories", str(histories), "--entries", str(changed)])
+    assert text.exit_code == 1
+    assert "DIVERGED" in text.stdout and "         at order_workflow.lua:5" in text.stdout
+    assert "ERROR    " in text.stdout and "0 replayed OK, 8 failed" in text.stdout
+    assert "workflow.version" in text.stderr
 
     usage = runner.invoke(cli.main, ["replay", "--entries", str(recorded.tree)])
     assert usage.exit_code == 2 and "--histories" in usage.output
