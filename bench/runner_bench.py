@@ -418,6 +418,7 @@ def report(settings: Settings, lua: Variant, native: Variant, load_before: tuple
     rest = total - heap - lua.memory["python"] / kib
     print(f"  the rest: lua_State bases, allocator slack, Temporal core  {rest:8.1f} KiB")
     print(f"  sandboxes alive: {lua.memory.get('sandboxes', 0):.0f} for {settings.cached} runs")
+    print(f"  compared with a cached native run: {total - native.memory['rss'] / kib:+.1f} KiB RSS per run")
     ratio_tp = lua.per_second / native.per_second
     ratio_replay = (lua.replay_cpu / lua.replayed) / (native.replay_cpu / native.replayed)
     print()
