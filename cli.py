@@ -766,5 +766,26 @@ def replay_command(histories_dir: str | None, workflow_ids: tuple[str, ...], que
     sys.exit(int(ExitCode.OK if all(r.ok for r in results) else ExitCode.PROBLEMS))
 
 
+def run() -> None:
+    """The ``flowctl`` console script: run the command, flush, and exit without finalizing Python.
+
+    temporalio's native runtime keeps background threads that, rarely, abort the process while
+    the interpreter finalizes (``PyGILState_Release``) — after the command itself succeeded.
+    Output is flushed and stores are closed by then, so leaving with ``os._exit`` is safe.
+    """
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        if isinstance(exc.code, int):
+            code = exc.code
+        elif exc.code is not None:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()
