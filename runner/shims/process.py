@@ -307,8 +307,18 @@ def _start_request(run: WorkflowRun, cmd: Any, what: str) -> StartRequest:
 async def _spawn(run: WorkflowRun, state: ProcessState, request: StartRequest, *, wait: bool) -> Reply:
     sandbox = run.sandbox
     try:
-        handle = await workflow.start_child_workflow(
-            workflow_type_of(request.revision), args=request.args, id=request.workflow_id, **request.kwargs)
+        try:
+            handle = await workflow.start_child_workflow(
+                workflow_type_of(request.revision), args=request.args, id=request.workflow_id, **request.kwargs)
+        except WorkflowAlreadyStartedError:
+            if request.conflict != "terminate_existing":
+                return await _existing(run, request, wait=wait)
+            # Child starts have no conflict policy in Temporal: terminate the running one, then start again.
+            terminated = await _terminate(run, request.workflow_id, "replaced (id_conflict_policy terminate_existing)")
+            if terminated[0] is None:
+                return terminated
+            handle = await workflow.start_child_workflow(
+                workflow_type_of(request.revision), args=request.args, id=request.workflow_id, **request.kwargs)
     except WorkflowAlreadyStartedError:
         return await _existing(run, request, wait=wait)
     except asyncio.CancelledError:
