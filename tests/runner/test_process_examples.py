@@ -118,6 +118,18 @@ async def test_children_sync_async_and_error_propagation(project: LuaProject) ->
         "exec_err": "NOT_FOUND"}
 
 
+async def test_starting_workflows_names_ids_and_conflict_policies(project: LuaProject) -> None:
+    prefix = f"start-{uuid.uuid4().hex[:8]}"
+    result = await finish(await project.start("app:starter", {"prefix": prefix}))
+    assert result["monitored"] == {"kind": "EXIT", "echo": "m1", "same": True}
+    assert result["named"] == {"same": True, "id": f"{prefix}-named",
+                               "exit": {"kind": "EXIT", "value": {"iterations": 5}, "same": True}}
+    assert result["explicit"] == {"id": f"{prefix}-order", "fail": "ALREADY_STARTED", "already": "ALREADY_STARTED",
+                                  "reused": True}
+    assert result["replaced"] == {"same_id": True, "new_run": True, "exits": [
+        {"kind": "EXIT", "error": "TERMINATED"}, {"kind": "EXIT", "echo": "replacement"}]}
+
+
 async def test_monitor_after_start_delivers_exit(project: LuaProject) -> None:
     result = await finish(await project.start("app:supervisor", {"mode": "monitor"}))
     assert result == {"monitored": True, "kind": "EXIT", "value": {"iterations": 5}, "same": True}
