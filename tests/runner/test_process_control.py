@@ -173,8 +173,14 @@ async def test_a_parent_cancels_its_child(project: LuaProject) -> None:
     await record(handle)
 
 
+async def test_a_child_that_outlives_its_cancel_deadline_is_terminated(project: LuaProject) -> None:
+    handle = await project.start("app:saga_supervisor", {"deadline": "500ms"})
+    assert await handle.result() == {"cancel_ok": True, "kind": "EXIT", "error_kind": "TERMINATED"}
+    await record(handle)
+
+
 async def test_every_history_replays_twenty_times(project: LuaProject) -> None:
-    assert len(HISTORIES) >= 7 and len(CHILDREN) >= 3, "the tests above recorded their histories"
+    assert len(HISTORIES) >= 8 and len(CHILDREN) >= 4, "the tests above recorded their histories"
     for workflow_id, run_id in CHILDREN:
         HISTORIES.append(await project.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history())
 

@@ -8,6 +8,12 @@ local function main(input)
         local ok, err = process.monitor(pid)
         local event = events:receive()   -- EXIT when the workflow completes
         return {monitored = ok, kind = event.kind, value = event.result.value, same = event.from == pid}
+    elseif input.mode == "unmonitor" then
+        -- after unmonitor, the child's exit sends nothing
+        local pid = process.spawn("app:long_workflow", "app:worker", {iterations = 2})
+        local ok = process.unmonitor(pid)
+        local more = channel.select{events:case_receive(), time.after("800ms"):case_receive()}
+        return {unmonitored = ok, quiet = more.channel ~= events}
     elseif input.mode == "stranger" then
         -- only the workflows this one spawned can be monitored or linked
         local _, merr = process.monitor("not-my-child")
