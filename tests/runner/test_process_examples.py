@@ -152,8 +152,11 @@ async def test_a_linked_child_terminated_without_trap_links_fails_the_parent(pro
 
 
 async def test_an_unmonitored_child_exits_silently(project: LuaProject) -> None:
-    assert await finish(await project.start("app:supervisor", {"mode": "unmonitor"})) == {
-        "unmonitored": True, "quiet": True}
+    handle = await project.start("app:supervisor", {"mode": "unmonitor"})
+    assert await finish(handle) == {"unmonitored": True, "quiet": True}
+    kinds = [e.event_type for e in HISTORIES[-1].events]
+    assert kinds.index(EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED) < kinds.index(
+        EventType.EVENT_TYPE_TIMER_FIRED), "the child had exited while the parent still listened"
 
 
 async def test_send_to_a_missing_workflow_returns_an_error(project: LuaProject) -> None:

@@ -10,9 +10,9 @@ local function main(input)
         return {monitored = ok, kind = event.kind, value = event.result.value, same = event.from == pid}
     elseif input.mode == "unmonitor" then
         -- after unmonitor, the child's exit sends nothing
-        local pid = process.spawn("app:long_workflow", "app:worker", {iterations = 2})
+        local pid = process.spawn("app:child_workflow", "app:worker", {message = "bye"})
         local ok = process.unmonitor(pid)
-        local more = channel.select{events:case_receive(), time.after("800ms"):case_receive()}
+        local more = channel.select{events:case_receive(), time.after("1s"):case_receive()}
         return {unmonitored = ok, quiet = more.channel ~= events}
     elseif input.mode == "stranger" then
         -- only the workflows this one spawned can be monitored or linked
