@@ -305,18 +305,83 @@ end
 
 -- Finalizers and weak tables run at garbage-collection time, which differs between a run
 -- and its replay; refusing them keeps every effect in program order.
+local GC_FIELDS = {
+    __gc = "__gc finalizers are not allowed in the sandbox (they run at garbage-collection time, "
+        .. "which is not deterministic)",
+    __mode = "weak tables (__mode) are not allowed in the sandbox (entries vanish at garbage-collection "
+        .. "time, which is not deterministic)",
+}
+
+-- A metatable in use keeps refusing them: Lua honours a __mode added later, so the guard
+-- stays on the metatable itself (and rawset checks for it too).
+local MT_GUARD = {__metatable = false}
+MT_GUARD.__newindex = function(mt, key, value)
+    if GC_FIELDS[key] then raw_error("setmetatable: " .. GC_FIELDS[key], 2) end
+    raw_rawset(mt, key, value)
+end
+
 local function sb_setmetatable(t, mt)
     if raw_type(mt) == "table" then
-        if raw_rawget(mt, "__gc") ~= nil then
-            raw_error("setmetatable: __gc finalizers are not allowed in the sandbox (they run at "
-                .. "garbage-collection time, which is not deterministic)", 2)
+        for field, why in raw_next, GC_FIELDS do
+            if raw_rawget(mt, field) ~= nil then raw_error("setmetatable: " .. why, 2) end
         end
-        if raw_rawget(mt, "__mode") ~= nil then
-            raw_error("setmetatable: weak tables (__mode) are not allowed in the sandbox (entries vanish "
-                .. "at garbage-collection time, which is not deterministic)", 2)
-        end
+        if debug_getmetatable(mt) == nil then raw_setmetatable(mt, MT_GUARD) end
     end
     return raw_setmetatable(t, mt)
+end
+
+local function sb_rawset(t, key, value)
+    if GC_FIELDS[key] and debug_getmetatable(t) == MT_GUARD then
+        raw_error("rawset: " .. GC_FIELDS[key], 2)
+    end
+    return raw_rawset(t, key, value)
+end
+
+-- Lua's pattern matcher backtracks in C, where the instruction hook cannot stop it: each
+-- repetition of '.' ('.*', '.-', '.+') multiplies the worst case by the subject's length.
+-- Patterns whose worst case on this subject is astronomically long are refused up front.
+local PATTERN_WORK = 1e10
+
+local function dot_repetitions(pattern)
+    local count, i, n = 0, 1, #pattern
+    while i <= n do
+        local c = ssub(pattern, i, i)
+        if c == "%" then
+            i = i + 2
+        elseif c == "[" then
+            i = i + 1
+            if ssub(pattern, i, i) == "^" then i = i + 1 end
+            if ssub(pattern, i, i) == "]" then i = i + 1 end
+            while i <= n and ssub(pattern, i, i) ~= "]" do
+                i = i + (ssub(pattern, i, i) == "%" and 2 or 1)
+            end
+            i = i + 1
+        else
+            local q = ssub(pattern, i + 1, i + 1)
+            if c == "." and (q == "*" or q == "-" or q == "+") then count = count + 1 end
+            i = i + 1
+        end
+    end
+    return count
+end
+
+local function guard_pattern(fname, s, pattern, plain)
+    if plain or raw_type(s) ~= "string" or raw_type(pattern) ~= "string" then return end
+    local dots = dot_repetitions(pattern)
+    if dots < 2 then return end
+    local anchored = ssub(pattern, 1, 1) == "^"
+    if (#s) ^ (dots + (anchored and 0 or 1)) > PATTERN_WORK then
+        raw_error(sformat("string.%s: a pattern with %d repetitions of '.' on a %d-byte string could run "
+            .. "for hours (the matcher backtracks); anchor it, use fewer '.-'/'.*', or split the string",
+            fname, dots, #s), 3)
+    end
+end
+
+local function guarded(fname, fn)
+    return function(s, pattern, init, plain)
+        guard_pattern(fname, s, pattern, fname == "find" and plain)
+        return fn(s, pattern, init, plain)
+    end
 end
 
 local function sb_load(chunk, chunkname, mode, chunk_env)
@@ -907,6 +972,9 @@ end
 
 local sb_string = copy(string, {dump = true})      -- no bytecode out
 sb_string.format = sb_format                         -- * no %p, no addresses via %s
+for _, fname in ipairs({"find", "match", "gmatch", "gsub"}) do
+    sb_string[fname] = guarded(fname, string[fname])  -- * no catastrophic backtracking
+end
 sb_string.rep = sb_rep                               -- * string.rep("", huge) cannot hang
 local sb_table = copy(table)
 sb_table.sort = sb_sort                              -- * stable, no random pivot
@@ -930,7 +998,7 @@ env.xpcall = sb_xpcall                               -- *
 env.rawequal = raw_rawequal
 env.rawget = raw_rawget
 env.rawlen = raw_rawlen
-env.rawset = raw_rawset
+env.rawset = sb_rawset                               -- * no __gc/__mode on a metatable in use
 env.select = raw_select
 env.setmetatable = sb_setmetatable                   -- * no __gc / __mode
 env.tonumber = tonumber
