@@ -1,1 +1,0 @@
-return { main = function() return #string.rep("y", 1 << 30) end }
