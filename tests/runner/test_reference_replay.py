@@ -50,12 +50,14 @@ def source_of(directory: Path) -> ProjectRevisionSource:
 
 
 def _scrubbed(history: WorkflowHistory) -> str:
-    """The history as JSON without the recording machine's name (worker identities, sticky queues)."""
+    """The history as JSON without the recording machine's name (worker identities, sticky queues) or its
+    paths (Python stack traces of failed activities; replay never reads them)."""
 
     def scrub(node: Any) -> Any:
         if isinstance(node, dict):
             sticky = node.get("kind") == "TASK_QUEUE_KIND_STICKY"
-            return {key: "flowctl-tests" if key == "identity" or (sticky and key == "name") else scrub(value)
+            return {key: "flowctl-tests" if key == "identity" or (sticky and key == "name")
+                    else "" if key == "stackTrace" else scrub(value)
                     for key, value in node.items()}
         if isinstance(node, list):
             return [scrub(item) for item in node]
