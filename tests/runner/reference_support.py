@@ -10,21 +10,16 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import sys
-from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from conftest import ENTRIES
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowReplayResults
 
 from registry.revision import Revision, compute_digest
-from runner.revisions import RevisionSource
-from runner.workflow import make_workflow_class
 
 REFERENCE = ENTRIES / "reference"
 SAGA = ENTRIES / "reference_saga"
 #: SPEC §5.3: every example history replays this many times, each in fresh Lua interpreters
-REPLAYS = 20
 
 for _directory in (REFERENCE, SAGA):
     if str(_directory) not in sys.path:
@@ -67,28 +62,3 @@ def event_kinds(history: WorkflowHistory) -> list[str]:
     return [str(event.WhichOneof("attributes")) for event in history.events]
 
 
-async def _each(histories: Iterable[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:
-    for history in histories:
-        yield history
-
-
-def replayer(source: RevisionSource, *, follow_pins: bool = True) -> Replayer:
-    """A Replayer with flowctl's workflow class: every replayed run builds a new LuaSandbox."""
-    return Replayer(workflows=[make_workflow_class(source, follow_pins=follow_pins)],
-                    workflow_runner=UnsandboxedWorkflowRunner())
-
-
-async def replay(source: RevisionSource, histories: Iterable[WorkflowHistory], *,
-                 follow_pins: bool = True) -> WorkflowReplayResults:
-    """Replay ``histories`` once; failures are returned, not raised."""
-    return await replayer(source, follow_pins=follow_pins).replay_workflows(
-        _each(list(histories)), raise_on_replay_failure=False)
-
-
-async def assert_replays(source: RevisionSource, *histories: WorkflowHistory, follow_pins: bool = True,
-                         times: int = REPLAYS) -> None:
-    """Each history replays ``times`` times (a new Replayer and new interpreters each time): 0 divergences."""
-    for attempt in range(times):
-        results = await replay(source, histories, follow_pins=follow_pins)
-        failures = {run_id: str(err) for run_id, err in results.replay_failures.items()}
-        assert failures == {}, f"replay {attempt + 1} of {times} diverged: {failures}"

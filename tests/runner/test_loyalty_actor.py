@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import LuaProject, lua_worker
+from conftest import LuaProject, assert_replays, lua_worker
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from runner.starter import start_workflow
-from runner.workflow import make_workflow_class
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "entries"
 
@@ -56,17 +54,6 @@ def assert_continued_as_new(chain: list[WorkflowHistory]) -> None:
     assert chain[-1].events[-1].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED
 
 
-async def assert_replays(project: LuaProject, histories: list[WorkflowHistory], times: int = 20) -> None:
-    async def each() -> AsyncIterator[WorkflowHistory]:
-        for history in histories:
-            yield history
-
-    replayer = Replayer(workflows=[make_workflow_class(project.source)], workflow_runner=UnsandboxedWorkflowRunner())
-    for _ in range(times):
-        replayed = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
-        assert {k: str(v) for k, v in replayed.replay_failures.items()} == {}
-
-
 async def test_burst_of_500_messages_across_continue_as_new_loses_none(project: LuaProject) -> None:
     client = project.client
     account_id = f"loyalty-{uuid.uuid4().hex[:8]}"
@@ -101,7 +88,7 @@ async def test_burst_of_500_messages_across_continue_as_new_loses_none(project: 
     status = await guest.query("status")
     assert status["active"] is True and status["points"] == 0, "the invited guest has an account of its own"
     await guest.terminate("test over")
-    await assert_replays(project, [*chain, await guest.fetch_history()])
+    await assert_replays(project.source, *chain, await guest.fetch_history())
 
 
 async def test_a_long_history_continues_as_new(project: LuaProject) -> None:
@@ -122,4 +109,4 @@ async def test_a_long_history_continues_as_new(project: LuaProject) -> None:
     for history in chain[:-1]:
         # the loop checks workflow.history_length() before each message: a run ends only past the limit
         assert len(history.events) > 40
-    await assert_replays(project, chain)
+    await assert_replays(project.source, *chain)

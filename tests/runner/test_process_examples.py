@@ -10,14 +10,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import ENTRIES, LuaProject, lua_worker
+from conftest import ENTRIES, LuaProject, assert_replays, lua_worker
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from runner.binaries import find_temporal_cli
-from runner.workflow import make_workflow_class
 
 HISTORIES: list[WorkflowHistory] = []
 #: (workflow id, run id) of the children the recorded runs started
@@ -199,11 +197,4 @@ async def test_every_history_replays_twenty_times(project: LuaProject) -> None:
     for workflow_id, run_id in CHILDREN:
         HISTORIES.append(await project.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history())
 
-    async def each() -> AsyncIterator[WorkflowHistory]:
-        for history in HISTORIES:
-            yield history
-
-    replayer = Replayer(workflows=[make_workflow_class(project.source)], workflow_runner=UnsandboxedWorkflowRunner())
-    for _ in range(20):
-        results = await replayer.replay_workflows(each(), raise_on_replay_failure=False)
-        assert {k: str(v) for k, v in results.replay_failures.items()} == {}
+    await assert_replays(project.source, *HISTORIES)

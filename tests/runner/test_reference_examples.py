@@ -16,17 +16,15 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from conftest import LuaProject, lua_worker
+from conftest import LuaProject, assert_replays, lua_worker, replay
 from reference_support import (
     REFERENCE,
     SAGA,
     activity_types,
-    assert_replays,
     completed_activity_types,
     event_kinds,
     events,
     reference_activities,
-    replay,
     saga_activities,
     with_source,
 )

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import lua_worker
-from reference_support import REFERENCE, SAGA, activity_types, assert_replays, events, replayer, with_source
+from conftest import assert_replays, lua_worker, replayer
+from reference_support import REFERENCE, SAGA, activity_types, events, with_source
 from temporalio.client import WorkflowHistory
 from temporalio.workflow import NondeterminismError
 

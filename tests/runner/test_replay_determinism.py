@@ -6,30 +6,15 @@ flowctl's ordered pairs/next the same code would take another branch and diverge
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-from conftest import ENTRIES, LuaProject, lua_worker, revisions_on_queue
+from conftest import ENTRIES, LuaProject, assert_replays, lua_worker, replayer, revisions_on_queue
 from temporalio.client import WorkflowHistory
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from runner.revisions import ProjectRevisionSource
-from runner.workflow import make_workflow_class
 
-REPLAYS = 20
-
-
-def replayer(source: ProjectRevisionSource, *, follow_pins: bool = True) -> Replayer:
-    workflow_class = make_workflow_class(source, follow_pins=follow_pins)
-    return Replayer(workflows=[workflow_class], workflow_runner=UnsandboxedWorkflowRunner())
-
-
+#: (entry, input, signals to send) of one run
 Start = tuple[str, Any, list[tuple[str, Any]]]
-
-
-async def each(histories: list[WorkflowHistory]) -> AsyncIterator[WorkflowHistory]:
-    for history in histories:
-        yield history
 
 
 async def histories_of(project: LuaProject, starts: list[Start]) -> list[WorkflowHistory]:
@@ -62,11 +47,8 @@ async def test_example_histories_replay_twenty_times_without_divergence(dev_serv
             ("app:parent", {}, []),
         ])
         process_source = process.source
-    for source, batch in ((basic_source, histories), (process_source, process_histories)):
-        for _ in range(REPLAYS):
-            results = await replayer(source).replay_workflows(each(batch), raise_on_replay_failure=False)
-            failures = {run_id: str(err) for run_id, err in results.replay_failures.items()}
-            assert failures == {}, f"replay diverged: {failures}"
+    await assert_replays(basic_source, *histories)
+    await assert_replays(process_source, *process_histories)
 
 
 async def test_a_changed_workflow_is_detected_as_nondeterministic(dev_server: Any) -> None:
