@@ -10,6 +10,8 @@ run replays):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from temporalio import activity, workflow
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
@@ -21,11 +23,12 @@ def prometheus_runtime(port: int, host: str = "0.0.0.0") -> Runtime:
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=f"{host}:{port}")))
 
 
-def lua_task_cpu(entry_id: str, seconds: float) -> None:
-    """Record one workflow task's Lua CPU time (from workflow code; silent during replay)."""
-    meter = workflow.metric_meter()
-    meter.create_histogram_float("flowctl_lua_task_cpu_seconds", "Lua CPU time per workflow task",
-                                 "s").with_additional_attributes({"entry": entry_id}).record(seconds)
+def lua_task_cpu(entry_id: str) -> Callable[[float], None]:
+    """A recorder of Lua CPU time per workflow task for one run (built once; silent during replay)."""
+    histogram = workflow.metric_meter().create_histogram_float(
+        "flowctl_lua_task_cpu_seconds", "Lua CPU time per workflow task", "s"
+    ).with_additional_attributes({"entry": entry_id})
+    return histogram.record
 
 
 def limit_hit(entry_id: str, limit: str, *, in_workflow: bool) -> None:

@@ -81,7 +81,7 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
         driver = WorkflowDriver(sandbox, {})
         if not follow_pins:
             driver.before_task.append(functools.partial(_upgrade_check, source, revision))
-        driver.after_task.append(functools.partial(lua_task_cpu, revision.entry_id))
+        driver.after_task.append(lua_task_cpu(revision.entry_id))
         run = WorkflowRun(sandbox=sandbox, driver=driver, revision=revision, source=source,
                           context=_memo_dict(CONTEXT_MEMO))
         try:
