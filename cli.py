@@ -405,7 +405,7 @@ def worker_command(worker_ids: tuple[str, ...], registry_url: str | None, python
     from datetime import timedelta
 
     from registry.store import open_store
-    from runner.worker import run_worker
+    from runner.temporal.worker import run_worker
 
     with open_store(registry_url, create=False) as store:
         run_worker(store, worker_ids, python_paths=[Path(p) for p in _default_python_paths(python_paths)],
@@ -433,9 +433,9 @@ def dev_command(entries_dir: str, state_dir: str, registry_url: str | None, port
                 run_ids: tuple[str, ...], input_text: str | None, keep_running: bool,
                 python_paths: tuple[str, ...]) -> None:
     """Everything locally: a Temporal dev server, apply ENTRIES, a worker, and optionally a demo run."""
-    from runner.dev import DemoRun, DevOptions, run_dev
-    from runner.executions import parse_input
-    from runner.worker import configure_logging
+    from runner.client.executions import parse_input
+    from runner.dev.embedded import DemoRun, DevOptions, run_dev
+    from runner.temporal.worker import configure_logging
 
     for path in _default_python_paths(python_paths or ((entries_dir,) if os.path.isdir(entries_dir) else ())):
         sys.path.insert(0, str(Path(path).resolve()))
@@ -470,8 +470,8 @@ def run_command(entry_id: str, input_text: str | None, workflow_id: str | None, 
     import json
 
     from registry.store import open_store
-    from runner.executions import parse_input, run_entry
-    from runner.revisions import StoreRevisionSource
+    from runner.client.executions import parse_input, run_entry
+    from runner.revision_source import StoreRevisionSource
 
     value = parse_input(input_text)
     context = parse_input(context_text) if context_text else None
@@ -513,8 +513,8 @@ def _split_spec(spec: str, option: str, *, required: bool) -> tuple[str, Any]:
 
 def _registry_client(registry_url: str | None, client_id: str | None) -> Any:
     from registry.store import open_store
-    from runner.executions import client_entry
-    from runner.revisions import StoreRevisionSource
+    from runner.client.executions import client_entry
+    from runner.revision_source import StoreRevisionSource
 
     with open_store(registry_url, create=False) as store:
         return client_entry(StoreRevisionSource(store), client_id)
@@ -534,8 +534,8 @@ def _control_command(action: str, needs_name: bool, help_text: str) -> None:
         import asyncio
         import json
 
-        from runner.client import connect
-        from runner.executions import control_execution, parse_input
+        from runner.client.connect import connect
+        from runner.client.executions import control_execution, parse_input
 
         client_rev = _registry_client(registry_url, client_id)
         args = [parse_input(text) for text in input_texts]
@@ -582,11 +582,11 @@ def versions_command(entry_id: str, client_id: str | None, registry_url: str | N
     import json
 
     from registry.store import open_store
-    from runner.client import connect
-    from runner.executions import client_entry, workflow_client
-    from runner.failures import FlowFailure
-    from runner.revisions import StoreRevisionSource
-    from runner.versions import open_versions
+    from runner.client.connect import connect
+    from runner.client.executions import client_entry, workflow_client
+    from runner.client.open_versions import open_versions
+    from runner.revision_source import StoreRevisionSource
+    from runner.sandbox.failures import FlowFailure
 
     with open_store(registry_url, create=False) as store:
         source = StoreRevisionSource(store)
@@ -630,8 +630,8 @@ def describe_command(workflow_id: str, run_id: str | None, client_id: str | None
     import asyncio
     import json
 
-    from runner.client import connect
-    from runner.executions import describe_execution
+    from runner.client.connect import connect
+    from runner.client.executions import describe_execution
 
     client_rev = _registry_client(registry_url, client_id)
 

@@ -5,7 +5,7 @@ One run, side by side (run it by hand; it is never a timed test):
 - completions/s: N runs of the same workflow (3 activities + 1 short timer) per variant, with
   bounded concurrency, in alternating rounds (Lua, native, Lua, native) so background load hits
   both; ratio Lua / native (target >= 1.0). The native workflow uses the SDK's default
-  *sandboxed* runner; the Lua one is the real ``flowctl worker`` (runner.worker.serve).
+  *sandboxed* runner; the Lua one is the real ``flowctl worker`` (runner.temporal.worker.serve).
 - replay CPU per history: histories of those runs replayed many times with
   ``temporalio.worker.Replayer`` (Lua: make_workflow_class + UnsandboxedWorkflowRunner; native:
   the default sandboxed runner); process CPU time per history, ratio Lua / native (target <= 1.0).
@@ -295,12 +295,12 @@ async def bench(settings: Settings) -> int:
     from temporalio.client import Client
     from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, Worker
 
-    from runner.devserver import DevServer, free_port
-    from runner.memo import REVISION_MEMO
-    from runner.revisions import ProjectRevisionSource
-    from runner.sandbox import LuaSandbox
-    from runner.worker import serve
-    from runner.workflow import make_workflow_class
+    from runner.dev.server import DevServer, free_port
+    from runner.revision_source import ProjectRevisionSource
+    from runner.sandbox.runtime import LuaSandbox
+    from runner.temporal.memo import REVISION_MEMO
+    from runner.temporal.worker import serve
+    from runner.temporal.workflow import make_workflow_class
 
     _activity_module()
     load_before = os.getloadavg()
@@ -317,7 +317,7 @@ async def bench(settings: Settings) -> int:
         digest = source.workflow("bench:order").digest
 
         async def start_lua(workflow_id: str, order: dict[str, Any]) -> Any:
-            # what runner.starter.start_workflow sends (pinned revision), minus its search-attribute lookup
+            # what runner.client.start.start_workflow sends (pinned revision), minus its search-attribute lookup
             return await client.start_workflow("bench:order", order, id=workflow_id, task_queue="bench-lua",
                                                memo={REVISION_MEMO: digest})
 

@@ -26,12 +26,12 @@ from temporalio.service import RPCError
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from registry.errors import FlowError
-from runner.context_propagation import ContextInterceptor
-from runner.failures import FlowFailure
-from runner.memo import REVISION_MEMO
-from runner.revisions import ProjectRevisionSource, RevisionSource, StoreRevisionSource
+from runner.revision_source import ProjectRevisionSource, RevisionSource, StoreRevisionSource
+from runner.sandbox.failures import FlowFailure
+from runner.temporal.interceptors import ContextInterceptor
+from runner.temporal.memo import REVISION_MEMO
+from runner.temporal.workflow import make_workflow_class
 from runner.testing.golden import commands_of, format_duration
-from runner.workflow import make_workflow_class
 
 __all__ = ["LoadedHistory", "ReplayResult", "fetch_histories", "load_history_dir", "load_history_file",
            "replay_histories", "replay_main"]
@@ -291,8 +291,8 @@ async def _replay_on(source: StoreRevisionSource, histories_dir: Path | None, wo
     if histories_dir is not None:
         histories.extend(load_history_dir(histories_dir))
     if workflow_ids or query:
-        from runner.client import connect
-        from runner.executions import client_entry
+        from runner.client.connect import connect
+        from runner.client.executions import client_entry
 
         client = await connect(client_entry(source, client_id))
         for workflow_id in workflow_ids:

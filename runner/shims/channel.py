@@ -1,6 +1,6 @@
 """The ``channel`` module in workflows: Go-style channels and ``select`` between Lua coroutines.
 
-Channels live in the driver (runner/channels.py); Lua holds a small object naming one by
+Channels live in the driver (runner/sandbox/channels.py); Lua holds a small object naming one by
 id. ``time.after``, ``process.listen``, ``process.inbox`` and ``process.events`` return
 channels of the same kind, so all of them work in ``channel.select``. A channel may carry
 a ``wrap`` function that turns what the driver delivers into what Lua sees (a Time, a

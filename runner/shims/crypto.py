@@ -10,7 +10,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from runner.driver import Handler, Reply, ShimError
+from runner.sandbox.driver import Handler, Reply, ShimError
 
 #: Larger requests belong in an activity (and would bloat the Lua heap of a cached run).
 MAX_RANDOM_BYTES = 1 << 20

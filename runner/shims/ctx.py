@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.driver import Handler, Reply
+from runner.sandbox.driver import Handler, Reply
+from runner.sandbox.values import to_lua
 from runner.shims.run_context import WorkflowRun
-from runner.values import to_lua
 
 LUA_SOURCE = r"""
 local yield_command = ...

@@ -16,13 +16,13 @@ from temporalio.exceptions import ActivityError
 
 from registry.errors import FlowError
 from registry.revision import Revision
-from runner.driver import Blocking, Handler, Reply, ShimError
-from runner.failures import FlowFailure, failure_to_lua
-from runner.revisions import task_queue_of_worker, worker_of
-from runner.shims.lua_values import lua_args, lua_options
+from runner.revision_source import task_queue_of_worker, worker_of
+from runner.sandbox.driver import Blocking, Handler, Reply, ShimError
+from runner.sandbox.failures import FlowFailure, failure_to_lua
+from runner.sandbox.lua_values import lua_args, lua_options
+from runner.sandbox.values import to_lua
 from runner.shims.run_context import WorkflowRun
-from runner.temporal_failures import activity_options, failure_from_temporal
-from runner.values import to_lua
+from runner.temporal.failures import activity_options, failure_from_temporal
 
 LUA_SOURCE = r"""
 local yield_command = ...

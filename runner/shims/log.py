@@ -12,8 +12,8 @@ from typing import Any
 
 from temporalio import workflow
 
-from runner.driver import Handler, Reply
-from runner.shims.lua_values import lua_value
+from runner.sandbox.driver import Handler, Reply
+from runner.sandbox.lua_values import lua_value
 from runner.shims.run_context import WorkflowRun
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}

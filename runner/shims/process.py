@@ -34,20 +34,20 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlr
 from registry.durations import parse_duration
 from registry.errors import FlowError
 from registry.revision import Revision
-from runner.channels import Channel
-from runner.driver import Blocking, Handler, Reply, ShimError, ShimFailure, canceled_failure
-from runner.failures import FlowFailure, failure_to_lua
-from runner.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
-from runner.revisions import task_queue_of_worker, worker_of, workflow_type_of
-from runner.shims.lua_values import lua_args, lua_value
+from runner.revision_source import task_queue_of_worker, worker_of, workflow_type_of
+from runner.sandbox.channels import Channel
+from runner.sandbox.driver import Blocking, Handler, Reply, ShimError, ShimFailure, canceled_failure
+from runner.sandbox.failures import FlowFailure, failure_to_lua
+from runner.sandbox.lua_values import lua_args, lua_value
+from runner.sandbox.values import to_lua
 from runner.shims.run_context import WorkflowRun
-from runner.start_options import conflict_policy, normalize, start_kwargs
-from runner.temporal_failures import failure_from_temporal
-from runner.values import to_lua
+from runner.temporal.failures import failure_from_temporal
+from runner.temporal.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
+from runner.temporal.options import conflict_policy, normalize, start_kwargs
 
 __all__ = ["ProcessState", "handlers", "internal_activity_options"]
 
-#: Internal activity types any flowctl worker runs (runner/activities.py).
+#: Internal activity types any flowctl worker runs (runner/temporal/activities.py).
 TERMINATE_ACTIVITY = "flowctl.process.terminate"
 
 @dataclasses.dataclass

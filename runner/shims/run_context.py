@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from registry.revision import Revision
 
 if TYPE_CHECKING:
-    from runner.driver import WorkflowDriver
-    from runner.revisions import RevisionSource
+    from runner.revision_source import RevisionSource
+    from runner.sandbox.driver import WorkflowDriver
 
 
 @dataclass

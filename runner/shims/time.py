@@ -16,7 +16,7 @@ from temporalio import workflow
 
 from registry.durations import parse_duration
 from registry.errors import FlowError
-from runner.driver import Blocking, Handler, Reply, ShimError
+from runner.sandbox.driver import Blocking, Handler, Reply, ShimError
 from runner.shims.run_context import WorkflowRun
 
 NS_PER_MS = 1_000_000

@@ -9,7 +9,7 @@ from typing import Any
 
 from temporalio import workflow
 
-from runner.driver import Handler, Reply
+from runner.sandbox.driver import Handler, Reply
 
 LUA_SOURCE = r"""
 local yield_command = ...

@@ -18,11 +18,11 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
-from runner.driver import Handler, Reply, ShimError
-from runner.memo import CARRIED_ARG, CONTEXT_MEMO
-from runner.shims.lua_values import lua_args, lua_value
+from runner.sandbox.driver import Handler, Reply, ShimError
+from runner.sandbox.lua_values import lua_args, lua_value
+from runner.sandbox.values import to_lua
 from runner.shims.run_context import WorkflowRun
-from runner.values import to_lua
+from runner.temporal.memo import CARRIED_ARG, CONTEXT_MEMO
 
 #: How far outside [min, max] a replay looks for a recorded version (markers are cheap to probe).
 VERSION_PROBE = 8

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from runner.driver import Handler
+from runner.sandbox.driver import Handler
 from runner.shims import channel, crypto, ctx, funcs, log, process, process_lua, uuid, workflow
 from runner.shims import time as time_shim
 from runner.shims.run_context import WorkflowRun
@@ -49,7 +49,7 @@ def load_shim(sandbox: Any, source: str, chunkname: str, *extra: Any) -> Any:
     return factory(sandbox.yield_command, *extra)
 
 
-#: Modules the sandbox itself provides (runner/lua/prelude.lua).
+#: Modules the sandbox itself provides (runner/sandbox/lua/prelude.lua).
 BUILTIN_MODULES = frozenset({"json", "errors"})
 
 

@@ -1,6 +1,6 @@
 """Running Lua test functions against the time-skipping test server.
 
-Each ``test_*`` function runs in its own :class:`~runner.sandbox.LuaSandbox`, driven by
+Each ``test_*`` function runs in its own :class:`~runner.sandbox.runtime.LuaSandbox`, driven by
 the command loop below on the event loop's thread. The ``test`` module's functions yield
 commands; ``test.run`` starts the workflow entry on the time-skipping server, served by
 a worker on a task queue of its own (every ``temporal.worker`` entry is rewritten to it)
@@ -43,20 +43,20 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from registry.durations import parse_duration
 from registry.errors import FlowError
 from registry.revision import Revision
-from runner.activities import ActivityRunner
-from runner.binaries import find_test_server
-from runner.context_propagation import ContextInterceptor
-from runner.driver import ShimError
-from runner.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua, failure_to_lua
-from runner.revisions import ProjectRevisionSource
-from runner.sandbox import LuaSandbox
+from runner.client.start import NO_INPUT, start_workflow
+from runner.dev.binaries import find_test_server
+from runner.revision_source import ProjectRevisionSource
+from runner.sandbox.driver import ShimError
+from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua, failure_to_lua
+from runner.sandbox.runtime import LuaSandbox
 from runner.shims.workflow_modules import install_log, load_shim
-from runner.starter import NO_INPUT, start_workflow
-from runner.temporal_failures import failure_from_temporal, to_application_error
+from runner.temporal.activities import ActivityRunner
+from runner.temporal.failures import failure_from_temporal, to_application_error
+from runner.temporal.interceptors import ContextInterceptor
+from runner.temporal.workflow import make_workflow_class
 from runner.testing.discovery import TestFile, TestId, display_path
 from runner.testing.golden import check_golden, commands_of, event_type_name, golden_path, text_diff
 from runner.testing.lua_module import FAILED_KIND, TEST_LUA
-from runner.workflow import make_workflow_class
 
 __all__ = ["DEFAULT_TEST_TIMEOUT", "DEFAULT_VIRTUAL_TIMEOUT", "LuaTestSession", "Outcome", "start_session"]
 

@@ -19,9 +19,9 @@ from click.testing import CliRunner, Result
 
 from cli import main
 from registry.store import open_store
-from runner.failures import FlowFailure
-from runner.process_client import ProcessClient
-from runner.revisions import StoreRevisionSource
+from runner.client.process_client import ProcessClient
+from runner.revision_source import StoreRevisionSource
+from runner.sandbox.failures import FlowFailure
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

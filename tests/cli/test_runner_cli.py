@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
-from runner.devserver import free_port
+from runner.dev.server import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

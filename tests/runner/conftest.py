@@ -21,10 +21,10 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowReplayResults
 
 from registry.revision import Revision
-from runner.revisions import ProjectRevisionSource, RevisionSource
-from runner.starter import NO_INPUT, start_workflow
-from runner.worker import serve
-from runner.workflow import make_workflow_class
+from runner.client.start import NO_INPUT, start_workflow
+from runner.revision_source import ProjectRevisionSource, RevisionSource
+from runner.temporal.worker import serve
+from runner.temporal.workflow import make_workflow_class
 
 ENTRIES = Path(__file__).resolve().parent / "entries"
 

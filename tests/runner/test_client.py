@@ -1,4 +1,4 @@
-"""runner.client: ${env:…} resolution at connect time, TLS/auth settings, real connections."""
+"""runner.client.connect: ${env:…} resolution at connect time, TLS/auth settings, real connections."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 from temporalio.service import TLSConfig
 
 from registry.revision import Revision
-from runner.client import ConnectError, client_settings, connect, resolve_env
-from runner.devserver import free_port
+from runner.client.connect import ConnectError, client_settings, connect, resolve_env
+from runner.dev.server import free_port
 
 
 def client_entry(**data: Any) -> Revision:

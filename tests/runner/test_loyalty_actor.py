@@ -15,7 +15,7 @@ from conftest import LuaProject, assert_replays, lua_worker
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 
-from runner.starter import start_workflow
+from runner.client.start import start_workflow
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "entries"
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from conftest import ENTRIES, lua_worker
 
-from runner.versions import open_versions
+from runner.client.open_versions import open_versions
 
 
 async def test_open_runs_are_counted_by_revision_and_recorded_version(dev_server: Any) -> None:

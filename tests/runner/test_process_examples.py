@@ -15,7 +15,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory
 from temporalio.exceptions import ApplicationError
 
-from runner.binaries import find_temporal_cli
+from runner.dev.binaries import find_temporal_cli
 
 HISTORIES: list[WorkflowHistory] = []
 #: (workflow id, run id) of the children the recorded runs started

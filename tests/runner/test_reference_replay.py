@@ -22,7 +22,7 @@ from reference_support import REFERENCE, SAGA, activity_types, events, with_sour
 from temporalio.client import WorkflowHistory
 from temporalio.workflow import NondeterminismError
 
-from runner.revisions import ProjectRevisionSource
+from runner.revision_source import ProjectRevisionSource
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 RECORD = os.environ.get("FLOWCTL_RECORD_HISTORIES") == "1"

@@ -11,7 +11,7 @@ from typing import Any
 from conftest import ENTRIES, LuaProject, assert_replays, lua_worker, replayer, revisions_on_queue
 from temporalio.client import WorkflowHistory
 
-from runner.revisions import ProjectRevisionSource
+from runner.revision_source import ProjectRevisionSource
 
 #: (entry, input, signals to send) of one run
 Start = tuple[str, Any, list[tuple[str, Any]]]

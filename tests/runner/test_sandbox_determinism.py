@@ -16,8 +16,8 @@ from typing import Any
 import lupa.lua54 as lua54
 import pytest
 
-from runner.failures import LuaRuntimeError
-from runner.sandbox import LuaSandbox
+from runner.sandbox.failures import LuaRuntimeError
+from runner.sandbox.runtime import LuaSandbox
 
 FRESH = 20
 CLOCK_NS = 1_700_000_000 * 10**9  # 2023-11-14T22:13:20Z

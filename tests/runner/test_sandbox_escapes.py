@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from runner.failures import LimitExceeded, LuaRuntimeError, failure_from_lua
-from runner.sandbox import LuaSandbox
+from runner.sandbox.failures import LimitExceeded, LuaRuntimeError, failure_from_lua
+from runner.sandbox.runtime import LuaSandbox
 
 CLOCK_NS = 1_700_000_000 * 10**9 + 250_000_000  # 2023-11-14T22:13:20.25Z
 NOT_AVAILABLE = ("escape.lua:2: module '{}' is not available in this entry: list it under `modules:` "
@@ -412,7 +412,7 @@ def test_a_coroutine_parked_on_a_command_cannot_be_resumed_by_lua() -> None:
 def finishes_quickly(body: str) -> str:
     """Run ``body`` in a fresh sandbox in a subprocess (a hang must not hang the suite); what it raised."""
     script = textwrap.dedent(f"""
-        from runner.sandbox import LuaSandbox
+        from runner.sandbox.runtime import LuaSandbox
         box = LuaSandbox(seed=1, instruction_limit=2_000_000)
         main = box.entrypoint("return {{main = function()\\n" + {body!r} + "\\nend}}", "bomb.lua", "main")
         box.begin_task()

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runner.failures import FlowFailure
-from runner.sandbox import LuaSandbox
+from runner.sandbox.failures import FlowFailure
+from runner.sandbox.runtime import LuaSandbox
 
 SANDBOX = LuaSandbox(seed=3)
 SANDBOX.add_module("json")

@@ -17,8 +17,8 @@ from typing import Any
 from conftest import ENTRIES
 
 from registry.store import open_store
-from runner.revisions import StoreRevisionSource
-from runner.starter import start_workflow
+from runner.client.start import start_workflow
+from runner.revision_source import StoreRevisionSource
 
 REPO = Path(__file__).resolve().parents[2]
 

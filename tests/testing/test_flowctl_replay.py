@@ -24,11 +24,11 @@ from temporalio.client import Client
 
 import cli
 from registry.revision import Revision
-from runner.binaries import find_temporal_cli
+from runner.client.start import start_workflow
+from runner.dev.binaries import find_temporal_cli
 from runner.replay import load_history_dir, replay_histories
-from runner.revisions import ProjectRevisionSource
-from runner.starter import start_workflow
-from runner.worker import serve
+from runner.revision_source import ProjectRevisionSource
+from runner.temporal.worker import serve
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,4 +1,4 @@
--- The trusted half of flowctl's Lua sandbox (runner/sandbox.py runs it once per runtime).
+-- The trusted half of flowctl's Lua sandbox (runner/sandbox/runtime.py runs it once per runtime).
 --
 -- It runs in the runtime's real globals, keeps the dangerous functions (debug, raw
 -- coroutine, load with binary mode, string.dump, os, io) in upvalues, and builds the

@@ -10,7 +10,7 @@
   runs on the event loop, a plain ``def`` on the thread pool. Handlers may use
   ``temporalio.activity`` (heartbeat, info, is_cancelled) from either.
 
-Every failure crosses Temporal as an ApplicationError (runner.temporal_failures), so a
+Every failure crosses Temporal as an ApplicationError (runner.temporal.failures), so a
 workflow's Lua sees ``err:kind()``, ``err:retryable()``, ``err:message()``.
 """
 
@@ -33,15 +33,15 @@ from temporalio.common import RawValue
 from temporalio.service import RPCError, RPCStatusCode
 
 from registry.revision import Revision
-from runner.activity_modules import ActivityCalls, install_activity_modules
-from runner.context_propagation import current_context
-from runner.driver import ShimError
-from runner.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua
-from runner.metrics import limit_hit
-from runner.revisions import RevisionSource, imported_libraries
-from runner.sandbox import DEFAULT_ACTIVITY_INSTRUCTIONS, DEFAULT_MEMORY_LIMIT, LuaSandbox
-from runner.temporal_failures import to_application_error
-from runner.values import from_lua, to_lua
+from runner.revision_source import RevisionSource, imported_libraries
+from runner.sandbox.driver import ShimError
+from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua
+from runner.sandbox.runtime import DEFAULT_ACTIVITY_INSTRUCTIONS, DEFAULT_MEMORY_LIMIT, LuaSandbox
+from runner.sandbox.values import from_lua, to_lua
+from runner.shims.activity_modules import ActivityCalls, install_activity_modules
+from runner.temporal.failures import to_application_error
+from runner.temporal.interceptors import current_context
+from runner.temporal.metrics import limit_hit
 
 __all__ = ["ActivityRunner", "make_activity"]
 

@@ -5,7 +5,7 @@ temporalio normally re-imports workflow code inside a Python sandbox that restri
 modules and proxies non-deterministic calls. lupa (a C extension holding a Lua
 interpreter) does not survive that sandbox, and the sandbox would add nothing here:
 the code that must be deterministic is Lua, and the Lua sandbox
-(runner.sandbox) is what makes it so — sorted ``pairs``, seeded ``math.random``,
+(runner.sandbox.runtime) is what makes it so — sorted ``pairs``, seeded ``math.random``,
 ``os.time`` from workflow time, no I/O, no Python objects. The Python code in this
 module and in runner/shims only calls temporalio's deterministic workflow APIs
 (workflow.now/random/uuid4/patched/sleep/execute_activity). Hence
@@ -13,7 +13,7 @@ module and in runner/shims only calls temporalio's deterministic workflow APIs
 ``UnsandboxedWorkflowRunner``.
 
 How a run ends:
-- ``return value`` → the workflow completes with ``value`` (runner.values mapping);
+- ``return value`` → the workflow completes with ``value`` (runner.sandbox.values mapping);
 - ``return nil, err`` → the workflow fails with an ApplicationError whose type is
   ``err:kind()`` (non-retryable when the error says so); a string ``err`` is kind INTERNAL;
 - ``error(errors.new{...})`` → the same as returning that error: the error object shows
@@ -40,17 +40,17 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from registry.revision import Revision
-from runner.driver import WorkflowDriver
-from runner.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua
-from runner.memo import CARRIED_ARG, CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
-from runner.metrics import limit_hit, lua_task_cpu
-from runner.revisions import RevisionSource, imported_libraries
-from runner.sandbox import LuaSandbox
+from runner.revision_source import RevisionSource, imported_libraries
+from runner.sandbox.driver import WorkflowDriver
+from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua
+from runner.sandbox.runtime import LuaSandbox
+from runner.sandbox.values import from_lua, to_lua
 from runner.shims.process import ProcessState
 from runner.shims.run_context import WorkflowRun
 from runner.shims.workflow_modules import install_workflow_modules
-from runner.temporal_failures import to_application_error
-from runner.values import from_lua, to_lua
+from runner.temporal.failures import to_application_error
+from runner.temporal.memo import CARRIED_ARG, CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
+from runner.temporal.metrics import limit_hit, lua_task_cpu
 
 __all__ = ["LUA_WORKFLOW_RUNNER_NOTE", "REVISION_MEMO", "make_workflow_class"]
 

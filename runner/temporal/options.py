@@ -22,7 +22,7 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 from registry.durations import parse_duration
 from registry.errors import FlowError
-from runner.temporal_failures import retry_policy
+from runner.temporal.failures import retry_policy
 
 __all__ = ["CONFLICT_POLICIES", "START_OPTIONS", "normalize", "start_kwargs"]
 

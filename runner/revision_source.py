@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from registry.errors import FlowError
 from registry.loader import load_project
 from registry.revision import Revision, build_revisions
-from runner.failures import FlowFailure
+from runner.sandbox.failures import FlowFailure
 
 __all__ = [
     "ProjectRevisionSource",

@@ -3,7 +3,7 @@
 A :class:`FlowFailure` is what a Lua error object is: a kind (``NOT_FOUND``, ``INVALID``,
 ``INTERNAL``, ``TIMEOUT``, ``CANCELED``, ``TERMINATED``, ``LIMIT_EXCEEDED`` or a user
 kind), a message, whether a retry may help, details, and the Lua file:line it was raised
-at. runner.temporal_failures carries it across Temporal; this module carries it across
+at. runner.temporal.failures carries it across Temporal; this module carries it across
 the Lua boundary.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from runner.sandbox import LuaSandbox
+    from runner.sandbox.runtime import LuaSandbox
 
 __all__ = [
     "FlowFailure",

@@ -18,8 +18,8 @@ from typing import Any
 from temporalio.client import Client
 
 from registry.revision import Revision
-from runner.memo import REVISION_MEMO
-from runner.revisions import workflow_type_of
+from runner.revision_source import workflow_type_of
+from runner.temporal.memo import REVISION_MEMO
 
 __all__ = ["OpenVersions", "open_versions"]
 

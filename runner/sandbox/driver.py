@@ -31,8 +31,8 @@ from typing import Any
 
 import lupa.lua54 as lupa
 
-from runner.channels import Channel, ChannelError, Select
-from runner.failures import FlowFailure, LuaRuntimeError, failure_to_lua
+from runner.sandbox.channels import Channel, ChannelError, Select
+from runner.sandbox.failures import FlowFailure, LuaRuntimeError, failure_to_lua
 
 __all__ = ["Blocking", "Handler", "Reply", "ShimError", "ShimFailure", "WorkflowDriver", "canceled_failure"]
 
@@ -111,7 +111,7 @@ class WorkflowDriver:
         """Run ``fn(*args)`` as the main Lua thread; return its return values.
 
         Lua errors and sandbox limits propagate as the sandbox raised them
-        (runner.failures.LuaRuntimeError / LimitExceeded); the caller decides what
+        (runner.sandbox.failures.LuaRuntimeError / LimitExceeded); the caller decides what
         they mean for the workflow.
         """
         self.sandbox.begin_task()

@@ -26,7 +26,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 
 from registry.errors import FlowError
-from runner.binaries import find_temporal_cli
+from runner.dev.binaries import find_temporal_cli
 
 __all__ = ["DevServer", "DevServerError", "free_port"]
 

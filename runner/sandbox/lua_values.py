@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.driver import ShimError
-from runner.failures import FlowFailure
-from runner.values import from_lua
+from runner.sandbox.driver import ShimError
+from runner.sandbox.failures import FlowFailure
+from runner.sandbox.values import from_lua
 
 
 def lua_value(sandbox: Any, value: Any, what: str) -> Any:

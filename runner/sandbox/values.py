@@ -15,7 +15,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from runner.sandbox import LuaSandbox
+    from runner.sandbox.runtime import LuaSandbox
 
 __all__ = ["first_problem", "from_lua", "to_lua"]
 

@@ -22,14 +22,14 @@ from typing import Any
 
 from temporalio import activity
 
-from runner.driver import Handler, Reply, ShimError
+from runner.sandbox.driver import Handler, Reply, ShimError
+from runner.sandbox.values import from_lua, to_lua
 from runner.shims import crypto as crypto_shim
 from runner.shims import ctx as ctx_shim
 from runner.shims import time as time_shim
 from runner.shims import uuid as uuid_shim
 from runner.shims.log import LEVELS as LOG_LEVELS
 from runner.shims.workflow_modules import BUILTIN_MODULES, install_log, load_shim
-from runner.values import from_lua, to_lua
 
 __all__ = ["ACTIVITY_MODULES", "ActivityCalls", "activity_handlers", "install_activity_modules"]
 

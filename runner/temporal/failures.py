@@ -1,6 +1,6 @@
 """Between flowctl's failures and Temporal's: errors and activity options.
 
-A :class:`~runner.failures.FlowFailure` crosses Temporal as an ``ApplicationError``
+A :class:`~runner.sandbox.failures.FlowFailure` crosses Temporal as an ``ApplicationError``
 whose ``type`` is the error kind, ``non_retryable`` is ``not retryable`` (and always
 true for kinds that can never succeed on retry), and ``details`` are
 ``[details, where]`` — so a Lua error object survives an activity or child workflow
@@ -34,7 +34,7 @@ from temporalio.exceptions import (
 from registry.durations import parse_duration
 from registry.errors import FlowError
 from registry.revision import Revision
-from runner.failures import FlowFailure
+from runner.sandbox.failures import FlowFailure
 
 __all__ = [
     "ACTIVITY_OPTION_KEYS",

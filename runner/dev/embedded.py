@@ -24,11 +24,11 @@ from typing import Any
 from registry.errors import FlowError
 from registry.publish import apply_tree
 from registry.store import open_store
-from runner.devserver import DevServer
-from runner.executions import RunOutcome, run_entry
-from runner.revisions import StoreRevisionSource
-from runner.starter import NO_INPUT
-from runner.worker import log_event, serve
+from runner.client.executions import RunOutcome, run_entry
+from runner.client.start import NO_INPUT
+from runner.dev.server import DevServer
+from runner.revision_source import StoreRevisionSource
+from runner.temporal.worker import log_event, serve
 
 __all__ = ["DemoRun", "DevOptions", "demo_runs", "run_dev"]
 

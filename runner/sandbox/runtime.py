@@ -1,17 +1,17 @@
 """The Lua sandbox: one factory for the locked-down Lua 5.4 runtime every run and activity call gets.
 
 A :class:`LuaSandbox` is a fresh lupa ``LuaRuntime`` (so a run's globals, string hash seed
-and heap are its own) prepared by ``runner/lua/prelude.lua``, which keeps the dangerous
+and heap are its own) prepared by ``runner/sandbox/lua/prelude.lua``, which keeps the dangerous
 parts of Lua in upvalues and builds the environment user code runs in: the allow-list
 of SPEC §5.2, deterministic ``pairs``/``next``/``table.sort``/``tostring``, ``math.random``
 seeded from the run, ``os.time/clock/date`` on the driver's clock, ``load`` for text only,
 ``require`` for listed modules and imports only. No Python object is ever reachable from
-Lua: Lua code talks to Python only by yielding command tables (runner.driver), and the
+Lua: Lua code talks to Python only by yielding command tables (runner.sandbox.driver), and the
 runtime refuses attribute access on any Python object that would leak in anyway.
 
 Limits: memory per runtime (lupa's allocator cap) and an instruction budget per
 :meth:`begin_task` (a count hook on every coroutine). Hitting one raises
-:class:`~runner.failures.LimitExceeded` naming the limit and the Lua file:line; user code
+:class:`~runner.sandbox.failures.LimitExceeded` naming the limit and the Lua file:line; user code
 cannot catch it with ``pcall``.
 """
 
@@ -26,8 +26,8 @@ from typing import Any
 
 import lupa.lua54 as lua54
 
-from runner.failures import FlowFailure, LimitExceeded, LuaRuntimeError
-from runner.values import first_problem
+from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
+from runner.sandbox.values import first_problem
 
 __all__ = [
     "DEFAULT_ACTIVITY_INSTRUCTIONS",
@@ -52,7 +52,7 @@ _LuaSyntaxError = lua54.LuaSyntaxError
 
 @functools.cache
 def _prelude() -> str:
-    return resources.files("runner").joinpath("lua/prelude.lua").read_text(encoding="utf-8")
+    return resources.files("runner.sandbox").joinpath("lua/prelude.lua").read_text(encoding="utf-8")
 
 
 # flowctl's own Lua (the prelude, the shims) is compiled once per process and every runtime

@@ -23,7 +23,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
-from runner.memo import CONTEXT_MEMO
+from runner.temporal.memo import CONTEXT_MEMO
 
 __all__ = ["ContextInterceptor", "current_context"]
 

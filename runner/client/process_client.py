@@ -23,10 +23,10 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
 from registry.errors import FlowError
-from runner.failures import FlowFailure
-from runner.revisions import RevisionSource
-from runner.starter import NO_INPUT, start_workflow
-from runner.temporal_failures import failure_from_temporal
+from runner.client.start import NO_INPUT, start_workflow
+from runner.revision_source import RevisionSource
+from runner.sandbox.failures import FlowFailure
+from runner.temporal.failures import failure_from_temporal
 
 __all__ = ["Pid", "ProcessClient"]
 
@@ -55,7 +55,7 @@ class ProcessClient:
         """Start ``entry_id`` (pinned to its current revision); returns its pid."""
         task_queue = None
         if worker is not None:
-            from runner.revisions import task_queue_of_worker
+            from runner.revision_source import task_queue_of_worker
 
             try:
                 task_queue = task_queue_of_worker(self.source.entry(worker))

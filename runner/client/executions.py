@@ -23,12 +23,12 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from registry.errors import FlowError
 from registry.revision import Revision
-from runner.client import connect
-from runner.failures import FlowFailure
-from runner.memo import REVISION_MEMO
-from runner.revisions import StoreRevisionSource, ref_id, worker_of, workflow_type_of
-from runner.starter import NO_INPUT, start_workflow
-from runner.temporal_failures import failure_from_temporal
+from runner.client.connect import connect
+from runner.client.start import NO_INPUT, start_workflow
+from runner.revision_source import StoreRevisionSource, ref_id, worker_of, workflow_type_of
+from runner.sandbox.failures import FlowFailure
+from runner.temporal.failures import failure_from_temporal
+from runner.temporal.memo import REVISION_MEMO
 
 __all__ = ["Described", "RunOutcome", "client_entry", "control_execution", "describe_execution", "parse_input",
            "run_entry", "workflow_client"]

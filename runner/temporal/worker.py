@@ -34,12 +34,12 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from registry.errors import FlowError
 from registry.revision import Revision
-from runner.activities import make_activity
-from runner.client import client_settings, connect
-from runner.context_propagation import ContextInterceptor
-from runner.metrics import prometheus_runtime
-from runner.revisions import StoreRevisionSource, ref_id, task_queue_of_worker
-from runner.workflow import LuaWorkflowError, RevisionChanged, make_workflow_class
+from runner.client.connect import client_settings, connect
+from runner.revision_source import StoreRevisionSource, ref_id, task_queue_of_worker
+from runner.temporal.activities import make_activity
+from runner.temporal.interceptors import ContextInterceptor
+from runner.temporal.metrics import prometheus_runtime
+from runner.temporal.workflow import LuaWorkflowError, RevisionChanged, make_workflow_class
 
 __all__ = ["WorkerSpec", "log_event", "plan_workers", "run_worker", "serve"]
 

@@ -22,14 +22,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from registry.errors import FlowError
 from registry.revision import Revision
-from runner.failures import FlowFailure
-from runner.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
-from runner.revisions import RevisionSource, task_queue_of_worker, worker_of, workflow_type_of
-from runner.start_options import CONFLICT_POLICIES, conflict_policy, normalize, start_kwargs
+from runner.revision_source import RevisionSource, task_queue_of_worker, worker_of, workflow_type_of
+from runner.sandbox.failures import FlowFailure
+from runner.temporal.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
+from runner.temporal.options import CONFLICT_POLICIES, conflict_policy, normalize, start_kwargs
 
 __all__ = ["NO_INPUT", "REVISION_SEARCH_ATTRIBUTE", "StartedWorkflow", "start_workflow", "task_queue_of"]
 
-#: Keyword search attribute registered by `flowctl dev` (runner.devserver) and recommended in the docs.
+#: Keyword search attribute registered by `flowctl dev` (runner.dev.server) and recommended in the docs.
 REVISION_SEARCH_ATTRIBUTE = "FlowctlRevision"
 #: Pass as ``input`` to start ``main()`` without arguments.
 NO_INPUT: Any = object()
