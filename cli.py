@@ -170,9 +170,9 @@ def diff_command(entries_dir: str, registry_url: str | None, prune: bool, strict
 
     Writes nothing. Exit 0: nothing to do; 1: changes pending; 2: invalid tree or error.
     """
+    from registry.open_store import open_store
     from registry.plan import Action, render_plan, unified_diff
     from registry.publish import plan_tree
-    from registry.store import open_store
 
     try:
         with open_store(registry_url, create=False) as store:
@@ -208,9 +208,9 @@ def apply_command(entries_dir: str, registry_url: str | None, prune: bool, stric
     Prints the plan, then one `ID created|changed|unchanged|deleted` line per entry.
     Exit 0: applied (or nothing to do); 1: invalid tree, conflict or registry error.
     """
+    from registry.open_store import open_store
     from registry.plan import compute_plan, render_plan
     from registry.publish import apply_plan, check_tree
-    from registry.store import open_store
 
     # before opening the store: an invalid tree writes nothing
     check = check_tree([entries_dir], strict=strict, cache_dir=Path(_VALIDATE_CACHE))
@@ -254,7 +254,7 @@ def registry_list_command(registry_url: str | None, as_json: bool) -> None:
     """Every entry's current revision."""
     import json
 
-    from registry.store import open_store
+    from registry.open_store import open_store
 
     with open_store(registry_url, create=False) as store:
         current = store.list_current()
@@ -279,8 +279,8 @@ def registry_show_command(entry_id: str, ref: str | None, registry_url: str | No
     """One revision of an entry: its YAML, its Lua source and the entry's revisions."""
     import json
 
+    from registry.open_store import open_store
     from registry.revision import dump_data
-    from registry.store import open_store
 
     with open_store(registry_url, create=False) as store:
         rev = store.resolve(entry_id, ref) if ref else store.current(entry_id)
@@ -323,7 +323,7 @@ def registry_history_command(entry_id: str | None, limit: int | None, registry_u
     """Apply and rollback events, newest first (only those touching ENTRY_ID when given)."""
     import json
 
-    from registry.store import open_store
+    from registry.open_store import open_store
 
     with open_store(registry_url, create=False) as store:
         events = store.history(entry_id, limit=limit)
@@ -349,8 +349,8 @@ def registry_history_command(entry_id: str | None, limit: int | None, registry_u
 @reports_errors
 def registry_rollback_command(entry_id: str, rev: str, registry_url: str | None, as_json: bool) -> None:
     """Make an old revision REV (digest or prefix) of ENTRY_ID current again, as a new event."""
+    from registry.open_store import open_store
     from registry.publish import rollback_entry
-    from registry.store import open_store
 
     with open_store(registry_url, create=False) as store:
         revision, event = rollback_entry(store, entry_id, rev)
@@ -404,7 +404,7 @@ def worker_command(worker_ids: tuple[str, ...], registry_url: str | None, python
     """
     from datetime import timedelta
 
-    from registry.store import open_store
+    from registry.open_store import open_store
     from runner.temporal.worker import run_worker
 
     with open_store(registry_url, create=False) as store:
@@ -469,7 +469,7 @@ def run_command(entry_id: str, input_text: str | None, workflow_id: str | None, 
     import asyncio
     import json
 
-    from registry.store import open_store
+    from registry.open_store import open_store
     from runner.client.executions import parse_input, run_entry
     from runner.revision_source import StoreRevisionSource
 
@@ -512,7 +512,7 @@ def _split_spec(spec: str, option: str, *, required: bool) -> tuple[str, Any]:
 
 
 def _registry_client(registry_url: str | None, client_id: str | None) -> Any:
-    from registry.store import open_store
+    from registry.open_store import open_store
     from runner.client.executions import client_entry
     from runner.revision_source import StoreRevisionSource
 
@@ -581,7 +581,7 @@ def versions_command(entry_id: str, client_id: str | None, registry_url: str | N
     import asyncio
     import json
 
-    from registry.store import open_store
+    from registry.open_store import open_store
     from runner.client.connect import connect
     from runner.client.executions import client_entry, workflow_client
     from runner.client.open_versions import open_versions

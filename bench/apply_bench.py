@@ -126,9 +126,9 @@ def timed(label: str, func: Callable[[], T]) -> T:
 
 def stages(entries: Path, db: Path) -> None:
     """The unchanged re-apply in-process, stage by stage (a warm interpreter: no start-up cost)."""
+    from registry.open_store import open_store
     from registry.plan import compute_plan
     from registry.publish import apply_plan, check_tree
-    from registry.store import open_store
 
     print("  stages of the unchanged re-apply (validation: all stages, Lua analysis cache warm)")
     cache = entries.parent / ".flowctl" / "cache"

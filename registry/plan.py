@@ -10,9 +10,9 @@ import difflib
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from registry.revision import Revision, dump_data
-from registry.store import RevisionStore
 
 
 class Action(enum.StrEnum):
@@ -76,7 +76,15 @@ class Plan:
         return {str(action): len(self.of(action)) for action in Action}
 
 
-def compute_plan(revisions: Mapping[str, Revision], store: RevisionStore, *, prune: bool = False) -> Plan:
+class CurrentRevisions(Protocol):
+    """What planning reads from a store (:class:`~registry.store.RevisionStore` has it)."""
+
+    def current_digests(self) -> dict[str, str]: ...
+
+    def current(self, entry_id: str) -> Revision | None: ...
+
+
+def compute_plan(revisions: Mapping[str, Revision], store: CurrentRevisions, *, prune: bool = False) -> Plan:
     """Compare the tree's revisions with the registry's current ones.
 
     Only the namespaces present in the tree are compared: entries another team applied under

@@ -1,4 +1,4 @@
-"""The revision store: one small interface, chosen by URL (embedded SQLite by default).
+"""The revision store: one small interface (registry.open_store picks the implementation by URL).
 
 Readers (the worker) use ``current``, ``revision``, ``list_current`` and ``change_token``;
 writers (``flowctl apply`` / ``registry rollback``) use ``apply`` and ``rollback``, each one
@@ -12,20 +12,11 @@ import os
 import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 from registry.errors import FlowError
+from registry.plan import Plan
 from registry.revision import Revision
-
-if TYPE_CHECKING:
-    from registry.plan import Plan
-
-#: Where the embedded store lives, relative to the working directory.
-DEFAULT_REGISTRY_PATH = ".flowctl/registry.db"
-#: Environment variable naming the store (same syntax as ``--registry``).
-REGISTRY_ENV = "FLOWCTL_REGISTRY"
 
 
 class RegistryError(FlowError):
@@ -169,36 +160,3 @@ def default_actor() -> str:
     except (OSError, KeyError):  # no passwd entry (some containers)
         user = f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
     return f"{user}@{socket.gethostname()}"
-
-
-def open_store(url: str | None = None, *, create: bool = True) -> RevisionStore:
-    """Open the registry named by ``url``, ``$FLOWCTL_REGISTRY`` or ``.flowctl/registry.db``.
-
-    Accepted: a plain path, ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``
-    (SQLAlchemy's convention) and ``sqlite:///:memory:``. With ``create=False`` a store
-    file that does not exist yet reads as an empty registry and nothing is written to disk
-    (what ``flowctl diff`` wants).
-    """
-    from registry.sqlite_store import SqliteRevisionStore  # deferred: keeps import of store.py light
-
-    text = (url or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY_PATH).strip()
-    if "://" in text:
-        scheme, _, rest = text.partition("://")
-        scheme = scheme.lower()
-        if scheme == "sqlite":
-            if not rest.startswith("/"):
-                raise RegistryError(f"registry URL {text!r} is malformed",
-                                    hint="write sqlite:///relative/path.db or sqlite:////absolute/path.db")
-            rest = rest[1:]
-            if rest == ":memory:":
-                return SqliteRevisionStore(None, url=text)
-            return SqliteRevisionStore(Path(rest), url=text, create=create)
-        if scheme in ("postgres", "postgresql"):
-            raise RegistryError("the PostgreSQL registry is not available in this version of flowctl",
-                                hint="use the embedded SQLite store (a path or sqlite:///path.db)")
-        raise RegistryError(f"unknown registry URL scheme {scheme!r} in {text!r}",
-                            hint="use a file path or sqlite:///path.db")
-    if not text:
-        raise RegistryError("the registry path is empty",
-                            hint=f"pass --registry PATH or unset {REGISTRY_ENV}")
-    return SqliteRevisionStore(Path(text), url=text, create=create)

@@ -26,12 +26,12 @@ from temporalio.service import RPCError
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from registry.errors import FlowError
+from runner.history import commands_of, format_duration
 from runner.revision_source import ProjectRevisionSource, RevisionSource, StoreRevisionSource
 from runner.sandbox.failures import FlowFailure
 from runner.temporal.interceptors import ContextInterceptor
 from runner.temporal.memo import REVISION_MEMO
 from runner.temporal.workflow import make_workflow_class
-from runner.testing.golden import commands_of, format_duration
 
 __all__ = ["LoadedHistory", "ReplayResult", "fetch_histories", "load_history_dir", "load_history_file",
            "replay_histories", "replay_main"]
@@ -279,7 +279,7 @@ async def replay_main(*, histories_dir: Path | None = None, workflow_ids: Sequen
     if entries is not None:
         return await _replay_on(ProjectRevisionSource.from_paths([entries]), histories_dir, workflow_ids, query,
                                 limit, client_id)
-    from registry.store import open_store
+    from registry.open_store import open_store
 
     with open_store(registry_url, create=False) as store:
         return await _replay_on(StoreRevisionSource(store), histories_dir, workflow_ids, query, limit, client_id)

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from registry.errors import FlowError
+from registry.open_store import open_store
 from registry.publish import apply_tree
-from registry.store import open_store
 from runner.client.executions import RunOutcome, run_entry
 from runner.client.start import NO_INPUT
 from runner.dev.server import DevServer

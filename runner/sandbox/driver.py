@@ -32,7 +32,7 @@ from typing import Any
 import lupa.lua54 as lupa
 
 from runner.sandbox.channels import Channel, ChannelError, Select
-from runner.sandbox.failures import FlowFailure, LuaRuntimeError, failure_to_lua
+from runner.sandbox.failures import FlowFailure, LuaRuntimeError
 
 __all__ = ["Blocking", "Handler", "Reply", "ShimError", "ShimFailure", "WorkflowDriver", "canceled_failure"]
 
@@ -242,7 +242,7 @@ class WorkflowDriver:
             _check_reply(str(op), reply)
             return (True, *reply)
         except ShimFailure as exc:
-            return (False, failure_to_lua(self.sandbox, exc.failure))
+            return (False, self.sandbox.error_object(exc.failure))
         except (ShimError, ChannelError) as exc:
             return (False, str(exc))
 
@@ -354,7 +354,7 @@ class WorkflowDriver:
         self.cancel_requested = True
         for operation in self._operations.values():
             operation.task.cancel()
-        canceled = (False, failure_to_lua(self.sandbox, canceled_failure()))
+        canceled = (False, self.sandbox.error_object(canceled_failure()))
         for channel in self.channels.values():
             channel.interrupt(canceled)
         for hook in self.on_cancel:
@@ -370,9 +370,9 @@ def _reply_of(sandbox: Any, task: asyncio.Task[Reply]) -> tuple[Any, ...]:
     try:
         reply = task.result()
     except asyncio.CancelledError:
-        return (False, failure_to_lua(sandbox, canceled_failure()))
+        return (False, sandbox.error_object(canceled_failure()))
     except ShimFailure as exc:
-        return (False, failure_to_lua(sandbox, exc.failure))
+        return (False, sandbox.error_object(exc.failure))
     except ShimError as exc:
         return (False, str(exc))
     _check_reply("operation", reply)

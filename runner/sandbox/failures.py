@@ -3,23 +3,18 @@
 A :class:`FlowFailure` is what a Lua error object is: a kind (``NOT_FOUND``, ``INVALID``,
 ``INTERNAL``, ``TIMEOUT``, ``CANCELED``, ``TERMINATED``, ``LIMIT_EXCEEDED`` or a user
 kind), a message, whether a retry may help, details, and the Lua file:line it was raised
-at. runner.temporal.failures carries it across Temporal; this module carries it across
-the Lua boundary.
+at. runner.temporal.failures carries it across Temporal; the sandbox runtime carries it across
+the Lua boundary (``LuaSandbox.failure_of`` / ``LuaSandbox.error_object``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
-
-if TYPE_CHECKING:
-    from runner.sandbox.runtime import LuaSandbox
+from typing import Any, ClassVar
 
 __all__ = [
     "FlowFailure",
     "LimitExceeded",
     "LuaRuntimeError",
-    "failure_from_lua",
-    "failure_to_lua",
 ]
 
 
@@ -73,26 +68,3 @@ class LuaRuntimeError(Exception):
 
     def __str__(self) -> str:
         return self.traceback or self.message
-
-
-def failure_from_lua(sandbox: LuaSandbox, value: Any) -> FlowFailure:
-    """The FlowFailure for a Lua error value: an ``errors.new`` object, a string, or anything else."""
-    if isinstance(value, str):
-        return FlowFailure("INTERNAL", value, retryable=True)
-    fields = sandbox.error_fields(value)
-    if fields is not None:
-        kind, message, retryable, details, where = fields
-        return FlowFailure(kind, message, retryable=retryable, details=details, where=where)
-    if value is None or isinstance(value, bool | int | float):
-        return FlowFailure("INTERNAL", f"error value {value!r}", retryable=True)
-    try:
-        shown = sandbox.export(value, "error")
-    except FlowFailure:
-        shown = f"a {sandbox.lua_type(value)} value"
-    return FlowFailure("INTERNAL", f"error value {shown}", retryable=True, details=None)
-
-
-def failure_to_lua(sandbox: LuaSandbox, failure: FlowFailure) -> Any:
-    """A Lua error object (``err:kind()``, ``err:message()``...) carrying ``failure``."""
-    return sandbox.new_error(failure.kind, failure.message, retryable=failure.retryable,
-                             details=failure.details, where=failure.where)

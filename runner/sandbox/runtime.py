@@ -209,7 +209,7 @@ class LuaSandbox:
         """Lua's type() of a value held by Python."""
         return str(self._lua_type(value))
 
-    def export(self, value: Any, path: str) -> Any:
+    def export(self, value: Any, path: str = "value") -> Any:
         """A Lua value as plain Python data (SPEC §5.6); FlowFailure(INVALID) naming the path if not."""
         if value is None or isinstance(value, bool | int | float):
             if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
@@ -228,7 +228,7 @@ class LuaSandbox:
             raise FlowFailure("INVALID", str(err), retryable=False)
         return json.loads(text)
 
-    def import_(self, value: Any, path: str) -> Any:
+    def import_(self, value: Any, path: str = "value") -> Any:
         """Plain Python data as a Lua value (tables marked as json arrays/objects)."""
         if value is None or isinstance(value, bool | int | float | str):
             # scalars go to Lua as they are: only check what Lua cannot hold
@@ -267,6 +267,27 @@ class LuaSandbox:
         except FlowFailure:
             plain = None
         return str(kind), str(message), bool(retryable), plain, (str(where) if where else None)
+
+    def failure_of(self, value: Any) -> FlowFailure:
+        """The FlowFailure for a Lua error value: an ``errors.new`` object, a string, or anything else."""
+        if isinstance(value, str):
+            return FlowFailure("INTERNAL", value, retryable=True)
+        fields = self.error_fields(value)
+        if fields is not None:
+            kind, message, retryable, details, where = fields
+            return FlowFailure(kind, message, retryable=retryable, details=details, where=where)
+        if value is None or isinstance(value, bool | int | float):
+            return FlowFailure("INTERNAL", f"error value {value!r}", retryable=True)
+        try:
+            shown = self.export(value, "error")
+        except FlowFailure:
+            shown = f"a {self.lua_type(value)} value"
+        return FlowFailure("INTERNAL", f"error value {shown}", retryable=True, details=None)
+
+    def error_object(self, failure: FlowFailure) -> Any:
+        """A Lua error object (``err:kind()``, ``err:message()``...) carrying ``failure``."""
+        return self.new_error(failure.kind, failure.message, retryable=failure.retryable,
+                              details=failure.details, where=failure.where)
 
     def memory_used(self) -> int:
         """Bytes the Lua heap holds now."""

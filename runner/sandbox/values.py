@@ -5,32 +5,32 @@ Integers stay integers and floats stay floats; strings must be UTF-8; a table wi
 empty tables (an unmarked empty table is a list); ``json.null`` is JSON null inside lists
 and objects. Cycles, NaN, functions and non-UTF-8 strings are errors naming the path
 (``input.items[3].price``). The conversion itself runs in the sandbox's trusted Lua code,
-one call per value, never running user metamethods.
+one call per value, never running user metamethods (``LuaSandbox.import_`` / ``export``).
+
+Shim handlers read command fields with :func:`lua_value` / :func:`lua_args` /
+:func:`lua_options`, which turn a value that cannot cross into a Lua error at the caller.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from runner.sandbox.runtime import LuaSandbox
+from runner.sandbox.driver import ShimError
+from runner.sandbox.failures import FlowFailure
 
-__all__ = ["first_problem", "from_lua", "to_lua"]
+__all__ = ["MAX_IMPORT_DEPTH", "LuaExporter", "first_problem", "lua_args", "lua_options", "lua_value"]
 
 #: How deep Python data may nest on its way into Lua (the trusted JSON decoder's limit).
 MAX_IMPORT_DEPTH = 200
 
 
-def to_lua(sandbox: LuaSandbox, value: Any, path: str = "value") -> Any:
-    """Plain Python data (what a JSON payload decodes to) as a Lua value of ``sandbox``."""
-    return sandbox.import_(value, path)
+class LuaExporter(Protocol):
+    """What reading a command field needs of a sandbox (:class:`~runner.sandbox.runtime.LuaSandbox`)."""
 
+    def export(self, value: Any, path: str = "value") -> Any: ...
 
-def from_lua(sandbox: LuaSandbox, value: Any, path: str = "value") -> Any:
-    """A Lua value of ``sandbox`` as plain Python data; FlowFailure(INVALID) naming the path if impossible."""
-    return sandbox.export(value, path)
 
 
 def first_problem(value: Any, path: str = "value") -> str | None:
@@ -75,3 +75,29 @@ def _problem(value: Any, path: str, depth: int, active: set[int]) -> str | None:
             return problem
     active.discard(id(value))
     return None
+
+
+def lua_value(sandbox: LuaExporter, value: Any, what: str) -> Any:
+    """``from_lua`` whose failures (cycles, functions, NaN, bad UTF-8…) raise ShimError naming ``what``."""
+    if value is None:
+        return None
+    try:
+        return sandbox.export(value, what)
+    except FlowFailure as exc:
+        raise ShimError(exc.message) from None
+
+
+def lua_args(sandbox: LuaExporter, packed: Any, what: str) -> list[Any]:
+    """The arguments of a ``table.pack(...)`` (nils included, up to ``n``)."""
+    count = packed["n"] or 0
+    return [lua_value(sandbox, packed[i], f"{what} {i}") for i in range(1, count + 1)]
+
+
+def lua_options(sandbox: LuaExporter, options: Any, what: str) -> dict[str, Any]:
+    """An options table as a dict (empty when nil)."""
+    value = lua_value(sandbox, options, what)
+    if value is None or value == [] or value == {}:
+        return {}
+    if not isinstance(value, dict):
+        raise ShimError(f"{what} must be a table of option = value")
+    return value

@@ -23,7 +23,6 @@ from typing import Any
 from temporalio import activity
 
 from runner.sandbox.driver import Handler, Reply, ShimError
-from runner.sandbox.values import from_lua, to_lua
 from runner.shims import crypto as crypto_shim
 from runner.shims import ctx as ctx_shim
 from runner.shims import time as time_shim
@@ -129,26 +128,26 @@ def activity_handlers(sandbox: Any, calls: ActivityCalls) -> dict[str, Handler]:
 
     def heartbeat(cmd: Any) -> Reply:
         if cmd["has_details"]:
-            calls.heartbeat(from_lua(sandbox, cmd["details"], path="activity.heartbeat(details)"))
+            calls.heartbeat(sandbox.export(cmd["details"], path="activity.heartbeat(details)"))
         else:
             calls.heartbeat()
         return ()
 
     def info(_cmd: Any) -> Reply:
-        return (to_lua(sandbox, dict(calls.info()), path="activity.info()"),)
+        return (sandbox.import_(dict(calls.info()), path="activity.info()"),)
 
     def is_cancelled(_cmd: Any) -> Reply:
         return (calls.is_cancelled(),)
 
     def log(cmd: Any) -> Reply:
         level = LOG_LEVELS.get(str(cmd["level"]), logging.INFO)
-        fields = from_lua(sandbox, cmd["fields"], path="log fields") if cmd["fields"] is not None else None
+        fields = sandbox.export(cmd["fields"], path="log fields") if cmd["fields"] is not None else None
         message = str(cmd["message"]) + (f" {fields}" if fields else "")
         activity.logger.log(level, f"[{cmd['where'] or '?'}] {message}")
         return ()
 
     def ctx_all(_cmd: Any) -> Reply:
-        return (to_lua(sandbox, dict(calls.context), path="ctx"),)
+        return (sandbox.import_(dict(calls.context), path="ctx"),)
 
     def uuid_v4(_cmd: Any) -> Reply:
         return (str(uuid.uuid4()),)

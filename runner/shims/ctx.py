@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from runner.sandbox.driver import Handler, Reply
-from runner.sandbox.values import to_lua
 from runner.shims.run_context import WorkflowRun
 
 LUA_SOURCE = r"""
@@ -44,6 +43,6 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
     """Command handlers for the ctx module."""
 
     def context_values(_cmd: Any) -> Reply:
-        return (to_lua(run.sandbox, dict(run.context), "ctx"),)
+        return (run.sandbox.import_(dict(run.context), "ctx"),)
 
     return {"ctx.all": context_values}

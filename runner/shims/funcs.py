@@ -18,11 +18,11 @@ from registry.errors import FlowError
 from registry.revision import Revision
 from runner.revision_source import task_queue_of_worker, worker_of
 from runner.sandbox.driver import Blocking, Handler, Reply, ShimError
-from runner.sandbox.failures import FlowFailure, failure_to_lua
-from runner.sandbox.lua_values import lua_args, lua_options
-from runner.sandbox.values import to_lua
+from runner.sandbox.failures import FlowFailure
+from runner.sandbox.values import lua_args, lua_options
 from runner.shims.run_context import WorkflowRun
-from runner.temporal.failures import activity_options, failure_from_temporal
+from runner.temporal.failures import failure_from_temporal
+from runner.temporal.options import activity_options
 
 LUA_SOURCE = r"""
 local yield_command = ...
@@ -143,7 +143,7 @@ def _prepare(run: WorkflowRun, cmd: Any, what: str) -> Any:
         revision = run.source.activity(activity_id)
         options = activity_options(revision, overrides, task_queue=_task_queue(run, revision))
     except FlowFailure as failure:
-        return (None, failure_to_lua(run.sandbox, failure))
+        return (None, run.sandbox.error_object(failure))
     except FlowError as exc:
         raise ShimError(f"{what}({activity_id!r}): {exc.message}" + (f" ({exc.hint})" if exc.hint else "")) \
             from None
@@ -154,8 +154,8 @@ async def _execute(run: WorkflowRun, activity_id: str, args: list[Any], options:
     try:
         result = await workflow.execute_activity(activity_id, args=args, **options)
     except ActivityError as exc:
-        return (None, failure_to_lua(run.sandbox, failure_from_temporal(exc)))
-    return (to_lua(run.sandbox, result, f"{activity_id} result"),)
+        return (None, run.sandbox.error_object(failure_from_temporal(exc)))
+    return (run.sandbox.import_(result, f"{activity_id} result"),)
 
 
 async def _already(reply: Reply) -> Reply:

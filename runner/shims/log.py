@@ -13,7 +13,7 @@ from typing import Any
 from temporalio import workflow
 
 from runner.sandbox.driver import Handler, Reply
-from runner.sandbox.lua_values import lua_value
+from runner.sandbox.values import lua_value
 from runner.shims.run_context import WorkflowRun
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}

@@ -37,9 +37,8 @@ from registry.revision import Revision
 from runner.revision_source import task_queue_of_worker, worker_of, workflow_type_of
 from runner.sandbox.channels import Channel
 from runner.sandbox.driver import Blocking, Handler, Reply, ShimError, ShimFailure, canceled_failure
-from runner.sandbox.failures import FlowFailure, failure_to_lua
-from runner.sandbox.lua_values import lua_args, lua_value
-from runner.sandbox.values import to_lua
+from runner.sandbox.failures import FlowFailure
+from runner.sandbox.values import lua_args, lua_value
 from runner.shims.run_context import WorkflowRun
 from runner.temporal.failures import failure_from_temporal
 from runner.temporal.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
@@ -104,7 +103,7 @@ class ProcessState:
     def _record(self, message: Message) -> Any:
         sandbox = self.run.sandbox
         return sandbox.lua.table_from({"seq": message.seq, "topic": message.topic, "from": message.sender,
-                                       "payload": to_lua(sandbox, message.payload, f"message {message.topic!r}")})
+                                       "payload": sandbox.import_(message.payload, f"message {message.topic!r}")})
 
     def listen(self, topic: str) -> Channel:
         channel = self.listeners.get(topic)
@@ -152,11 +151,11 @@ class ProcessState:
                 return
             self._event("LINK_DOWN", child.workflow_id, None, failure)
         elif child.monitored:
-            self._event("EXIT", child.workflow_id, to_lua(sandbox, value, "child result"), failure)
+            self._event("EXIT", child.workflow_id, sandbox.import_(value, "child result"), failure)
 
     def _event(self, kind: str, sender: str, value: Any, failure: FlowFailure | None) -> None:
         sandbox = self.run.sandbox
-        error = failure_to_lua(sandbox, failure) if failure is not None else None
+        error = sandbox.error_object(failure) if failure is not None else None
         self.events.put(sandbox.lua.table_from({"kind": kind, "from": sender, "value": value, "error": error}))
 
 
@@ -322,15 +321,15 @@ async def _spawn(run: WorkflowRun, state: ProcessState, request: StartRequest, *
     except WorkflowAlreadyStartedError:
         return await _existing(run, request, wait=wait)
     except asyncio.CancelledError:
-        return (None, failure_to_lua(sandbox, canceled_failure("the start was canceled")))
+        return (None, sandbox.error_object(canceled_failure("the start was canceled")))
     child = state.children[request.workflow_id] = Child(request.workflow_id)
     if wait:
         value, failure = await _outcome(handle)
         child.monitored = False
         state.child_exited(child, value, failure)
         if failure is not None:
-            return (None, failure_to_lua(sandbox, failure))
-        return (to_lua(sandbox, value, f"{request.revision.entry_id} result"),)
+            return (None, sandbox.error_object(failure))
+        return (sandbox.import_(value, f"{request.revision.entry_id} result"),)
 
     async def watch() -> None:
         state.child_exited(child, *await _outcome(handle))
@@ -354,7 +353,7 @@ async def _existing(run: WorkflowRun, request: StartRequest, *, wait: bool) -> R
     if request.conflict != "use_existing" or wait:
         failure = FlowFailure("ALREADY_STARTED", f"a workflow with id {request.workflow_id!r} is already running",
                               retryable=False, details={"workflow_id": request.workflow_id})
-        return (None, failure_to_lua(sandbox, failure))
+        return (None, sandbox.error_object(failure))
     me = workflow.info().workflow_id
     for message in request.messages:  # with use_existing the start messages still reach it
         await workflow.get_external_workflow_handle(request.workflow_id).signal(
@@ -367,7 +366,7 @@ def _child(state: ProcessState, cmd: Any, what: str) -> Child | tuple[Any, ...]:
     if child is None:
         failure = FlowFailure("NOT_FOUND", f"{what}: {cmd['id']} is not a child of this workflow (a workflow can "
                               "monitor and link the workflows it spawned)", retryable=False)
-        return (None, failure_to_lua(state.run.sandbox, failure))
+        return (None, state.run.sandbox.error_object(failure))
     return child
 
 
@@ -375,10 +374,10 @@ async def _signal(run: WorkflowRun, target: str, topic: str, payload: Any, me: s
     try:
         await workflow.get_external_workflow_handle(target).signal(topic, args=[payload, {"from": me}])
     except asyncio.CancelledError:
-        return (None, failure_to_lua(run.sandbox, canceled_failure()))
+        return (None, run.sandbox.error_object(canceled_failure()))
     except Exception as exc:  # the target does not exist or already closed
         failure = FlowFailure("NOT_FOUND", f"process.send to {target}: {exc}", retryable=False)
-        return (None, failure_to_lua(run.sandbox, failure))
+        return (None, run.sandbox.error_object(failure))
     return (True, None)
 
 
@@ -387,7 +386,7 @@ async def _terminate(run: WorkflowRun, target: str, reason: str) -> Reply:
         await workflow.execute_activity(TERMINATE_ACTIVITY, args=[{"workflow_id": target, "reason": reason}],
                                         **internal_activity_options())
     except ActivityError as exc:
-        return (None, failure_to_lua(run.sandbox, failure_from_temporal(exc)))
+        return (None, run.sandbox.error_object(failure_from_temporal(exc)))
     return (True, None)
 
 
@@ -396,7 +395,7 @@ async def _cancel(run: WorkflowRun, state: ProcessState, target: str, deadline: 
         await workflow.get_external_workflow_handle(target).cancel()
     except Exception as exc:
         failure = FlowFailure("NOT_FOUND", f"process.cancel of {target}: {exc}", retryable=False)
-        return (None, failure_to_lua(run.sandbox, failure))
+        return (None, run.sandbox.error_object(failure))
     child = state.children.get(target)
     if deadline is not None and child is not None:
         grace = parse_duration(deadline, what="process.cancel deadline")

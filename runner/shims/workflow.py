@@ -19,8 +19,7 @@ from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
 from runner.sandbox.driver import Handler, Reply, ShimError
-from runner.sandbox.lua_values import lua_args, lua_value
-from runner.sandbox.values import to_lua
+from runner.sandbox.values import lua_args, lua_value
 from runner.shims.run_context import WorkflowRun
 from runner.temporal.memo import CARRIED_ARG, CONTEXT_MEMO
 
@@ -143,7 +142,7 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
             "entry_id": run.revision.entry_id,
             "revision": run.revision.digest,
         }
-        return (to_lua(run.sandbox, {k: v for k, v in data.items() if v is not None}, "workflow.info()"),)
+        return (run.sandbox.import_({k: v for k, v in data.items() if v is not None}, "workflow.info()"),)
 
     def version(cmd: Any) -> Reply:
         change_id, low, high = str(cmd["change_id"]), int(cmd["min"]), int(cmd["max"])

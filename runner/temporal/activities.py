@@ -35,9 +35,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from registry.revision import Revision
 from runner.revision_source import RevisionSource, imported_libraries
 from runner.sandbox.driver import ShimError
-from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua
+from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
 from runner.sandbox.runtime import DEFAULT_ACTIVITY_INSTRUCTIONS, DEFAULT_MEMORY_LIMIT, LuaSandbox
-from runner.sandbox.values import from_lua, to_lua
 from runner.shims.activity_modules import ActivityCalls, install_activity_modules
 from runner.temporal.failures import to_application_error
 from runner.temporal.interceptors import current_context
@@ -99,7 +98,7 @@ class ActivityRunner:
         method = str(revision.data.get("method") or "main")
         try:
             fn = sandbox.entrypoint(revision.source, revision.source_name, method)
-            lua_inputs = [to_lua(sandbox, value, path=f"input[{i + 1}]") for i, value in enumerate(inputs)]
+            lua_inputs = [sandbox.import_(value, path=f"input[{i + 1}]") for i, value in enumerate(inputs)]
             sandbox.begin_task()
             thread = sandbox.start(fn)
             values: tuple[Any, ...] = tuple(lua_inputs)
@@ -113,15 +112,15 @@ class ActivityRunner:
                 values = _answer(handlers, results[0])
         except LuaRuntimeError as exc:
             if exc.value is not None and sandbox.error_fields(exc.value) is not None:
-                raise failure_from_lua(sandbox, exc.value) from None
+                raise sandbox.failure_of(exc.value) from None
             # error("...") or a runtime error: a retryable INTERNAL failure with the Lua traceback
             raise FlowFailure("INTERNAL", exc.message, retryable=True, where=exc.where,
                               details={"traceback": exc.traceback}) from None
         result = results[0] if results else None
         err = results[1] if len(results) > 1 else None
         if err is not None:
-            raise failure_from_lua(sandbox, err)
-        return from_lua(sandbox, result, path="result")
+            raise sandbox.failure_of(err)
+        return sandbox.export(result, path="result")
 
     def _install_libraries(self, sandbox: Any, revision: Revision) -> None:
         for alias, lib in imported_libraries(revision):

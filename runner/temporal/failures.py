@@ -1,4 +1,4 @@
-"""Between flowctl's failures and Temporal's: errors and activity options.
+"""Between flowctl's failures and Temporal's errors, both ways.
 
 A :class:`~runner.sandbox.failures.FlowFailure` crosses Temporal as an ``ApplicationError``
 whose ``type`` is the error kind, ``non_retryable`` is ``not retryable`` (and always
@@ -16,11 +16,8 @@ type kept in the details.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
@@ -31,16 +28,10 @@ from temporalio.exceptions import (
     TimeoutError,
 )
 
-from registry.durations import parse_duration
-from registry.errors import FlowError
-from registry.revision import Revision
 from runner.sandbox.failures import FlowFailure
 
 __all__ = [
-    "ACTIVITY_OPTION_KEYS",
-    "DEFAULT_START_TO_CLOSE",
     "NEVER_RETRYABLE_KINDS",
-    "activity_options",
     "failure_from_temporal",
     "to_application_error",
 ]
@@ -49,18 +40,6 @@ __all__ = [
 NEVER_RETRYABLE_KINDS = frozenset({"INVALID", "NOT_FOUND", "LIMIT_EXCEEDED", "CANCELED", "TERMINATED"})
 #: A flowctl error kind: what users write in errors.new{kind=...} (upper snake case).
 KIND_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
-DEFAULT_START_TO_CLOSE = timedelta(minutes=10)
-#: Option keys accepted by funcs.new():with_options({...}) and their activity-entry spelling.
-ACTIVITY_OPTION_KEYS = {
-    "activity.start_to_close_timeout": "start_to_close_timeout",
-    "activity.schedule_to_close_timeout": "schedule_to_close_timeout",
-    "activity.schedule_to_start_timeout": "schedule_to_start_timeout",
-    "activity.heartbeat_timeout": "heartbeat_timeout",
-    "activity.retry_policy": "retry_policy",
-    "activity.task_queue": "task_queue",
-}
-_RETRY_KEYS = {"initial_interval", "backoff_coefficient", "maximum_interval", "maximum_attempts",
-               "non_retryable_error_kinds"}
 
 
 def to_application_error(failure: FlowFailure) -> ApplicationError:
@@ -121,73 +100,3 @@ def _describe(error: BaseException) -> str:
     if isinstance(error, ChildWorkflowError):
         return f"child workflow {error.workflow_type}"
     return "the operation"
-
-
-def activity_options(revision: Revision, overrides: Mapping[str, Any] | None = None, *,
-                     task_queue: str | None = None) -> dict[str, Any]:
-    """Keyword arguments for ``workflow.execute_activity`` from an activity entry plus call options.
-
-    ``overrides`` are the executor options (``activity.retry_policy`` ...); a retry policy
-    override is merged key by key onto the entry's, so ``{maximum_attempts = 1}`` keeps the
-    entry's intervals. Raises FlowError (naming the option) for unknown keys or bad values.
-    """
-    entry_options = revision.data.get("options") or {}
-    merged: dict[str, Any] = {k: v for k, v in entry_options.items() if k in ACTIVITY_OPTION_KEYS.values()}
-    for key, value in (overrides or {}).items():
-        target = ACTIVITY_OPTION_KEYS.get(key)
-        if target is None:
-            known = ", ".join(sorted(ACTIVITY_OPTION_KEYS))
-            raise FlowError(f"unknown activity option {key!r}", hint=f"use one of: {known}")
-        if target == "retry_policy" and isinstance(value, Mapping):
-            base = merged.get("retry_policy")
-            value = {**(base if isinstance(base, Mapping) else {}), **value}
-        merged[target] = value
-
-    kwargs: dict[str, Any] = {
-        "start_to_close_timeout": parse_duration(
-            merged.get("start_to_close_timeout", "10m"), what="start_to_close_timeout"),
-    }
-    for key in ("schedule_to_close_timeout", "schedule_to_start_timeout", "heartbeat_timeout"):
-        if merged.get(key) is not None:
-            kwargs[key] = parse_duration(merged[key], what=key)
-    if merged.get("retry_policy") is not None:
-        kwargs["retry_policy"] = retry_policy(merged["retry_policy"])
-    queue = merged.get("task_queue") or task_queue
-    if queue is not None:
-        if not isinstance(queue, str):
-            raise FlowError("activity.task_queue must be a string",
-                            hint='name the task queue, e.g. "app:worker"')
-        kwargs["task_queue"] = queue
-    return kwargs
-
-
-def retry_policy(spec: Any, *, what: str = "retry_policy") -> RetryPolicy:
-    """A temporalio RetryPolicy from the YAML/Lua form (durations as strings or milliseconds)."""
-    if not isinstance(spec, Mapping):
-        raise FlowError(f"{what} must be a table/mapping", hint="e.g. {maximum_attempts = 3}")
-    unknown = set(spec) - _RETRY_KEYS
-    if unknown:
-        raise FlowError(f"{what}: unknown key(s) {', '.join(sorted(map(str, unknown)))}",
-                        hint=f"use: {', '.join(sorted(_RETRY_KEYS))}")
-    policy = RetryPolicy()
-    if spec.get("initial_interval") is not None:
-        policy.initial_interval = parse_duration(spec["initial_interval"], what=f"{what}.initial_interval")
-    if spec.get("backoff_coefficient") is not None:
-        coefficient = spec["backoff_coefficient"]
-        if isinstance(coefficient, bool) or not isinstance(coefficient, int | float) or coefficient < 1:
-            raise FlowError(f"{what}.backoff_coefficient must be a number >= 1", hint="e.g. 2.0")
-        policy.backoff_coefficient = float(coefficient)
-    if spec.get("maximum_interval") is not None:
-        policy.maximum_interval = parse_duration(spec["maximum_interval"], what=f"{what}.maximum_interval")
-    if spec.get("maximum_attempts") is not None:
-        attempts = spec["maximum_attempts"]
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
-            raise FlowError(f"{what}.maximum_attempts must be an integer >= 0 (0 = unlimited)", hint="e.g. 3")
-        policy.maximum_attempts = attempts
-    kinds = spec.get("non_retryable_error_kinds")
-    if kinds is not None:
-        if not isinstance(kinds, list | tuple) or not all(isinstance(k, str) for k in kinds):
-            raise FlowError(f"{what}.non_retryable_error_kinds must be a list of error kinds",
-                            hint='e.g. {"INVALID", "NOT_FOUND"}')
-        policy.non_retryable_error_types = list(kinds)
-    return policy

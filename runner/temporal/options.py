@@ -1,4 +1,6 @@
-"""``temporal.workflow.*`` start options (reference/003's table) as temporalio keyword arguments.
+"""Options as temporalio keyword arguments: workflow start options, activity options, retry policies.
+
+``temporal.workflow.*`` start options follow reference/003's table.
 
 One translation serves both ways of starting a workflow: a child from a workflow
 (``workflow.start_child_workflow``) and a client start from outside (``Client.start_workflow``).
@@ -9,9 +11,11 @@ strings (``5s``) or milliseconds.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from temporalio.common import (
+    RetryPolicy,
     SearchAttributeKey,
     SearchAttributePair,
     TypedSearchAttributes,
@@ -22,10 +26,23 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 
 from registry.durations import parse_duration
 from registry.errors import FlowError
-from runner.temporal.failures import retry_policy
+from registry.revision import Revision
 
-__all__ = ["CONFLICT_POLICIES", "START_OPTIONS", "normalize", "start_kwargs"]
+__all__ = ["ACTIVITY_OPTION_KEYS", "CONFLICT_POLICIES", "DEFAULT_START_TO_CLOSE", "START_OPTIONS", "activity_options",
+           "normalize", "retry_policy", "start_kwargs"]
 
+DEFAULT_START_TO_CLOSE = timedelta(minutes=10)
+#: Option keys accepted by funcs.new():with_options({...}) and their activity-entry spelling.
+ACTIVITY_OPTION_KEYS = {
+    "activity.start_to_close_timeout": "start_to_close_timeout",
+    "activity.schedule_to_close_timeout": "schedule_to_close_timeout",
+    "activity.schedule_to_start_timeout": "schedule_to_start_timeout",
+    "activity.heartbeat_timeout": "heartbeat_timeout",
+    "activity.retry_policy": "retry_policy",
+    "activity.task_queue": "task_queue",
+}
+_RETRY_KEYS = {"initial_interval", "backoff_coefficient", "maximum_interval", "maximum_attempts",
+               "non_retryable_error_kinds"}
 START_OPTIONS = (
     "id", "task_queue", "execution_timeout", "run_timeout", "task_timeout", "id_conflict_policy",
     "id_reuse_policy", "execution_error_when_already_started", "retry_policy", "cron_schedule", "memo",
@@ -118,3 +135,73 @@ def _search_pair(name: str, value: Any) -> SearchAttributePair[Any]:
     if isinstance(value, float):
         return SearchAttributePair(SearchAttributeKey.for_float(name), value)
     return SearchAttributePair(SearchAttributeKey.for_keyword(name), str(value))
+
+
+def activity_options(revision: Revision, overrides: Mapping[str, Any] | None = None, *,
+                     task_queue: str | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``workflow.execute_activity`` from an activity entry plus call options.
+
+    ``overrides`` are the executor options (``activity.retry_policy`` ...); a retry policy
+    override is merged key by key onto the entry's, so ``{maximum_attempts = 1}`` keeps the
+    entry's intervals. Raises FlowError (naming the option) for unknown keys or bad values.
+    """
+    entry_options = revision.data.get("options") or {}
+    merged: dict[str, Any] = {k: v for k, v in entry_options.items() if k in ACTIVITY_OPTION_KEYS.values()}
+    for key, value in (overrides or {}).items():
+        target = ACTIVITY_OPTION_KEYS.get(key)
+        if target is None:
+            known = ", ".join(sorted(ACTIVITY_OPTION_KEYS))
+            raise FlowError(f"unknown activity option {key!r}", hint=f"use one of: {known}")
+        if target == "retry_policy" and isinstance(value, Mapping):
+            base = merged.get("retry_policy")
+            value = {**(base if isinstance(base, Mapping) else {}), **value}
+        merged[target] = value
+
+    kwargs: dict[str, Any] = {
+        "start_to_close_timeout": parse_duration(
+            merged.get("start_to_close_timeout", "10m"), what="start_to_close_timeout"),
+    }
+    for key in ("schedule_to_close_timeout", "schedule_to_start_timeout", "heartbeat_timeout"):
+        if merged.get(key) is not None:
+            kwargs[key] = parse_duration(merged[key], what=key)
+    if merged.get("retry_policy") is not None:
+        kwargs["retry_policy"] = retry_policy(merged["retry_policy"])
+    queue = merged.get("task_queue") or task_queue
+    if queue is not None:
+        if not isinstance(queue, str):
+            raise FlowError("activity.task_queue must be a string",
+                            hint='name the task queue, e.g. "app:worker"')
+        kwargs["task_queue"] = queue
+    return kwargs
+
+
+def retry_policy(spec: Any, *, what: str = "retry_policy") -> RetryPolicy:
+    """A temporalio RetryPolicy from the YAML/Lua form (durations as strings or milliseconds)."""
+    if not isinstance(spec, Mapping):
+        raise FlowError(f"{what} must be a table/mapping", hint="e.g. {maximum_attempts = 3}")
+    unknown = set(spec) - _RETRY_KEYS
+    if unknown:
+        raise FlowError(f"{what}: unknown key(s) {', '.join(sorted(map(str, unknown)))}",
+                        hint=f"use: {', '.join(sorted(_RETRY_KEYS))}")
+    policy = RetryPolicy()
+    if spec.get("initial_interval") is not None:
+        policy.initial_interval = parse_duration(spec["initial_interval"], what=f"{what}.initial_interval")
+    if spec.get("backoff_coefficient") is not None:
+        coefficient = spec["backoff_coefficient"]
+        if isinstance(coefficient, bool) or not isinstance(coefficient, int | float) or coefficient < 1:
+            raise FlowError(f"{what}.backoff_coefficient must be a number >= 1", hint="e.g. 2.0")
+        policy.backoff_coefficient = float(coefficient)
+    if spec.get("maximum_interval") is not None:
+        policy.maximum_interval = parse_duration(spec["maximum_interval"], what=f"{what}.maximum_interval")
+    if spec.get("maximum_attempts") is not None:
+        attempts = spec["maximum_attempts"]
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+            raise FlowError(f"{what}.maximum_attempts must be an integer >= 0 (0 = unlimited)", hint="e.g. 3")
+        policy.maximum_attempts = attempts
+    kinds = spec.get("non_retryable_error_kinds")
+    if kinds is not None:
+        if not isinstance(kinds, list | tuple) or not all(isinstance(k, str) for k in kinds):
+            raise FlowError(f"{what}.non_retryable_error_kinds must be a list of error kinds",
+                            hint='e.g. {"INVALID", "NOT_FOUND"}')
+        policy.non_retryable_error_types = list(kinds)
+    return policy

@@ -42,9 +42,8 @@ from temporalio.exceptions import ApplicationError
 from registry.revision import Revision
 from runner.revision_source import RevisionSource, imported_libraries
 from runner.sandbox.driver import WorkflowDriver
-from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua
+from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
 from runner.sandbox.runtime import LuaSandbox
-from runner.sandbox.values import from_lua, to_lua
 from runner.shims.process import ProcessState
 from runner.shims.run_context import WorkflowRun
 from runner.shims.workflow_modules import install_workflow_modules
@@ -96,7 +95,7 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
             if on_run is not None:
                 on_run(run)
             main = _entrypoint(sandbox, revision)
-            inputs = [to_lua(sandbox, value, f"input[{i + 1}]") for i, value in enumerate(values)]
+            inputs = [sandbox.import_(value, f"input[{i + 1}]") for i, value in enumerate(values)]
             results = await driver.run(main, *inputs)
             value, failure = _outcome(sandbox, results)
             if failure is None:
@@ -211,7 +210,7 @@ def _call_handler(run: WorkflowRun, fn: Any, args: Sequence[RawValue], what: str
     sandbox = run.sandbox
     converter = workflow.payload_converter()
     try:
-        inputs = [to_lua(sandbox, converter.from_payload(arg.payload), f"{what} argument {i + 1}")
+        inputs = [sandbox.import_(converter.from_payload(arg.payload), f"{what} argument {i + 1}")
                   for i, arg in enumerate(args)]
         results = run.driver.call_now(fn, *inputs)
     except (LuaRuntimeError, FlowFailure) as exc:
@@ -219,17 +218,17 @@ def _call_handler(run: WorkflowRun, fn: Any, args: Sequence[RawValue], what: str
     value = results[0] if results else None
     err = results[1] if len(results) > 1 else None
     if validating and (value is False or err is not None):
-        reason = failure_from_lua(sandbox, err).message if err is not None else "rejected"
+        reason = sandbox.failure_of(err).message if err is not None else "rejected"
         raise ApplicationError(f"{what} rejected the update: {reason}", type="INVALID", non_retryable=True)
     if err is not None:
-        raise to_application_error(failure_from_lua(sandbox, err))
-    return None if validating else from_lua(sandbox, value, f"{what} result")
+        raise to_application_error(sandbox.failure_of(err))
+    return None if validating else sandbox.export(value, f"{what} result")
 
 
 async def _call_update(run: WorkflowRun, fn: Any, args: Sequence[RawValue], what: str) -> Any:
     sandbox = run.sandbox
     converter = workflow.payload_converter()
-    inputs = [to_lua(sandbox, converter.from_payload(arg.payload), f"{what} argument {i + 1}")
+    inputs = [sandbox.import_(converter.from_payload(arg.payload), f"{what} argument {i + 1}")
               for i, arg in enumerate(args)]
     try:
         results = await run.driver.call(fn, *inputs)
@@ -238,8 +237,8 @@ async def _call_update(run: WorkflowRun, fn: Any, args: Sequence[RawValue], what
     value = results[0] if results else None
     err = results[1] if len(results) > 1 else None
     if err is not None:
-        raise to_application_error(failure_from_lua(sandbox, err))
-    return from_lua(sandbox, value, f"{what} result")
+        raise to_application_error(sandbox.failure_of(err))
+    return sandbox.export(value, f"{what} result")
 
 
 def _caller_error(sandbox: LuaSandbox, exc: Exception, what: str) -> ApplicationError:
@@ -247,7 +246,7 @@ def _caller_error(sandbox: LuaSandbox, exc: Exception, what: str) -> Application
         return to_application_error(exc)
     assert isinstance(exc, LuaRuntimeError)
     if exc.value is not None and sandbox.error_fields(exc.value) is not None:
-        return to_application_error(failure_from_lua(sandbox, exc.value))
+        return to_application_error(sandbox.failure_of(exc.value))
     return ApplicationError(f"{what} failed: {exc.message}", {"traceback": exc.traceback}, type="INTERNAL",
                             non_retryable=True)
 
@@ -309,12 +308,12 @@ def _outcome(sandbox: LuaSandbox, results: tuple[Any, ...]) -> tuple[Any, FlowFa
     value = results[0] if results else None
     err = results[1] if len(results) > 1 else None
     if err is not None:
-        return None, failure_from_lua(sandbox, err)
-    return from_lua(sandbox, value, "result"), None
+        return None, sandbox.failure_of(err)
+    return sandbox.export(value, "result"), None
 
 
 def _runtime_error(sandbox: LuaSandbox, exc: LuaRuntimeError) -> Exception:
     """An error() with an error object fails the workflow; anything else fails the task."""
     if exc.value is not None and sandbox.error_fields(exc.value) is not None:
-        return to_application_error(failure_from_lua(sandbox, exc.value))
+        return to_application_error(sandbox.failure_of(exc.value))
     return LuaWorkflowError(str(exc))

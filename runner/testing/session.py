@@ -45,9 +45,10 @@ from registry.errors import FlowError
 from registry.revision import Revision
 from runner.client.start import NO_INPUT, start_workflow
 from runner.dev.binaries import find_test_server
+from runner.history import commands_of, event_type_name
 from runner.revision_source import ProjectRevisionSource
 from runner.sandbox.driver import ShimError
-from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError, failure_from_lua, failure_to_lua
+from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
 from runner.sandbox.runtime import LuaSandbox
 from runner.shims.workflow_modules import install_log, load_shim
 from runner.temporal.activities import ActivityRunner
@@ -55,7 +56,7 @@ from runner.temporal.failures import failure_from_temporal, to_application_error
 from runner.temporal.interceptors import ContextInterceptor
 from runner.temporal.workflow import make_workflow_class
 from runner.testing.discovery import TestFile, TestId, display_path
-from runner.testing.golden import check_golden, commands_of, event_type_name, golden_path, text_diff
+from runner.testing.golden import check_golden, golden_path, text_diff
 from runner.testing.lua_module import FAILED_KIND, TEST_LUA
 
 __all__ = ["DEFAULT_TEST_TIMEOUT", "DEFAULT_VIRTUAL_TIMEOUT", "LuaTestSession", "Outcome", "start_session"]
@@ -476,7 +477,7 @@ class _TestCase:
                                 "(waiting for a signal or a timer that never comes?); pass {timeout = \"...\"} "
                                 "to allow more") from None
             failure = failure_from_temporal(exc.cause or exc)
-            return (None, failure_to_lua(sandbox, failure))
+            return (None, sandbox.error_object(failure))
         finally:
             if not result_task.done():
                 result_task.cancel()
@@ -524,7 +525,7 @@ class _TestCase:
                     values = (False, str(exc))
             err = results[1] if len(results) > 1 else None
             if err is not None:
-                raise failure_from_lua(sandbox, err)
+                raise sandbox.failure_of(err)
             return sandbox.export(results[0] if results else None, f"the mock of {activity_type} returned")
         except LimitExceeded as exc:
             self.mock_failure = _TestFailed(f"the mock of {activity_type} exceeded the test's budget: "
@@ -538,7 +539,7 @@ class _TestCase:
                 raise to_application_error(FlowFailure(FAILED_KIND, failed.message, retryable=False,
                                                        where=failed.where)) from None
             if fields is not None:
-                raise to_application_error(failure_from_lua(sandbox, exc.value)) from None
+                raise to_application_error(sandbox.failure_of(exc.value)) from None
             raise to_application_error(FlowFailure("INTERNAL", exc.message, retryable=True, where=exc.where,
                                                    details={"traceback": exc.traceback})) from None
         except FlowFailure as failure:

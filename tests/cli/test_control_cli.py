@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cli import main
-from registry.store import open_store
+from registry.open_store import open_store
 from runner.client.process_client import ProcessClient
 from runner.revision_source import StoreRevisionSource
 from runner.sandbox.failures import FlowFailure

@@ -10,10 +10,11 @@ from test_revision import ENTRY_FILE, write_project
 
 from registry.errors import FlowError
 from registry.loader import load_project
+from registry.open_store import open_store
 from registry.plan import Action, compute_plan
 from registry.revision import Revision, build_revisions
 from registry.sqlite_migrations import LATEST_VERSION
-from registry.store import RegistryConflict, RegistryError, RevisionStore, open_store
+from registry.store import RegistryConflict, RegistryError, RevisionStore
 
 
 def tree(root: Path, entry_file: str = ENTRY_FILE, **sources: str) -> dict[str, Revision]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from runner.sandbox.failures import LimitExceeded, LuaRuntimeError, failure_from_lua
+from runner.sandbox.failures import LimitExceeded, LuaRuntimeError
 from runner.sandbox.runtime import LuaSandbox
 
 CLOCK_NS = 1_700_000_000 * 10**9 + 250_000_000  # 2023-11-14T22:13:20.25Z
@@ -339,11 +339,11 @@ def test_error_objects_with_forged_fields_cross_as_plain_text() -> None:
             "rawset(e, '_where', {}) rawset(e, '_retryable', 'yes') return nil, e")
     finished, results = box.resume(start(box, body))
     assert finished
-    failure = failure_from_lua(box, results[1])  # must not run the looping __tostring in Python's str()
+    failure = box.failure_of(results[1])  # must not run the looping __tostring in Python's str()
     assert (failure.kind, failure.message, failure.retryable, failure.where) == (
         "PAYMENT", "(a table value)", False, "(a table value)")
     finished, results = box.resume(start(box, "local e = errors.new('x') rawset(e, '_kind', {}) return nil, e"))
-    assert failure_from_lua(box, results[1]).kind == "INTERNAL"
+    assert box.failure_of(results[1]).kind == "INTERNAL"
 
 
 def test_python_objects_that_leak_in_stay_inert() -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 from conftest import ENTRIES
 
-from registry.store import open_store
+from registry.open_store import open_store
 from runner.client.start import start_workflow
 from runner.revision_source import StoreRevisionSource
 

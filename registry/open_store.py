@@ -1,0 +1,47 @@
+"""Open the registry a URL names: a path or ``sqlite:///path.db`` (the embedded default)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from registry.sqlite_store import SqliteRevisionStore
+from registry.store import RegistryError, RevisionStore
+
+__all__ = ["DEFAULT_REGISTRY_PATH", "REGISTRY_ENV", "open_store"]
+
+#: Where the embedded store lives, relative to the working directory.
+DEFAULT_REGISTRY_PATH = ".flowctl/registry.db"
+#: Environment variable naming the store (same syntax as ``--registry``).
+REGISTRY_ENV = "FLOWCTL_REGISTRY"
+
+
+def open_store(url: str | None = None, *, create: bool = True) -> RevisionStore:
+    """Open the registry named by ``url``, ``$FLOWCTL_REGISTRY`` or ``.flowctl/registry.db``.
+
+    Accepted: a plain path, ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``
+    (SQLAlchemy's convention) and ``sqlite:///:memory:``. With ``create=False`` a store
+    file that does not exist yet reads as an empty registry and nothing is written to disk
+    (what ``flowctl diff`` wants).
+    """
+    text = (url or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY_PATH).strip()
+    if "://" in text:
+        scheme, _, rest = text.partition("://")
+        scheme = scheme.lower()
+        if scheme == "sqlite":
+            if not rest.startswith("/"):
+                raise RegistryError(f"registry URL {text!r} is malformed",
+                                    hint="write sqlite:///relative/path.db or sqlite:////absolute/path.db")
+            rest = rest[1:]
+            if rest == ":memory:":
+                return SqliteRevisionStore(None, url=text)
+            return SqliteRevisionStore(Path(rest), url=text, create=create)
+        if scheme in ("postgres", "postgresql"):
+            raise RegistryError("the PostgreSQL registry is not available in this version of flowctl",
+                                hint="use the embedded SQLite store (a path or sqlite:///path.db)")
+        raise RegistryError(f"unknown registry URL scheme {scheme!r} in {text!r}",
+                            hint="use a file path or sqlite:///path.db")
+    if not text:
+        raise RegistryError("the registry path is empty",
+                            hint=f"pass --registry PATH or unset {REGISTRY_ENV}")
+    return SqliteRevisionStore(Path(text), url=text, create=create)
