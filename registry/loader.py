@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from registry.diagnostics import Diagnostic, display_path
+from registry.entry_refs import qualify
 from registry.yamlfile import JsonPath, YamlDocument, parse_yaml
 
 ENTRY_SUFFIXES = (".yaml", ".yml")
@@ -56,7 +57,7 @@ class Entry:
 
     def ref(self, value: str) -> str:
         """Expand a reference: a bare name means this entry's namespace."""
-        return value if ":" in value else f"{self.namespace}:{value}"
+        return qualify(value, self.namespace)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from registry.entry_refs import qualify
 from registry.errors import FlowError
 from registry.loader import Entry, Project
 
@@ -28,6 +29,7 @@ from registry.loader import Entry, Project
 LUA_KINDS = frozenset({"workflow.lua", "function.lua", "library.lua"})
 #: Kinds that may be imported by name.
 LIBRARY_KIND = "library.lua"
+WORKFLOW_KIND = "workflow.lua"
 #: Bumped if the canonical form ever changes, so old and new digests never collide.
 DIGEST_FORMAT = b"flowctl-revision-v1\x00"
 
@@ -73,6 +75,28 @@ class Revision:
         """The first 12 hex digits, as shown to users (like a git short hash)."""
         return self.digest[:12]
 
+    def ref(self, reference: Any) -> str:
+        """A reference written in this entry (its data or its Lua code) as a full entry ID."""
+        return qualify(str(reference) if reference else "", self.namespace)
+
+    @property
+    def workflow_type(self) -> str:
+        """The Temporal workflow type a workflow entry registers: its custom name, else its entry ID."""
+        name = _section(self.data, "workflow").get("name")
+        return name if isinstance(name, str) and name else self.entry_id
+
+    @property
+    def worker_id(self) -> str | None:
+        """The temporal.worker entry serving this workflow or activity entry (``meta.temporal.*.worker``)."""
+        worker = _section(self.data, "workflow" if self.kind == WORKFLOW_KIND else "activity").get("worker")
+        return self.ref(worker) if isinstance(worker, str) and worker else None
+
+    @property
+    def task_queue(self) -> str:
+        """A temporal.worker entry's task queue: its ``task_queue``, else its entry ID."""
+        queue = self.data.get("task_queue")
+        return queue if isinstance(queue, str) and queue else self.entry_id
+
     def to_dict(self, *, include_source: bool = True) -> dict[str, Any]:
         """A JSON-ready view (``--json`` output); libraries by entry ID -> digest."""
         result: dict[str, Any] = {
@@ -83,6 +107,14 @@ class Revision:
         if include_source:
             result["source"] = self.source
         return result
+
+
+def _section(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    """``meta.temporal.<name>`` of an entry mapping, or an empty mapping."""
+    meta = data.get("meta")
+    temporal = meta.get("temporal") if isinstance(meta, Mapping) else None
+    section = temporal.get(name) if isinstance(temporal, Mapping) else None
+    return section if isinstance(section, Mapping) else {}
 
 
 def canonical_json(value: Any) -> str:

@@ -13,11 +13,11 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from registry.errors import FlowError
 from registry.loader import load_project
-from registry.revision import Revision, build_revisions
+from registry.revision import WORKFLOW_KIND, Revision, build_revisions
 from runner.sandbox.failures import FlowFailure
 
 __all__ = [
@@ -25,13 +25,8 @@ __all__ = [
     "RevisionSource",
     "StoreRevisionSource",
     "imported_libraries",
-    "ref_id",
-    "task_queue_of_worker",
-    "worker_of",
-    "workflow_type_of",
 ]
 
-WORKFLOW_KIND = "workflow.lua"
 ACTIVITY_KINDS = frozenset({"function.lua", "function.python"})
 
 
@@ -58,39 +53,6 @@ class StoreReader(Protocol):
     def revision(self, entry_id: str, digest: str) -> Revision | None: ...
     def list_current(self) -> list[Revision]: ...
     def change_token(self) -> str: ...
-
-
-def workflow_type_of(revision: Revision) -> str:
-    """The Temporal workflow type a workflow entry registers: its custom name, else its entry ID."""
-    meta = revision.data.get("meta") or {}
-    temporal = meta.get("temporal") if isinstance(meta, Mapping) else None
-    workflow = temporal.get("workflow") if isinstance(temporal, Mapping) else None
-    name = workflow.get("name") if isinstance(workflow, Mapping) else None
-    return name if isinstance(name, str) and name else revision.entry_id
-
-
-def ref_id(revision: Revision, value: Any) -> str:
-    """A reference written in ``revision``'s data as a full entry ID (a bare name means its namespace)."""
-    text = str(value) if value else ""
-    if not text or ":" in text:
-        return text
-    return f"{revision.namespace}:{text}"
-
-
-def worker_of(revision: Revision) -> str | None:
-    """The temporal.worker entry ID serving a workflow or activity entry (``meta.temporal.*.worker``)."""
-    meta = revision.data.get("meta")
-    temporal = meta.get("temporal") if isinstance(meta, Mapping) else None
-    section_name = "workflow" if revision.kind == WORKFLOW_KIND else "activity"
-    section = temporal.get(section_name) if isinstance(temporal, Mapping) else None
-    worker = section.get("worker") if isinstance(section, Mapping) else None
-    return ref_id(revision, worker) if isinstance(worker, str) and worker else None
-
-
-def task_queue_of_worker(worker: Revision) -> str:
-    """A temporal.worker entry's task queue: its ``task_queue``, else its entry ID."""
-    queue = worker.data.get("task_queue")
-    return queue if isinstance(queue, str) and queue else worker.entry_id
 
 
 def imported_libraries(revision: Revision) -> list[tuple[str, Revision]]:
@@ -134,7 +96,7 @@ class _RevisionIndex:
         self.seen[(rev.entry_id, rev.digest)] = rev
         if rev.kind == WORKFLOW_KIND:
             # Names stay known after a rename, so runs started under the old name still resolve.
-            self.workflow_types[workflow_type_of(rev)] = rev.entry_id
+            self.workflow_types[rev.workflow_type] = rev.entry_id
             self.workflow_types.setdefault(rev.entry_id, rev.entry_id)
 
     def entry_id_for_workflow(self, workflow_type: str) -> str:

@@ -25,7 +25,7 @@ from registry.errors import FlowError
 from registry.revision import Revision
 from runner.client.connect import connect
 from runner.client.start import NO_INPUT, start_workflow
-from runner.revision_source import StoreRevisionSource, ref_id, worker_of, workflow_type_of
+from runner.revision_source import StoreRevisionSource
 from runner.sandbox.failures import FlowFailure
 from runner.temporal.failures import failure_from_temporal
 from runner.temporal.memo import REVISION_MEMO
@@ -112,10 +112,10 @@ def client_entry(source: StoreRevisionSource, client_id: str | None = None) -> R
 
 def workflow_client(source: StoreRevisionSource, revision: Revision) -> Revision:
     """The temporal.client entry of the worker that serves a workflow entry."""
-    worker_id = worker_of(revision)
+    worker_id = revision.worker_id
     try:
         worker = source.entry(worker_id or "")
-        return source.entry(ref_id(worker, worker.data.get("client")))
+        return source.entry(worker.ref(worker.data.get("client")))
     except FlowFailure as failure:
         raise FlowError(f"{revision.entry_id}: cannot find its worker's client: {failure.message}",
                         hint="apply its temporal.worker and temporal.client entries") from None
@@ -136,7 +136,7 @@ async def run_entry(source: StoreRevisionSource, entry_id: str, input: Any = NO_
     started = await start_workflow(client, source, entry_id, input, workflow_id=workflow_id, context=context,
                                    options=options, messages=messages)
     outcome = RunOutcome(workflow_id=started.workflow_id, run_id=started.run_id,
-                         workflow_type=workflow_type_of(revision), task_queue=started.task_queue,
+                         workflow_type=revision.workflow_type, task_queue=started.task_queue,
                          revision=started.revision.digest)
     if not wait:
         return outcome

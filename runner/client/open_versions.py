@@ -18,7 +18,6 @@ from typing import Any
 from temporalio.client import Client
 
 from registry.revision import Revision
-from runner.revision_source import workflow_type_of
 from runner.temporal.memo import REVISION_MEMO
 
 __all__ = ["OpenVersions", "open_versions"]
@@ -49,7 +48,7 @@ class OpenVersions:
 
 async def open_versions(client: Client, revision: Revision, *, limit: int = MAX_RUNS) -> OpenVersions:
     """Scan the open runs of ``revision``'s workflow type (histories are read for their markers)."""
-    type_name = workflow_type_of(revision)
+    type_name = revision.workflow_type
     found = OpenVersions(entry_id=revision.entry_id, workflow_type=type_name)
     query = f"WorkflowType = '{type_name}' AND ExecutionStatus = 'Running'"
     async for execution in client.list_workflows(query):

@@ -55,10 +55,9 @@ class ProcessClient:
         """Start ``entry_id`` (pinned to its current revision); returns its pid."""
         task_queue = None
         if worker is not None:
-            from runner.revision_source import task_queue_of_worker
 
             try:
-                task_queue = task_queue_of_worker(self.source.entry(worker))
+                task_queue = self.source.entry(worker).task_queue
             except FlowFailure as failure:
                 raise FlowError(failure.message, hint="name a temporal.worker entry of the registry") from None
         started = await start_workflow(self.client, self.source, entry_id, input, workflow_id=name,

@@ -22,7 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from registry.errors import FlowError
 from registry.revision import Revision
-from runner.revision_source import RevisionSource, task_queue_of_worker, worker_of, workflow_type_of
+from runner.revision_source import RevisionSource
 from runner.sandbox.failures import FlowFailure
 from runner.temporal.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
 from runner.temporal.options import CONFLICT_POLICIES, conflict_policy, normalize, start_kwargs
@@ -49,7 +49,7 @@ class StartedWorkflow:
 
 def task_queue_of(source: RevisionSource, revision: Revision) -> str:
     """The task queue serving a workflow entry: its worker's ``task_queue`` (default: the worker ID)."""
-    worker_id = worker_of(revision)
+    worker_id = revision.worker_id
     if worker_id is None:
         raise FlowError(f"{revision.entry_id} names no worker (meta.temporal.workflow.worker)",
                         hint="add the temporal.worker entry that serves it and run `flowctl validate`")
@@ -58,7 +58,7 @@ def task_queue_of(source: RevisionSource, revision: Revision) -> str:
     except FlowFailure as failure:
         raise FlowError(f"{revision.entry_id}: its worker {worker_id} is not in the registry",
                         hint=failure.message) from None
-    return task_queue_of_worker(worker)
+    return worker.task_queue
 
 
 async def start_workflow(client: Client, source: RevisionSource, entry_id: str, input: Any = NO_INPUT, *,
@@ -92,7 +92,7 @@ async def start_workflow(client: Client, source: RevisionSource, entry_id: str, 
         pairs.append(SearchAttributePair(SearchAttributeKey.for_keyword(REVISION_SEARCH_ATTRIBUTE), revision.digest))
         kwargs["search_attributes"] = TypedSearchAttributes(pairs)
     args = [] if input is NO_INPUT else [input]
-    start = functools.partial(client.start_workflow, workflow_type_of(revision), args=args, id=wf_id,
+    start = functools.partial(client.start_workflow, revision.workflow_type, args=args, id=wf_id,
                               task_queue=str(queue), id_conflict_policy=CONFLICT_POLICIES[conflict], **kwargs)
     try:
         if messages and conflict == "use_existing":

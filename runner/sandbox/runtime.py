@@ -21,6 +21,7 @@ import functools
 import json
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
@@ -30,18 +31,38 @@ from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
 from runner.sandbox.values import first_problem
 
 __all__ = [
+    "ACTIVITY_LIMITS",
     "DEFAULT_ACTIVITY_INSTRUCTIONS",
     "DEFAULT_MEMORY_LIMIT",
     "DEFAULT_WORKFLOW_INSTRUCTIONS",
+    "WORKFLOW_LIMITS",
     "LuaSandbox",
+    "SandboxLimits",
 ]
 
-#: SPEC §5.2: 64 MiB per interpreter.
+#: 64 MiB of Lua heap per interpreter (one per run, one per activity call).
 DEFAULT_MEMORY_LIMIT = 64 << 20
 #: Per workflow task: a fraction of a second of pure Lua, far more than orchestration needs.
 DEFAULT_WORKFLOW_INSTRUCTIONS = 50_000_000
 #: Per activity call: several seconds of pure Lua.
 DEFAULT_ACTIVITY_INSTRUCTIONS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """What one runtime may use: Lua heap bytes, and VM instructions per workflow task / activity call."""
+
+    memory: int = DEFAULT_MEMORY_LIMIT
+    instructions: int = DEFAULT_WORKFLOW_INSTRUCTIONS
+
+    def __post_init__(self) -> None:
+        if self.memory <= 0 or self.instructions <= 0:
+            raise ValueError(f"sandbox limits must be positive, got {self}")
+
+
+#: Limits of a workflow run, and of one Lua activity call.
+WORKFLOW_LIMITS = SandboxLimits()
+ACTIVITY_LIMITS = SandboxLimits(instructions=DEFAULT_ACTIVITY_INSTRUCTIONS)
 #: Room given back to a runtime that hit its memory limit, so the failure can be described.
 _MEMORY_HEADROOM = 4 << 20
 
@@ -86,16 +107,14 @@ def _deny_attributes(obj: Any, name: Any, is_setting: bool) -> Any:
 class LuaSandbox:
     """One locked-down Lua runtime (a workflow run's, or one activity call's)."""
 
-    def __init__(self, *, seed: int | None = None, memory_limit: int = DEFAULT_MEMORY_LIMIT,
-                 instruction_limit: int = DEFAULT_WORKFLOW_INSTRUCTIONS,
+    def __init__(self, *, seed: int | None = None, limits: SandboxLimits = WORKFLOW_LIMITS,
                  clock_ns: Callable[[], int] | None = None, spawn: bool = False,
                  owner: str = "this entry") -> None:
-        self.memory_limit = memory_limit
-        self.instruction_limit = instruction_limit
+        self.limits = limits
         self._clock_ns = clock_ns
         self.lua = lua54.LuaRuntime(unpack_returned_tuples=False, register_eval=False,
                                     register_builtins=False, attribute_filter=_deny_attributes,
-                                    max_memory=memory_limit)
+                                    max_memory=limits.memory)
         config = self.lua.table_from({
             "seed": seed if seed is not None else int.from_bytes(os.urandom(7), "big"),
             "spawn": spawn,
@@ -154,7 +173,7 @@ class LuaSandbox:
 
     def begin_task(self) -> None:
         """Reset the instruction budget (once per workflow task, once per activity call)."""
-        self._begin_task(self.instruction_limit)
+        self._begin_task(self.limits.instructions)
 
     def start(self, fn: Any) -> Any:
         """A new Lua thread (coroutine, with the instruction hook) that will run ``fn``."""
@@ -184,8 +203,8 @@ class LuaSandbox:
             return True, results + (None,) * (count - len(results))
         if status == "limit":
             limit, where = reply[1], reply[2]
-            detail = f"{self.memory_limit >> 20} MiB" if limit == "memory" else (
-                f"{self.instruction_limit:,} instructions per task" if limit == "instructions" else "")
+            detail = f"{self.limits.memory >> 20} MiB" if limit == "memory" else (
+                f"{self.limits.instructions:,} instructions per task" if limit == "instructions" else "")
             raise LimitExceeded(str(limit), str(where), detail=detail)
         if status == "yield":
             raise LuaRuntimeError("coroutine.yield() was called outside a coroutine; yield only inside "
@@ -196,12 +215,12 @@ class LuaSandbox:
         raise return_error
 
     def _memory_exceeded(self, thread: Any = None) -> LimitExceeded:
-        self.lua.set_max_memory(self.memory_limit + _MEMORY_HEADROOM)
+        self.lua.set_max_memory(self.limits.memory + _MEMORY_HEADROOM)
         try:
             where = str(self._control.limit_where(thread))
         except _LuaError:
             where = "?"
-        return LimitExceeded("memory", where, detail=f"{self.memory_limit >> 20} MiB")
+        return LimitExceeded("memory", where, detail=f"{self.limits.memory >> 20} MiB")
 
     # ------------------------------------------------------------------ values
 

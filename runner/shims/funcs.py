@@ -16,7 +16,6 @@ from temporalio.exceptions import ActivityError
 
 from registry.errors import FlowError
 from registry.revision import Revision
-from runner.revision_source import task_queue_of_worker, worker_of
 from runner.sandbox.driver import Blocking, Handler, Reply, ShimError
 from runner.sandbox.failures import FlowFailure
 from runner.sandbox.values import lua_args, lua_options
@@ -164,10 +163,10 @@ async def _already(reply: Reply) -> Reply:
 
 def _task_queue(run: WorkflowRun, activity: Revision) -> str:
     """The task queue of the activity entry's worker (its ``task_queue``, else the worker's entry ID)."""
-    worker_id = worker_of(activity)
+    worker_id = activity.worker_id
     if worker_id is None:
         return workflow.info().task_queue  # validate requires a worker; be lenient at run time
     try:
-        return task_queue_of_worker(run.source.entry(worker_id))
+        return run.source.entry(worker_id).task_queue
     except FlowFailure:
         return worker_id

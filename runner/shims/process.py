@@ -34,7 +34,6 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlr
 from registry.durations import parse_duration
 from registry.errors import FlowError
 from registry.revision import Revision
-from runner.revision_source import task_queue_of_worker, worker_of, workflow_type_of
 from runner.sandbox.channels import Channel
 from runner.sandbox.driver import Blocking, Handler, Reply, ShimError, ShimFailure, canceled_failure
 from runner.sandbox.failures import FlowFailure
@@ -264,7 +263,7 @@ def _start_request(run: WorkflowRun, cmd: Any, what: str) -> StartRequest:
     sandbox = run.sandbox
     entry_id = str(cmd["entry"])
     try:
-        revision = run.source.workflow(run.revision_ref(entry_id))
+        revision = run.source.workflow(run.revision.ref(entry_id))
     except FlowFailure as failure:
         raise ShimFailure(failure) from None
     args = lua_args(sandbox, cmd["args"], f"{what}({entry_id!r}) input")
@@ -281,9 +280,9 @@ def _start_request(run: WorkflowRun, cmd: Any, what: str) -> StartRequest:
         kwargs = start_kwargs(merged, child=True)
     except FlowError as exc:
         raise ShimError(f"{what}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")) from None
-    worker_id = run.revision_ref(str(cmd["worker"])) if cmd["worker"] else worker_of(revision)
+    worker_id = run.revision.ref(str(cmd["worker"])) if cmd["worker"] else revision.worker_id
     try:
-        queue = merged.get("task_queue") or task_queue_of_worker(run.source.entry(worker_id or ""))
+        queue = merged.get("task_queue") or run.source.entry(worker_id or "").task_queue
     except FlowFailure as failure:
         raise ShimFailure(failure) from None
     workflow_id = merged.get("id") or name or f"{revision.name.replace('_', '-')}-{workflow.uuid4().hex[:12]}"
@@ -308,7 +307,7 @@ async def _spawn(run: WorkflowRun, state: ProcessState, request: StartRequest, *
     try:
         try:
             handle = await workflow.start_child_workflow(
-                workflow_type_of(request.revision), args=request.args, id=request.workflow_id, **request.kwargs)
+                request.revision.workflow_type, args=request.args, id=request.workflow_id, **request.kwargs)
         except WorkflowAlreadyStartedError:
             if request.conflict != "terminate_existing":
                 return await _existing(run, request, wait=wait)
@@ -317,7 +316,7 @@ async def _spawn(run: WorkflowRun, state: ProcessState, request: StartRequest, *
             if terminated[0] is None:
                 return terminated
             handle = await workflow.start_child_workflow(
-                workflow_type_of(request.revision), args=request.args, id=request.workflow_id, **request.kwargs)
+                request.revision.workflow_type, args=request.args, id=request.workflow_id, **request.kwargs)
     except WorkflowAlreadyStartedError:
         return await _existing(run, request, wait=wait)
     except asyncio.CancelledError:

@@ -29,7 +29,3 @@ class WorkflowRun:
     #: ``workflow.on_query`` / ``workflow.on_update`` handlers: name -> Lua function(s)
     queries: dict[str, Any] = field(default_factory=dict)
     updates: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-
-    def revision_ref(self, value: str) -> str:
-        """An entry reference from this run's Lua code: a bare name means the entry's namespace."""
-        return value if ":" in value else f"{self.revision.namespace}:{value}"

@@ -36,7 +36,7 @@ from registry.revision import Revision
 from runner.revision_source import RevisionSource, imported_libraries
 from runner.sandbox.driver import ShimError
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
-from runner.sandbox.runtime import DEFAULT_ACTIVITY_INSTRUCTIONS, DEFAULT_MEMORY_LIMIT, LuaSandbox
+from runner.sandbox.runtime import ACTIVITY_LIMITS, LuaSandbox, SandboxLimits
 from runner.shims.activity_modules import ActivityCalls, install_activity_modules
 from runner.temporal.failures import to_application_error
 from runner.temporal.interceptors import current_context
@@ -49,12 +49,10 @@ class ActivityRunner:
     """Runs activity entries; ``make_activity`` wraps ``run`` as the worker's dynamic activity."""
 
     def __init__(self, source: RevisionSource, *, executor: Executor | None = None,
-                 memory_limit: int = DEFAULT_MEMORY_LIMIT,
-                 instruction_limit: int = DEFAULT_ACTIVITY_INSTRUCTIONS) -> None:
+                 limits: SandboxLimits = ACTIVITY_LIMITS) -> None:
         self.source = source
         self.executor = executor
-        self.memory_limit = memory_limit
-        self.instruction_limit = instruction_limit
+        self.limits = limits
         self._handlers: dict[str, Callable[..., Any]] = {}
         self._import_lock = threading.Lock()
 
@@ -88,7 +86,7 @@ class ActivityRunner:
 
     def _run_lua_sync(self, revision: Revision, inputs: list[Any], calls: ActivityCalls) -> Any:
         """Run one Lua activity call to completion on this (pool) thread."""
-        sandbox = LuaSandbox(memory_limit=self.memory_limit, instruction_limit=self.instruction_limit,
+        sandbox = LuaSandbox(limits=self.limits,
                              clock_ns=time.time_ns, owner=revision.entry_id)
         listed = revision.data.get("modules")
         handlers = install_activity_modules(sandbox, calls, None if listed is None else map(str, listed),
@@ -175,9 +173,9 @@ INTERNAL_ACTIVITIES: dict[str, Callable[..., Awaitable[Any]]] = {"flowctl.proces
 
 
 def make_activity(source: RevisionSource, *, executor: Executor | None = None,
-                  **limits: int) -> Callable[..., Any]:
+                  limits: SandboxLimits = ACTIVITY_LIMITS) -> Callable[..., Any]:
     """The dynamic activity (``@activity.defn(dynamic=True)``) serving every activity entry of ``source``."""
-    runner = ActivityRunner(source, executor=executor, **limits)
+    runner = ActivityRunner(source, executor=executor, limits=limits)
 
     @activity.defn(dynamic=True)
     async def flowctl_activity(args: Sequence[RawValue]) -> Any:

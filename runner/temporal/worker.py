@@ -35,7 +35,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from registry.errors import FlowError
 from registry.revision import Revision
 from runner.client.connect import client_settings, connect
-from runner.revision_source import StoreRevisionSource, ref_id, task_queue_of_worker
+from runner.revision_source import StoreRevisionSource
+from runner.sandbox.runtime import ACTIVITY_LIMITS, WORKFLOW_LIMITS, SandboxLimits
 from runner.temporal.activities import make_activity
 from runner.temporal.interceptors import ContextInterceptor
 from runner.temporal.metrics import prometheus_runtime
@@ -126,10 +127,10 @@ def plan_workers(source: StoreRevisionSource, worker_ids: Sequence[str] = ()) ->
                                     hint="apply your entries first: `flowctl apply` (or run `flowctl dev`)")
     specs: dict[tuple[str, str], WorkerSpec] = {}
     for rev in selected:
-        client_id = ref_id(rev, rev.data.get("client"))
+        client_id = rev.ref(rev.data.get("client"))
         if not client_id:
             raise WorkerConfigError(f"{rev.entry_id} has no `client`", hint="name a temporal.client entry")
-        task_queue = task_queue_of_worker(rev)
+        task_queue = rev.task_queue
         options = _worker_options(rev)
         key = (client_id, task_queue)
         if key in specs:
@@ -163,13 +164,13 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
                 stop: asyncio.Event, clients: Mapping[str, Client] | None = None,
                 drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT,
                 ready: asyncio.Event | None = None,
-                workflow_limits: Mapping[str, int] | None = None,
-                activity_limits: Mapping[str, int] | None = None,
+                workflow_limits: SandboxLimits = WORKFLOW_LIMITS,
+                activity_limits: SandboxLimits = ACTIVITY_LIMITS,
                 runtime: Runtime | None = None) -> None:
     """Run the workers until ``stop`` is set, then drain them.
 
-    ``clients`` overrides connections by client entry ID; ``*_limits`` are LuaSandbox limits
-    (``memory_limit``, ``instruction_limit``) for workflow runs and activity calls.
+    ``clients`` overrides connections by client entry ID; ``*_limits`` bound the sandboxes of
+    workflow runs and of activity calls.
     """
     specs = plan_workers(source, worker_ids)
     connected: dict[str, Client] = dict(clients or {})
@@ -186,7 +187,7 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
         # workflow.version guards); pinned ones keep each run on the revision in its memo.
         workflow_classes = {mode: make_workflow_class(source, follow_pins=mode == "pinned", limits=workflow_limits)
                             for mode in {spec.versioning for spec in specs}}
-        activity_fn = make_activity(source, executor=executor, **dict(activity_limits or {}))
+        activity_fn = make_activity(source, executor=executor, limits=activity_limits)
         workers = [
             Worker(connected[spec.client_id], task_queue=spec.task_queue,
                    workflows=[workflow_classes[spec.versioning]],

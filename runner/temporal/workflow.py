@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from temporalio import workflow
@@ -43,7 +43,7 @@ from registry.revision import Revision
 from runner.revision_source import RevisionSource, imported_libraries
 from runner.sandbox.driver import WorkflowDriver
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
-from runner.sandbox.runtime import LuaSandbox
+from runner.sandbox.runtime import WORKFLOW_LIMITS, LuaSandbox, SandboxLimits
 from runner.shims.process import ProcessState
 from runner.shims.run_context import WorkflowRun
 from runner.shims.workflow_modules import install_workflow_modules
@@ -61,12 +61,12 @@ class LuaWorkflowError(Exception):
 
 
 def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
-                        limits: Mapping[str, int] | None = None,
+                        limits: SandboxLimits = WORKFLOW_LIMITS,
                         on_run: Callable[[WorkflowRun], None] | None = None,
                         record_pin: bool | None = None) -> type:
     """A dynamic, unsandboxed workflow class serving every workflow.lua entry of ``source``.
 
-    ``limits`` are LuaSandbox keyword arguments (``memory_limit``, ``instruction_limit``).
+    ``limits`` bound each run's sandbox (memory, instructions per workflow task).
     With ``follow_pins=False`` every run uses the current revision of its type, whatever
     its memo says (``flowctl replay`` checks a new revision against old histories).
     ``on_run`` sees each run before its Lua starts (``flowctl replay`` records its commands);
@@ -76,7 +76,7 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
     async def run(self, args: Sequence[RawValue]) -> Any:
         revision = _pinned_revision(source, follow_pins, record_pin)
         sandbox = LuaSandbox(seed=workflow.random().getrandbits(63), clock_ns=workflow.time_ns,
-                             spawn=True, owner=revision.entry_id, **dict(limits or {}))
+                             spawn=True, owner=revision.entry_id, limits=limits)
         driver = WorkflowDriver(sandbox, {})
         if not follow_pins:
             driver.before_task.append(functools.partial(_upgrade_check, source, revision))

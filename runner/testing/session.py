@@ -49,7 +49,7 @@ from runner.history import commands_of, event_type_name
 from runner.revision_source import ProjectRevisionSource
 from runner.sandbox.driver import ShimError
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
-from runner.sandbox.runtime import LuaSandbox
+from runner.sandbox.runtime import LuaSandbox, SandboxLimits
 from runner.shims.workflow_modules import install_log, load_shim
 from runner.temporal.activities import ActivityRunner
 from runner.temporal.failures import failure_from_temporal, to_application_error
@@ -66,7 +66,7 @@ DEFAULT_TEST_TIMEOUT = 60.0
 #: Virtual time one workflow run may take before the test fails (``test.run(..., {timeout = "1y"})``).
 DEFAULT_VIRTUAL_TIMEOUT = "30d"
 #: Lua instructions one test function (with its mocks) may execute.
-DEFAULT_TEST_INSTRUCTIONS = 200_000_000
+TEST_LIMITS = SandboxLimits(instructions=200_000_000)
 _RUN_OPTIONS = ("mocks", "signals", "timeout", "id", "context")
 _TEST_MODULES = "test, json, errors"
 
@@ -104,11 +104,11 @@ class LuaTestSession:
 
     def __init__(self, env: WorkflowEnvironment, *, update_golden: bool = False,
                  test_timeout: float = DEFAULT_TEST_TIMEOUT,
-                 instruction_limit: int = DEFAULT_TEST_INSTRUCTIONS) -> None:
+                 limits: SandboxLimits = TEST_LIMITS) -> None:
         self.env = env
         self.update_golden = update_golden
         self.test_timeout = test_timeout
-        self.instruction_limit = instruction_limit
+        self.limits = limits
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="flowctl-test-activity")
         self._sources: dict[Path, ProjectRevisionSource | FlowError] = {}
 
@@ -135,7 +135,7 @@ class LuaTestSession:
 
     def _load(self, test_file: TestFile) -> tuple[LuaSandbox, Any]:
         """A fresh sandbox with the test modules and the file's chunk run; returns its module table."""
-        sandbox = LuaSandbox(instruction_limit=self.instruction_limit, owner=display_path(test_file.path))
+        sandbox = LuaSandbox(limits=self.limits, owner=display_path(test_file.path))
         sandbox.configure(display_path(test_file.path), _TEST_MODULES)
         sandbox.add_module("json")
         sandbox.add_module("errors")

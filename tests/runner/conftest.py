@@ -23,6 +23,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRepla
 from registry.revision import Revision
 from runner.client.start import NO_INPUT, start_workflow
 from runner.revision_source import ProjectRevisionSource, RevisionSource
+from runner.sandbox.runtime import ACTIVITY_LIMITS, WORKFLOW_LIMITS, SandboxLimits
 from runner.temporal.worker import serve
 from runner.temporal.workflow import make_workflow_class
 
@@ -65,8 +66,8 @@ def revisions_on_queue(paths: list[Path | str], task_queue: str, *,
 
 @contextlib.asynccontextmanager
 async def lua_worker(client: Client, *paths: Path | str, task_queue: str | None = None,
-                     workflow_limits: Mapping[str, int] | None = None,
-                     activity_limits: Mapping[str, int] | None = None,
+                     workflow_limits: SandboxLimits = WORKFLOW_LIMITS,
+                     activity_limits: SandboxLimits = ACTIVITY_LIMITS,
                      versioning: str | None = None) -> AsyncIterator[LuaProject]:
     """Serve the entries under ``paths`` on ``client`` until the block ends (then drain)."""
     queue = task_queue or f"tq-{uuid.uuid4().hex[:12]}"

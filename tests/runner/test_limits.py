@@ -17,7 +17,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-LIMITS = {"memory_limit": 16 << 20, "instruction_limit": 5_000_000}
+from runner.sandbox.runtime import SandboxLimits
+
+LIMITS = SandboxLimits(memory=16 << 20, instructions=5_000_000)
 PROJECT = ENTRIES / "limits_run"
 
 #: mode -> (the limit it breaks, where); a full Lua stack needs more than 16 MiB, so plain

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from runner.sandbox.failures import LimitExceeded, LuaRuntimeError
-from runner.sandbox.runtime import LuaSandbox
+from runner.sandbox.runtime import LuaSandbox, SandboxLimits
 
 CLOCK_NS = 1_700_000_000 * 10**9 + 250_000_000  # 2023-11-14T22:13:20.25Z
 NOT_AVAILABLE = ("escape.lua:2: module '{}' is not available in this entry: list it under `modules:` "
@@ -27,9 +27,8 @@ DRIVER_OWNED = ("escape.lua:2: coroutine.{}: this coroutine belongs to the workf
                 "code or waits for a command's answer); only flowctl resumes it")
 
 
-def sandbox(**limits: int) -> LuaSandbox:
-    box = LuaSandbox(seed=7, memory_limit=limits.get("memory_limit", 32 << 20),
-                     instruction_limit=limits.get("instruction_limit", 2_000_000), clock_ns=lambda: CLOCK_NS)
+def sandbox(memory: int = 32 << 20, instructions: int = 2_000_000) -> LuaSandbox:
+    box = LuaSandbox(seed=7, limits=SandboxLimits(memory=memory, instructions=instructions), clock_ns=lambda: CLOCK_NS)
     box.add_module("json")
     box.add_module("errors")
     return box
@@ -291,7 +290,7 @@ def test_escape_attempt_fails_cleanly(body: str, expected: tuple[str, Any]) -> N
         assert first_line(caught.value) == want
     else:
         # deep recursion must hit Lua's stack limit before a 256 MiB heap fills up
-        limits = {"memory_limit": 256 << 20} if want == "stack" else {}
+        limits = {"memory": 256 << 20} if want == "stack" else {}
         with pytest.raises(LimitExceeded) as hit:
             run(body, **limits)
         assert (hit.value.limit, hit.value.kind, hit.value.retryable) == (want, "LIMIT_EXCEEDED", False)
@@ -302,7 +301,7 @@ def test_escape_attempt_fails_cleanly(body: str, expected: tuple[str, Any]) -> N
 def test_deep_recursion_in_a_small_heap_is_a_memory_limit_at_the_users_line() -> None:
     # a full Lua stack (1,000,000 slots) needs more than 16 MiB: the heap limit comes first
     with pytest.raises(LimitExceeded) as hit:
-        run("local function f(n) return 1 + f(n + 1) end local r = f(1) return r", memory_limit=16 << 20)
+        run("local function f(n) return 1 + f(n + 1) end local r = f(1) return r", memory=16 << 20)
     assert (hit.value.limit, hit.value.where) == ("memory", "escape.lua:2")
 
 
@@ -412,8 +411,8 @@ def test_a_coroutine_parked_on_a_command_cannot_be_resumed_by_lua() -> None:
 def finishes_quickly(body: str) -> str:
     """Run ``body`` in a fresh sandbox in a subprocess (a hang must not hang the suite); what it raised."""
     script = textwrap.dedent(f"""
-        from runner.sandbox.runtime import LuaSandbox
-        box = LuaSandbox(seed=1, instruction_limit=2_000_000)
+        from runner.sandbox.runtime import LuaSandbox, SandboxLimits
+        box = LuaSandbox(seed=1, limits=SandboxLimits(instructions=2_000_000))
         main = box.entrypoint("return {{main = function()\\n" + {body!r} + "\\nend}}", "bomb.lua", "main")
         box.begin_task()
         try:
