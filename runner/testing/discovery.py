@@ -8,13 +8,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from registry.diagnostics import display_path
 from registry.errors import FlowError
+from registry.loader import SKIPPED_DIRS
+from runner.testing.golden import GOLDEN_DIR
 
-__all__ = ["TEST_SUFFIX", "TestFile", "TestId", "discover", "display_path", "entries_dir_of", "matches"]
+__all__ = ["TEST_SUFFIX", "TestFile", "TestId", "discover", "entries_dir_of", "matches"]
 
 TEST_SUFFIX = "_test.lua"
-#: directories never searched (tool state, VCS, virtual environments, golden files)
-_SKIP_DIRS = {".git", ".flowctl", ".venv", "venv", "node_modules", "__pycache__", "golden"}
+#: directories never searched: those never searched for entries, and golden files
+_SKIP_DIRS = SKIPPED_DIRS | {GOLDEN_DIR}
 
 
 @dataclass(frozen=True)
@@ -42,14 +45,6 @@ class TestFile:
     #: set when the file cannot be loaded (syntax error, error at load time): one failure for the file
     error: str | None = None
     error_where: str | None = None
-
-
-def display_path(path: Path) -> str:
-    """The path relative to the current directory when it is below it (what users typed)."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(path)
 
 
 def entries_dir_of(test_file: Path) -> Path:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.etree import ElementTree
 
-from runner.testing.discovery import display_path
+from registry.diagnostics import display_path
 from runner.testing.session import Outcome
 
 __all__ = ["TestReport", "render_failures", "render_json", "render_junit", "render_summary"]

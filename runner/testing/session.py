@@ -40,6 +40,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from registry.diagnostics import display_path
 from registry.durations import parse_duration
 from registry.errors import FlowError
 from registry.revision import Revision
@@ -55,7 +56,7 @@ from runner.temporal.activities import ActivityRunner
 from runner.temporal.failures import failure_from_temporal, to_application_error
 from runner.temporal.interceptors import ContextInterceptor
 from runner.temporal.workflow import make_workflow_class
-from runner.testing.discovery import TestFile, TestId, display_path
+from runner.testing.discovery import TestFile, TestId
 from runner.testing.golden import check_golden, golden_path, text_diff
 from runner.testing.lua_module import FAILED_KIND, TEST_LUA
 
