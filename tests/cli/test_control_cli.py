@@ -22,9 +22,9 @@ from registry.open_store import open_store
 from runner.client.process_client import ProcessClient
 from runner.revision_source import StoreRevisionSource
 from runner.sandbox.failures import FlowFailure
+from tests.support.paths import REPO
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 
 
 @pytest.fixture(scope="module")

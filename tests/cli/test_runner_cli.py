@@ -17,8 +17,7 @@ from click.testing import CliRunner
 
 from cli import main
 from runner.dev.server import free_port
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO
 
 
 def flowctl(*args: str, cwd: Path, env: dict[str, str] | None = None,
@@ -34,6 +33,7 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.temporal  # starts its own server
 def test_dev_demo_applies_serves_and_prints_the_demo_result(project: Path) -> None:
     done = flowctl("dev", "--demo", "--port", str(free_port()), "--ui-port", "0", cwd=project,
                    env={"PYTHONPATH": str(REPO)})

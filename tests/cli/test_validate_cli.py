@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cli
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = REPO
 ENTRIES = ROOT / "entries"
 INVALID = ROOT / "tests" / "cases" / "invalid"
 

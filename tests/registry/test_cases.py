@@ -14,6 +14,7 @@ import pytest
 
 from registry.diagnostics import Diagnostic
 from registry.validate import validate_project
+from tests.support.paths import EXAMPLES
 
 CASES = Path(__file__).resolve().parent.parent / "cases"
 VALID = sorted(p for p in (CASES / "valid").iterdir() if p.is_dir())
@@ -60,7 +61,7 @@ def test_invalid_case(case: Path) -> None:
 
 
 def test_the_example_project_validates_strictly() -> None:
-    entries = Path(__file__).resolve().parents[2] / "entries"
+    entries = EXAMPLES
     report = validate_project([entries], strict=True, cache_dir=None)
     assert report.ok and not report.diagnostics, _describe(report.diagnostics)
     assert len(report.project.entries) >= 9

@@ -11,8 +11,9 @@ from registry.lua.cache import AnalysisCache
 from registry.lua.facts import ChunkFacts
 from registry.lua.parser import analyze
 from registry.validate import validate_project
+from tests.support.paths import EXAMPLES
 
-REFERENCE = Path(__file__).resolve().parents[2] / "entries"
+REFERENCE = EXAMPLES
 
 
 def globals_read(source: str) -> list[str]:

@@ -9,50 +9,7 @@ import pytest
 from registry.errors import FlowError
 from registry.loader import load_project
 from registry.revision import Revision, build_revisions, canonical_json, compute_digest
-
-ENTRY_FILE = """\
-version: "1.0"
-namespace: app
-entries:
-  - name: client
-    kind: temporal.client
-    address: ${env:TEMPORAL_ADDRESS:-localhost:7233}
-  - name: worker
-    kind: temporal.worker
-    client: app:client
-  - name: pricing
-    kind: library.lua
-    source: file://pricing.lua
-    imports: {money: app:money}
-  - name: money
-    kind: library.lua
-    source: file://money.lua
-  - name: order_workflow
-    kind: workflow.lua
-    source: file://order_workflow.lua
-    modules: [funcs]
-    imports: {pricing: app:pricing}
-    meta:
-      temporal:
-        workflow:
-          worker: app:worker
-"""
-
-
-def write_project(root: Path, entry_file: str = ENTRY_FILE, **sources: str) -> Path:
-    """Write an entries directory with the given YAML and Lua files."""
-    entries = root / "entries"
-    entries.mkdir(parents=True, exist_ok=True)
-    (entries / "app.yaml").write_text(entry_file)
-    defaults = {
-        "pricing.lua": "local money = require('money')\n"
-                       "return {total = function(x) return money.round(x) end}\n",
-        "money.lua": "return {round = function(x) return math.floor(x) end}\n",
-        "order_workflow.lua": "local function main(input) return input end\nreturn {main = main}\n",
-    }
-    for name, text in {**defaults, **{k.replace("_lua", ".lua"): v for k, v in sources.items()}}.items():
-        (entries / name).write_text(text)
-    return entries
+from tests.support.projects import ENTRY_FILE, write_project
 
 
 def revisions_of(entries: Path) -> dict[str, Revision]:

@@ -6,7 +6,6 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from test_revision import ENTRY_FILE, write_project
 
 from registry.errors import FlowError
 from registry.loader import load_project
@@ -15,6 +14,7 @@ from registry.plan import Action, compute_plan
 from registry.revision import Revision, build_revisions
 from registry.sqlite_migrations import LATEST_VERSION
 from registry.store import RegistryConflict, RegistryError, RevisionStore
+from tests.support.projects import ENTRY_FILE, write_project
 
 
 def tree(root: Path, entry_file: str = ENTRY_FILE, **sources: str) -> dict[str, Revision]:

@@ -17,12 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
-from test_revision import ENTRY_FILE, write_project
 
 from registry.loader import load_project
 from registry.open_store import open_store
 from registry.revision import build_revisions
 from registry.sqlite_store import APPLY_PAUSE_ENV
+from tests.support.projects import ENTRY_FILE, write_project
 
 pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
 

@@ -1,0 +1,1 @@
+"""Tests of ``registry/``: load, validate, plan, store; no Temporal, no Lua runtime."""

@@ -1,0 +1,1 @@
+"""Tests of ``runner/client/``: connecting, starting, querying executions."""

@@ -1,0 +1,1 @@
+"""Tests of ``runner/dev/``: the Temporal binaries and the dev server."""

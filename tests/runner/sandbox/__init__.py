@@ -1,0 +1,1 @@
+"""Tests of ``runner/sandbox/``: real Lua in a LuaSandbox, no Temporal server."""

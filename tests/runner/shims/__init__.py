@@ -1,0 +1,1 @@
+"""Tests of ``runner/shims/``: the Lua modules as workflow code sees them (unit and on a server)."""

@@ -1,0 +1,1 @@
+"""Tests of ``runner/testing/``: ``flowctl test`` and its pytest plugin."""
