@@ -95,8 +95,11 @@ class SqliteRevisionStore(RevisionStore):
     def _prepare(self) -> None:
         """Check that the file is a registry of a version we know; create or migrate it."""
         try:
-            app_id = self._conn.execute("PRAGMA application_id").fetchone()[0]
-            tables = self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            # one statement, one snapshot: read apart, another process creating the store could
+            # commit in between, and a half-seen new registry would read as a foreign database
+            app_id, tables = self._conn.execute(
+                "SELECT (SELECT application_id FROM pragma_application_id()), "
+                "(SELECT count(*) FROM sqlite_master)").fetchone()
         except sqlite3.DatabaseError as exc:
             raise RegistryError(f"{self._shown()} is not a flowctl registry ({exc})",
                                 hint="point --registry / FLOWCTL_REGISTRY at a registry file, or at a "
