@@ -10,7 +10,7 @@ import difflib
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from registry.revision import Revision, dump_data
 
@@ -20,10 +20,6 @@ class Action(enum.StrEnum):
     CHANGED = "changed"
     UNCHANGED = "unchanged"
     DELETED = "deleted"
-
-
-#: Markers in front of each entry in a printed plan (terraform's).
-MARKERS = {Action.CREATED: "+", Action.CHANGED: "~", Action.UNCHANGED: " ", Action.DELETED: "-"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +44,12 @@ class PlannedChange:
     @property
     def previous_digest(self) -> str | None:
         return self.old.digest if self.old else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``flowctl diff --json``), with the unified diff of a pending change."""
+        return {"id": self.entry_id, "kind": self.kind, "action": str(self.action), "digest": self.digest,
+                "previous_digest": self.previous_digest,
+                "diff": "" if self.action is Action.UNCHANGED else unified_diff(self)}
 
 
 @dataclass(frozen=True)
@@ -149,28 +151,3 @@ def _library_changes(old: Revision | None, new: Revision | None) -> str:
         if before != after:
             lines.append(f"library {lib_id}: {before} -> {after}\n")
     return "".join(lines)
-
-
-def render_plan(plan: Plan, *, show_diffs: bool = False, show_unchanged: bool = True) -> str:
-    """The plan as text: one ``marker ID (kind) action`` line per entry, diffs below changed ones."""
-    out: list[str] = []
-    for change in plan.changes:
-        if change.action is Action.UNCHANGED and not show_unchanged:
-            continue
-        note = ""
-        if change.action is Action.DELETED and not plan.prune:
-            note = " (kept: apply --prune deletes it)"
-        out.append(f"{MARKERS[change.action]} {change.entry_id} ({change.kind}) {change.action}{note}\n")
-        if show_diffs and change.action in (Action.CHANGED, Action.CREATED, Action.DELETED):
-            out.append(_indent(unified_diff(change)))
-    counts = plan.counts()
-    deleted = f"{counts['deleted']} to delete"
-    if counts["deleted"] and not plan.prune:
-        deleted = f"{counts['deleted']} gone from the tree (kept without --prune)"
-    out.append(f"Plan: {counts['created']} to create, {counts['changed']} to change, {deleted}, "
-               f"{counts['unchanged']} unchanged.\n")
-    return "".join(out)
-
-
-def _indent(text: str) -> str:
-    return "".join(f"    {line}" for line in text.splitlines(keepends=True))

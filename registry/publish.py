@@ -1,18 +1,20 @@
 """Publishing a tree: validate -> build revisions -> plan -> apply; and rolling an entry back.
 
-These are the single functions ``flowctl diff``, ``flowctl apply`` and ``flowctl registry
-rollback`` call; they return plain results that the CLI renders.
+``diff_registry``, ``publish_tree`` and ``rollback`` are the single functions ``flowctl diff``,
+``flowctl apply`` and ``flowctl registry rollback`` call (each opens the registry a URL names);
+they return plain results with ``to_dict()`` that ``registry.render`` prints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from registry.diagnostics import Diagnostic, display_path
 from registry.errors import FlowError
+from registry.open_store import open_store
 from registry.plan import Action, Plan, compute_plan
 from registry.revision import Revision, build_revisions
 from registry.store import ApplyEvent, RevisionStore
@@ -26,6 +28,26 @@ class TreeCheck:
     diagnostics: list[Diagnostic]
     ok: bool
     revisions: dict[str, Revision] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view: what ``diff --json`` and ``apply --json`` print for an invalid tree."""
+        return {"ok": self.ok, "diagnostics": [d.to_dict() for d in self.diagnostics]}
+
+
+@dataclass(frozen=True)
+class TreeDiff:
+    """The result of ``diff``: the tree's check and, when the tree is valid, its plan against the registry."""
+
+    check: TreeCheck
+    plan: Plan | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``flowctl diff --json``)."""
+        if self.plan is None:
+            return self.check.to_dict()
+        return {"ok": True, "prune": self.plan.prune, "has_changes": self.plan.has_changes,
+                "counts": self.plan.counts(), "diagnostics": self.check.to_dict()["diagnostics"],
+                "changes": [change.to_dict() for change in self.plan.changes]}
 
 
 @dataclass(frozen=True)
@@ -56,6 +78,38 @@ class ApplyOutcome:
     results: list[EntryResult] = field(default_factory=list)
     dry_run: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``flowctl apply --json``)."""
+        if not self.ok or self.plan is None:
+            return TreeCheck(self.diagnostics, ok=False).to_dict()
+        return {"ok": True, "dry_run": self.dry_run, "prune": self.plan.prune, "counts": self.plan.counts(),
+                "event": self.event.id if self.event else None,
+                "diagnostics": [d.to_dict() for d in self.diagnostics],
+                "entries": [result.to_dict() for result in self.results]}
+
+
+@dataclass(frozen=True)
+class Rollback:
+    """The result of ``registry rollback``: the revision made current, and the event (None: it already was)."""
+
+    entry_id: str
+    revision: Revision
+    event: ApplyEvent | None
+
+    @property
+    def previous_digest(self) -> str | None:
+        """The revision that was current before (the rolled-back-to one when nothing changed)."""
+        return self.event.changes[0].previous_digest if self.event and self.event.changes else self.revision.digest
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``registry rollback --json``)."""
+        return {"id": self.entry_id, "digest": self.revision.digest, "event": self.event.id if self.event else None,
+                "previous_digest": self.previous_digest}
+
+
+#: What ``publish_tree`` reports before it writes: the valid tree's check, then the plan.
+Progress = Callable[[TreeCheck | Plan], None]
+
 
 def check_tree(paths: Sequence[Path | str], *, strict: bool = False, cache_dir: Path | None = None) -> TreeCheck:
     """Validate the tree (every stage; ``cache_dir``: validate's Lua analysis cache) and build its revisions."""
@@ -71,12 +125,19 @@ def check_tree(paths: Sequence[Path | str], *, strict: bool = False, cache_dir: 
 
 
 def plan_tree(paths: Sequence[Path | str], store: RevisionStore, *, prune: bool = False,
-              strict: bool = False, cache_dir: Path | None = None) -> tuple[TreeCheck, Plan | None]:
-    """Validate the tree and compare it with the registry (``flowctl diff``); writes nothing."""
+              strict: bool = False, cache_dir: Path | None = None) -> TreeDiff:
+    """Validate the tree and compare it with the registry; writes nothing."""
     check = check_tree(paths, strict=strict, cache_dir=cache_dir)
     if not check.ok:
-        return check, None
-    return check, compute_plan(check.revisions, store, prune=prune)
+        return TreeDiff(check)
+    return TreeDiff(check, compute_plan(check.revisions, store, prune=prune))
+
+
+def diff_registry(paths: Sequence[Path | str], registry_url: str | None, *, prune: bool = False,
+                  strict: bool = False, cache_dir: Path | None = None) -> TreeDiff:
+    """``flowctl diff``: the tree against the registry ``registry_url`` names (a missing store reads as empty)."""
+    with open_store(registry_url, create=False) as store:
+        return plan_tree(paths, store, prune=prune, strict=strict, cache_dir=cache_dir)
 
 
 def apply_tree(paths: Sequence[Path | str], store: RevisionStore, *, prune: bool = False,
@@ -88,10 +149,30 @@ def apply_tree(paths: Sequence[Path | str], store: RevisionStore, *, prune: bool
     no event. The results say what actually happened, which can differ from the plan when
     another apply wrote the same revisions meanwhile (those read ``unchanged``).
     """
-    check, plan = plan_tree(paths, store, prune=prune, strict=strict, cache_dir=cache_dir)
-    if plan is None:
+    diff = plan_tree(paths, store, prune=prune, strict=strict, cache_dir=cache_dir)
+    if diff.plan is None:
+        return ApplyOutcome(diagnostics=diff.check.diagnostics, ok=False)
+    return apply_plan(diff.check, diff.plan, store, dry_run=dry_run, actor=actor)
+
+
+def publish_tree(paths: Sequence[Path | str], registry_url: str | None, *, prune: bool = False,
+                 dry_run: bool = False, strict: bool = False, cache_dir: Path | None = None,
+                 on_progress: Progress | None = None) -> ApplyOutcome:
+    """``flowctl apply``: validate, plan and apply the tree to the registry ``registry_url`` names.
+
+    The tree is checked before the store is opened, so an invalid tree creates no registry file;
+    a dry run creates none either. ``on_progress`` sees the valid tree's check, then the plan,
+    before anything is written (a conflict raised by the write comes after both).
+    """
+    check = check_tree(paths, strict=strict, cache_dir=cache_dir)
+    if not check.ok:
         return ApplyOutcome(diagnostics=check.diagnostics, ok=False)
-    return apply_plan(check, plan, store, dry_run=dry_run, actor=actor)
+    report = on_progress or (lambda step: None)
+    report(check)
+    with open_store(registry_url, create=not dry_run) as store:
+        plan = compute_plan(check.revisions, store, prune=prune)
+        report(plan)
+        return apply_plan(check, plan, store, dry_run=dry_run)
 
 
 def apply_plan(check: TreeCheck, plan: Plan, store: RevisionStore, *, dry_run: bool = False,
@@ -113,8 +194,13 @@ def apply_plan(check: TreeCheck, plan: Plan, store: RevisionStore, *, dry_run: b
                         dry_run=dry_run)
 
 
-def rollback_entry(store: RevisionStore, entry_id: str, ref: str, *,
-                   actor: str | None = None) -> tuple[Revision, ApplyEvent | None]:
+def rollback_entry(store: RevisionStore, entry_id: str, ref: str, *, actor: str | None = None) -> Rollback:
     """Make revision ``ref`` (a digest or prefix) of ``entry_id`` current again, as a new event."""
     revision = store.resolve(entry_id, ref)
-    return revision, store.rollback(revision, actor=actor)
+    return Rollback(entry_id, revision, store.rollback(revision, actor=actor))
+
+
+def rollback(registry_url: str | None, entry_id: str, ref: str) -> Rollback:
+    """``flowctl registry rollback``: :func:`rollback_entry` on the registry ``registry_url`` names."""
+    with open_store(registry_url, create=False) as store:
+        return rollback_entry(store, entry_id, ref)

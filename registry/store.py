@@ -13,6 +13,7 @@ import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 from registry.errors import FlowError
 from registry.plan import Plan
@@ -39,6 +40,11 @@ class EntryChange:
     #: the revision that was current before (None when created)
     previous_digest: str | None
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``registry history --json``)."""
+        return {"id": self.entry_id, "action": self.action, "digest": self.digest,
+                "previous_digest": self.previous_digest}
+
 
 @dataclass(frozen=True)
 class ApplyEvent:
@@ -53,6 +59,11 @@ class ApplyEvent:
     at: str
     changes: tuple[EntryChange, ...]
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``registry history --json``)."""
+        return {"event": self.id, "verb": self.verb, "actor": self.actor, "at": self.at,
+                "changes": [change.to_dict() for change in self.changes]}
+
 
 @dataclass(frozen=True)
 class RevisionInfo:
@@ -65,6 +76,10 @@ class RevisionInfo:
     event_id: int
     at: str
     is_current: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``registry show --json``)."""
+        return {"digest": self.digest, "event": self.event_id, "at": self.at, "current": self.is_current}
 
 
 class RevisionStore(ABC):

@@ -33,8 +33,8 @@ from runner.temporal.interceptors import ContextInterceptor
 from runner.temporal.memo import REVISION_MEMO
 from runner.temporal.workflow import make_workflow_class
 
-__all__ = ["LoadedHistory", "ReplayResult", "fetch_histories", "load_history_dir", "load_history_file",
-           "replay_histories", "replay_main"]
+__all__ = ["LoadedHistory", "ReplayReport", "ReplayResult", "fetch_histories", "load_history_dir",
+           "load_history_file", "replay_histories", "replay_main"]
 
 #: Commands the Lua code issues itself (completion and the revision memo come from flowctl).
 _LUA_COMMANDS = ("activity", "timer", "child", "signal_external", "marker", "upsert_search_attributes",
@@ -78,6 +78,27 @@ class ReplayResult:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "workflow_type": self.workflow_type,
                 "events": self.events, "message": self.message, "where": self.where}
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    """Every history's verdict, in the order the histories were gathered."""
+
+    results: list[ReplayResult]
+
+    @property
+    def ok(self) -> bool:
+        """True when every history replayed with the same commands."""
+        return all(result.ok for result in self.results)
+
+    @property
+    def diverged(self) -> bool:
+        """True when the new code issues different commands for at least one history."""
+        return any(result.status == "diverged" for result in self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``flowctl replay --json``)."""
+        return {"ok": self.ok, "histories": [result.to_dict() for result in self.results]}
 
 
 # ---------------------------------------------------------------------- loading
@@ -271,18 +292,18 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "replay failed"
 
 
-
 async def replay_main(*, histories_dir: Path | None = None, workflow_ids: Sequence[str] = (),
                       query: str | None = None, limit: int = 100, entries: Path | None = None,
-                      registry_url: str | None = None, client_id: str | None = None) -> list[ReplayResult]:
+                      registry_url: str | None = None, client_id: str | None = None) -> ReplayReport:
     """``flowctl replay``: gather the histories, replay them on the registry's revisions or on ``entries``."""
     if entries is not None:
-        return await _replay_on(ProjectRevisionSource.from_paths([entries]), histories_dir, workflow_ids, query,
-                                limit, client_id)
+        return ReplayReport(await _replay_on(ProjectRevisionSource.from_paths([entries]), histories_dir,
+                                             workflow_ids, query, limit, client_id))
     from registry.open_store import open_store
 
     with open_store(registry_url, create=False) as store:
-        return await _replay_on(StoreRevisionSource(store), histories_dir, workflow_ids, query, limit, client_id)
+        return ReplayReport(await _replay_on(StoreRevisionSource(store), histories_dir, workflow_ids, query, limit,
+                                             client_id))
 
 
 async def _replay_on(source: StoreRevisionSource, histories_dir: Path | None, workflow_ids: Sequence[str],

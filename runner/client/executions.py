@@ -7,7 +7,6 @@ client entry.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -24,14 +23,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from registry.errors import FlowError
 from registry.revision import Revision
 from runner.client.connect import connect
-from runner.client.start import NO_INPUT, start_workflow
+from runner.client.start import NO_INPUT, start_workflow, workflow_revision
 from runner.revision_source import StoreRevisionSource
 from runner.sandbox.failures import FlowFailure
 from runner.temporal.failures import failure_from_temporal
 from runner.temporal.memo import REVISION_MEMO
 
-__all__ = ["Described", "RunOutcome", "client_entry", "control_execution", "describe_execution", "parse_input",
-           "run_entry", "workflow_client"]
+__all__ = ["Described", "RunOutcome", "client_entry", "control_execution", "describe_execution", "run_entry",
+           "workflow_client"]
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,7 @@ class RunOutcome:
             if self.failure is None:
                 body["result"] = self.result
             else:
-                body["error"] = {"kind": self.failure.kind, "message": self.failure.message,
-                                 "retryable": self.failure.retryable, "details": self.failure.details,
-                                 "where": self.failure.where}
+                body["error"] = _failure_dict(self.failure)
         return body
 
 
@@ -127,10 +124,7 @@ async def run_entry(source: StoreRevisionSource, entry_id: str, input: Any = NO_
                     options: Mapping[str, Any] | None = None,
                     messages: Sequence[tuple[str, Any]] = ()) -> RunOutcome:
     """Start the workflow entry ``entry_id`` (pinned to its current revision); with ``wait``, await it."""
-    try:
-        revision = source.workflow(entry_id)
-    except FlowFailure as failure:
-        raise FlowError(failure.message, hint="list what is applied with `flowctl registry list`") from None
+    revision = workflow_revision(source, entry_id)
     if client is None:
         client = await connect(workflow_client(source, revision))
     started = await start_workflow(client, source, entry_id, input, workflow_id=workflow_id, context=context,
@@ -171,9 +165,7 @@ async def describe_execution(client: Client, workflow_id: str, run_id: str | Non
         try:
             await handle.result()
         except WorkflowFailureError as exc:
-            found = failure_from_temporal(exc.cause or exc)
-            failure = {"kind": found.kind, "message": found.message, "retryable": found.retryable,
-                       "details": found.details, "where": found.where}
+            failure = _failure_dict(failure_from_temporal(exc.cause or exc))
     return Described(
         workflow_id=desc.id, run_id=desc.run_id, workflow_type=desc.workflow_type, status=status,
         task_queue=desc.task_queue, start_time=desc.start_time.isoformat() if desc.start_time else None,
@@ -217,23 +209,9 @@ async def control_execution(client: Client, workflow_id: str, action: str, name:
     raise FlowError(f"unknown action {action!r}")
 
 
-def parse_input(text: str | None) -> Any:
-    """``--input``: JSON text, or ``@path`` to a JSON file; None means no input."""
-    if text is None:
-        return NO_INPUT
-    raw = text
-    if text.startswith("@"):
-        try:
-            with open(text[1:], encoding="utf-8") as handle:
-                raw = handle.read()
-        except OSError as exc:
-            raise FlowError(f"cannot read input file {text[1:]}: {exc.strerror or exc}",
-                            hint="pass --input @path/to/input.json with a readable file") from None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise FlowError(f"--input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                        hint='quote it for the shell, e.g. --input \'{"id": "o-1", "total": 42}\'') from None
+def _failure_dict(failure: FlowFailure) -> dict[str, Any]:
+    return {"kind": failure.kind, "message": failure.message, "retryable": failure.retryable,
+            "details": failure.details, "where": failure.where}
 
 
 def _enum_name(value: Any) -> str:

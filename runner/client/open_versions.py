@@ -38,18 +38,24 @@ class OpenVersions:
     revisions: Counter[str] = field(default_factory=Counter)
     #: change id -> version -> open runs that recorded it
     versions: dict[str, Counter[int]] = field(default_factory=dict)
+    #: the entry's current revision when the runs were scanned
+    current_revision: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"entry": self.entry_id, "workflow_type": self.workflow_type, "open_runs": self.runs,
                 "truncated": self.truncated, "revisions": dict(self.revisions),
                 "versions": {change: {str(v): n for v, n in sorted(counts.items())}
-                             for change, counts in sorted(self.versions.items())}}
+                             for change, counts in sorted(self.versions.items())},
+                "current_revision": self.current_revision}
 
 
 async def open_versions(client: Client, revision: Revision, *, limit: int = MAX_RUNS) -> OpenVersions:
-    """Scan the open runs of ``revision``'s workflow type (histories are read for their markers)."""
+    """Scan the open runs of ``revision``'s workflow type (histories are read for their markers).
+
+    ``revision`` is reported as the current one (``current_revision``): pass the entry's current revision.
+    """
     type_name = revision.workflow_type
-    found = OpenVersions(entry_id=revision.entry_id, workflow_type=type_name)
+    found = OpenVersions(entry_id=revision.entry_id, workflow_type=type_name, current_revision=revision.digest)
     query = f"WorkflowType = '{type_name}' AND ExecutionStatus = 'Running'"
     async for execution in client.list_workflows(query):
         if found.runs >= limit:

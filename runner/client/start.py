@@ -27,13 +27,13 @@ from runner.sandbox.failures import FlowFailure
 from runner.temporal.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
 from runner.temporal.options import CONFLICT_POLICIES, conflict_policy, normalize, start_kwargs
 
-__all__ = ["NO_INPUT", "REVISION_SEARCH_ATTRIBUTE", "StartedWorkflow", "start_workflow", "task_queue_of"]
+__all__ = ["NO_INPUT", "REVISION_SEARCH_ATTRIBUTE", "StartedWorkflow", "start_workflow", "task_queue_of",
+           "workflow_revision"]
 
 #: Keyword search attribute registered by `flowctl dev` (runner.dev.server) and recommended in the docs.
 REVISION_SEARCH_ATTRIBUTE = "FlowctlRevision"
 #: Pass as ``input`` to start ``main()`` without arguments.
 NO_INPUT: Any = object()
-
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,14 @@ class StartedWorkflow:
     run_id: str | None
     revision: Revision
     task_queue: str
+
+
+def workflow_revision(source: RevisionSource, entry_id: str) -> Revision:
+    """The current revision of a workflow entry (by entry ID or workflow type), or a FlowError saying so."""
+    try:
+        return source.workflow(entry_id)
+    except FlowFailure as failure:
+        raise FlowError(failure.message, hint="list what is applied with `flowctl registry list`") from None
 
 
 def task_queue_of(source: RevisionSource, revision: Revision) -> str:
@@ -72,10 +80,7 @@ async def start_workflow(client: Client, source: RevisionSource, entry_id: str, 
     ``messages`` (topic, payload) reach the workflow before any later signal: in its memo when
     it starts, or as signal-with-start and signals when an existing run may be reused.
     """
-    try:
-        revision = source.workflow(entry_id)
-    except FlowFailure as failure:
-        raise FlowError(failure.message, hint="list what is applied with `flowctl registry list`") from None
+    revision = workflow_revision(source, entry_id)
     defaults = revision.data.get("options") if isinstance(revision.data.get("options"), Mapping) else {}
     merged = normalize(defaults, options)
     explicit = workflow_id or merged.get("id")

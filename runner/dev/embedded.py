@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +27,9 @@ from registry.publish import apply_tree
 from runner.client.executions import RunOutcome, run_entry
 from runner.client.start import NO_INPUT
 from runner.dev.server import DevServer
+from runner.render import demo_finished, demo_started, dev_applied, dev_server
 from runner.revision_source import StoreRevisionSource
-from runner.temporal.worker import log_event, serve
+from runner.temporal.worker import configure_logging, log_event, serve
 
 __all__ = ["DemoRun", "DevOptions", "demo_runs", "run_dev"]
 
@@ -45,6 +46,8 @@ class DemoRun:
 
 @dataclass(frozen=True)
 class DevOptions:
+    """What one ``flowctl dev`` session serves and where it keeps its state."""
+
     entries: Path
     state_dir: Path = Path(".flowctl")
     registry_url: str | None = None
@@ -56,6 +59,8 @@ class DevOptions:
     demo: bool = False
     #: with runs: keep serving after they finished (default: stop)
     keep_running: bool = False
+    #: directories function.python handlers import from (put first on sys.path)
+    python_paths: Sequence[Path] = field(default_factory=tuple)
 
 
 def demo_runs(source: StoreRevisionSource) -> list[DemoRun]:
@@ -74,6 +79,9 @@ def demo_runs(source: StoreRevisionSource) -> list[DemoRun]:
 
 def run_dev(options: DevOptions, echo: Echo) -> bool:
     """Run the dev session; returns False when a demo workflow failed."""
+    for path in options.python_paths:
+        sys.path.insert(0, str(Path(path).resolve()))  # function.python handlers import from here
+    configure_logging()
     registry_url = options.registry_url or str(options.state_dir / "registry.db")
     with open_store(registry_url) as store:
         outcome = apply_tree([options.entries], store, cache_dir=options.state_dir / "cache")
@@ -83,14 +91,12 @@ def run_dev(options: DevOptions, echo: Echo) -> bool:
             raise FlowError(f"the entries in {options.entries} are invalid; nothing was applied:\n{shown}",
                             hint=f"run `flowctl validate {options.entries}` for every problem and its fix")
         changed = [r for r in outcome.results if str(r.action) != "unchanged"]
-        echo(f"applied {len(outcome.results)} entries to {registry_url} "
-             f"({len(changed)} created or changed)")
+        echo(dev_applied(len(outcome.results), len(changed), registry_url))
         server = DevServer(port=options.port, ui_port=options.ui_port,
                            db_filename=options.state_dir / "temporal.db",
                            log_file=options.state_dir / "temporal.log")
         with server:
-            ui = f", web UI {server.ui_url}" if server.ui_url else ""
-            echo(f"Temporal dev server on {server.address}{ui} (state in {options.state_dir}/)")
+            echo(dev_server(server.address, server.ui_url, options.state_dir))
             source = StoreRevisionSource(store, poll_interval=1.0)
             return asyncio.run(_session(server, source, options, echo))
 
@@ -112,13 +118,12 @@ async def _session(server: DevServer, source: StoreRevisionSource, options: DevO
     try:
         runs = [*options.runs, *(demo_runs(source) if options.demo else [])]
         for run in runs:
-            shown = "" if run.input is NO_INPUT else " " + json.dumps(run.input)
-            echo(f"demo: starting {run.entry_id}{shown}")
+            echo(demo_started(run.entry_id, run.input, has_input=run.input is not NO_INPUT))
             outcome = await _run_demo(source, run, client, stop)
             if outcome is None:
                 break
-            echo(f"demo: {outcome.workflow_id} {('completed' if outcome.ok else 'failed')}")
-            echo(json.dumps(outcome.to_dict().get("result" if outcome.ok else "error"), indent=2))
+            for line in demo_finished(outcome):
+                echo(line)
             ok = ok and outcome.ok
         if not runs or options.keep_running:
             echo("serving; press Ctrl-C to stop")

@@ -1,0 +1,196 @@
+"""What the registry commands print: validate, schema export, diff, apply, registry list|show|history|rollback.
+
+Every function returns the command's output as :class:`Output` pieces (text, stream, colour)
+that ``cli.py`` prints in order; JSON bodies are the results' ``to_dict()``. Diagnostics
+themselves are formatted by ``registry.reporters`` (text, json, github).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from registry.diagnostics import Diagnostic
+from registry.errors import FlowError
+from registry.plan import Action, Plan, unified_diff
+from registry.reporters import Format, render
+from registry.revision import Revision, dump_data
+from registry.schema_export import FILE_SCHEMA
+from registry.store import ApplyEvent
+
+if TYPE_CHECKING:
+    from registry.browse import ShownRevision
+    from registry.publish import ApplyOutcome, Rollback, TreeCheck, TreeDiff
+    from registry.validate import ValidationReport
+
+__all__ = ["Output", "applied", "apply_progress", "crashed", "diffed", "entry_list", "failed", "history", "json_text",
+           "lines", "plan_text", "rolled_back", "schemas_written", "shown", "validation"]
+
+
+@dataclass(frozen=True)
+class Output:
+    """A piece of a command's output: text as printed (newlines included), its stream, its colour."""
+
+    text: str
+    err: bool = False
+    #: a click colour name; None prints the text as it is
+    color: str | None = None
+
+
+def lines(*texts: str, err: bool = False, color: str | None = None) -> Output:
+    """Whole lines: each text followed by a newline."""
+    return Output("".join(f"{text}\n" for text in texts), err=err, color=color)
+
+
+def json_text(body: Any, *, indent: int | None = 2, ascii_only: bool = False, default: Any = None) -> Output:
+    """A JSON document on stdout, as one line of output."""
+    return lines(json.dumps(body, indent=indent, ensure_ascii=ascii_only, default=default))
+
+
+def failed(error: FlowError) -> list[Output]:
+    """Any command that failed with a FlowError: the message in red, then what to do (stderr)."""
+    hint = [lines(f"hint: {error.hint}", err=True)] if error.hint else []
+    return [lines(f"error: {error.message}", err=True, color="red"), *hint]
+
+
+def crashed(error: Exception) -> list[Output]:
+    """A bug in flowctl: said briefly, with how to get the traceback (stderr)."""
+    return [lines(f"internal error: {type(error).__name__}: {error}", err=True, color="red"),
+            lines("hint: rerun with FLOWCTL_DEBUG=1 for a traceback and report it", err=True)]
+
+
+#: Markers in front of each entry in a printed plan (terraform's).
+MARKERS = {Action.CREATED: "+", Action.CHANGED: "~", Action.UNCHANGED: " ", Action.DELETED: "-"}
+
+
+def validation(report: ValidationReport, fmt: Format) -> list[Output]:
+    """``flowctl validate``: every diagnostic and the summary line, in the chosen format."""
+    return [Output(render(report.diagnostics, fmt, files=len(report.project.documents),
+                          entries=len(report.project.entries)))]
+
+
+def schemas_written(written: Sequence[Path], directory: Path) -> list[Output]:
+    """``flowctl schema export``: one line per file, and how to point an editor at them."""
+    return [lines(*(f"wrote {path}" for path in written),
+                  f"hint: start entry files with `# yaml-language-server: $schema={directory / FILE_SCHEMA}` (a path "
+                  "relative to the YAML file, or a URL)")]
+
+
+def plan_text(plan: Plan, *, show_diffs: bool = False, show_unchanged: bool = True) -> str:
+    """The plan as text: one ``marker ID (kind) action`` line per entry, diffs below changed ones."""
+    out: list[str] = []
+    for change in plan.changes:
+        if change.action is Action.UNCHANGED and not show_unchanged:
+            continue
+        note = ""
+        if change.action is Action.DELETED and not plan.prune:
+            note = " (kept: apply --prune deletes it)"
+        out.append(f"{MARKERS[change.action]} {change.entry_id} ({change.kind}) {change.action}{note}\n")
+        if show_diffs and change.action in (Action.CHANGED, Action.CREATED, Action.DELETED):
+            out.append("".join(f"    {line}" for line in unified_diff(change).splitlines(keepends=True)))
+    counts = plan.counts()
+    deleted = f"{counts['deleted']} to delete"
+    if counts["deleted"] and not plan.prune:
+        deleted = f"{counts['deleted']} gone from the tree (kept without --prune)"
+    out.append(f"Plan: {counts['created']} to create, {counts['changed']} to change, {deleted}, "
+               f"{counts['unchanged']} unchanged.\n")
+    return "".join(out)
+
+
+def _diagnostics(diagnostics: Sequence[Diagnostic]) -> list[Output]:
+    """Validation warnings (or errors) as text on stderr; nothing when there are none."""
+    return [Output(render(diagnostics, "text"), err=True)] if diagnostics else []
+
+
+def _invalid_tree(result: TreeCheck | ApplyOutcome, *, as_json: bool, what: str) -> list[Output]:
+    """An invalid tree: its diagnostics (stderr, or a JSON body on stdout) and what was not done."""
+    if as_json:
+        return [json_text(result.to_dict())]
+    return [*_diagnostics(result.diagnostics), lines(f"error: the tree is invalid; {what}", err=True, color="red"),
+            lines("hint: fix the problems above (`flowctl validate` checks the tree on its own)", err=True)]
+
+
+def diffed(diff: TreeDiff, *, as_json: bool) -> list[Output]:
+    """``flowctl diff``: the plan with unified diffs, or the reasons the tree is invalid."""
+    if diff.plan is None:
+        return _invalid_tree(diff.check, as_json=as_json, what="no plan was computed")
+    if as_json:
+        return [json_text(diff.to_dict())]
+    return [*_diagnostics(diff.check.diagnostics), Output(plan_text(diff.plan, show_diffs=True))]
+
+
+def apply_progress(step: TreeCheck | Plan) -> list[Output]:
+    """What ``flowctl apply`` prints before it writes: the tree's warnings, then the pending changes."""
+    if isinstance(step, Plan):
+        return [Output(plan_text(step, show_unchanged=False))] if step.has_changes else []
+    return _diagnostics(step.diagnostics)
+
+
+def applied(outcome: ApplyOutcome, *, as_json: bool) -> list[Output]:
+    """``flowctl apply``: one ``ID action`` line per entry and the event, or why nothing was applied."""
+    if not outcome.ok:
+        return _invalid_tree(outcome, as_json=as_json, what="nothing was applied")
+    if as_json:
+        return [json_text(outcome.to_dict())]
+    out = []
+    for result in outcome.results:
+        notes = [result.note] if result.note else []
+        if outcome.dry_run and result.action is not Action.UNCHANGED:
+            notes.append("dry run")
+        out.append(f"{result.entry_id} {result.action}" + (f" ({'; '.join(notes)})" if notes else ""))
+    if outcome.dry_run:
+        out.append("dry run: nothing was written")
+    elif outcome.event is not None:
+        out.append(f"applied as event #{outcome.event.id}")
+    return [lines(*out)]
+
+
+def entry_list(current: Sequence[Revision], *, as_json: bool) -> list[Output]:
+    """``registry list``: every entry's current revision."""
+    if as_json:
+        return [json_text([rev.to_dict(include_source=False) for rev in current])]
+    width = max((len(rev.entry_id) for rev in current), default=0)
+    return [lines(*(["the registry is empty (run `flowctl apply`)"] if not current else []),
+                  *(f"{rev.entry_id:<{width}}  {rev.kind:<15}  {rev.short_digest}" for rev in current))]
+
+
+def shown(found: ShownRevision, *, as_json: bool) -> list[Output]:
+    """``registry show``: the revision's YAML and Lua source, its imports, and the entry's revisions."""
+    if as_json:
+        return [json_text(found.to_dict())]
+    rev = found.revision
+    head = [f"{rev.entry_id} ({rev.kind})", f"revision: {rev.digest}{' (current)' if found.is_current else ''}",
+            *(f"import:   {alias} -> {lib_id} {rev.libraries[lib_id].short_digest}"
+              for alias, lib_id in sorted(rev.imports.items())),
+            f"--- {rev.entry_id}.yaml"]
+    out = [lines(*head), Output(dump_data(rev.data))]
+    if rev.source is not None:
+        out += [lines(f"--- {rev.source_name}"), Output(rev.source if rev.source.endswith("\n") else rev.source + "\n")]
+    revisions = (f"{'*' if info.is_current else ' '} {info.digest[:12]}  {info.at}  event #{info.event_id}"
+                 for info in found.revisions)
+    return [*out, lines("--- revisions (oldest first)", *revisions)]
+
+
+def history(events: Sequence[ApplyEvent], entry_id: str | None, *, as_json: bool) -> list[Output]:
+    """``registry history``: each event (who, when, which verb) and what it did to which entries."""
+    if as_json:
+        return [json_text([event.to_dict() for event in events], ascii_only=True)]
+    out = [] if events else [f"no events{' for ' + entry_id if entry_id else ''}"]
+    for event in events:
+        out.append(f"#{event.id}  {event.at}  {event.verb} by {event.actor}")
+        out += [f"    {c.entry_id} {c.action} {(c.previous_digest or '')[:12] or '-'} -> {(c.digest or '')[:12] or '-'}"
+                for c in event.changes]
+    return [lines(*out)]
+
+
+def rolled_back(done: Rollback, *, as_json: bool) -> list[Output]:
+    """``registry rollback``: the revision made current and the event that did it."""
+    if as_json:
+        return [json_text(done.to_dict())]
+    if done.event is None or not done.event.changes:
+        return [lines(f"{done.entry_id} is already at {done.revision.short_digest}; nothing to do")]
+    was = (done.previous_digest or "")[:12] or "nothing (it was deleted)"
+    return [lines(f"{done.entry_id} rolled back to {done.revision.short_digest} (was {was}) as event #{done.event.id}")]

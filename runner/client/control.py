@@ -1,0 +1,114 @@
+"""The calls behind ``flowctl run|describe|versions|signal|query|update|cancel|terminate``.
+
+Each one is synchronous: it opens the registry (never creating it), picks the
+``temporal.client`` entry to connect with, makes one call on Temporal and returns a result
+with ``to_dict()`` that ``runner.render`` prints. Command-line values arrive as text and are
+parsed here (``runner.client.inputs``), so their errors name the option.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from temporalio.client import Client
+
+from registry.open_store import open_store
+from registry.revision import Revision
+from runner.client.connect import connect
+from runner.client.executions import (
+    Described,
+    RunOutcome,
+    client_entry,
+    control_execution,
+    describe_execution,
+    run_entry,
+    workflow_client,
+)
+from runner.client.inputs import parse_context, parse_input, parse_spec
+from runner.client.open_versions import OpenVersions, open_versions
+from runner.client.start import workflow_revision
+from runner.revision_source import StoreRevisionSource
+
+__all__ = ["CONTROL_ACTIONS", "ControlResult", "control", "describe", "registry_client", "run", "versions"]
+
+#: The calls on one workflow handle that ``control`` makes, each a ``flowctl`` command of that name.
+CONTROL_ACTIONS = ("signal", "query", "update", "cancel", "terminate")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ControlResult:
+    """What one ``signal|query|update|cancel|terminate`` did."""
+
+    action: str
+    workflow_id: str
+    name: str = ""
+    #: what a query or update returned (None for the other actions)
+    value: Any = None
+
+    @property
+    def returns_value(self) -> bool:
+        """Whether the action answers with a value (query, update) rather than just ``ok``."""
+        return self.action in ("query", "update")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view of an action without a value (``--json``)."""
+        return {"ok": True, "workflow_id": self.workflow_id, "action": self.action}
+
+
+def registry_client(registry_url: str | None, client_id: str | None) -> Revision:
+    """The ``temporal.client`` entry ``client_id`` names, or the registry's only one."""
+    with open_store(registry_url, create=False) as store:
+        return client_entry(StoreRevisionSource(store), client_id)
+
+
+def _connected(client_revision: Revision, call: Callable[[Client], Awaitable[T]]) -> T:
+    """Connect with ``client_revision`` and make one call."""
+
+    async def connected() -> T:
+        return await call(await connect(client_revision))
+
+    return asyncio.run(connected())
+
+
+def run(registry_url: str | None, entry_id: str, *, input_text: str | None = None, context_text: str | None = None,
+        workflow_id: str | None = None, wait: bool = False, message_specs: Sequence[str] = (),
+        option_specs: Sequence[str] = ()) -> RunOutcome:
+    """``flowctl run``: start ``entry_id`` pinned to its current revision; with ``wait``, await its result."""
+    value = parse_input(input_text)
+    context = parse_context(context_text)
+    messages = [parse_spec(spec, "--message", required=False) for spec in message_specs]
+    options = dict(parse_spec(spec, "--option", required=True) for spec in option_specs)
+    with open_store(registry_url, create=False) as store:
+        return asyncio.run(run_entry(StoreRevisionSource(store), entry_id, value, workflow_id=workflow_id, wait=wait,
+                                     context=context, options=options, messages=messages))
+
+
+def describe(registry_url: str | None, client_id: str | None, workflow_id: str,
+             run_id: str | None = None) -> Described:
+    """``flowctl describe``: status, revision, pending activities and outcome of one execution."""
+    return _connected(registry_client(registry_url, client_id),
+                      lambda client: describe_execution(client, workflow_id, run_id))
+
+
+def control(registry_url: str | None, client_id: str | None, action: str, workflow_id: str, *, name: str = "",
+            input_texts: Sequence[str] = (), run_id: str | None = None, reason: str = "") -> ControlResult:
+    """``flowctl signal|query|update|cancel|terminate``: one call on the workflow's handle."""
+    client_revision = registry_client(registry_url, client_id)
+    args = [parse_input(text) for text in input_texts]
+    value = _connected(client_revision, lambda client: control_execution(client, workflow_id, action, name, args,
+                                                                         run_id=run_id, reason=reason))
+    return ControlResult(action, workflow_id, name, value)
+
+
+def versions(registry_url: str | None, entry_id: str, client_id: str | None = None) -> OpenVersions:
+    """``flowctl versions``: the revisions and ``workflow.version`` branches the open runs of ``entry_id`` use."""
+    with open_store(registry_url, create=False) as store:
+        source = StoreRevisionSource(store)
+        revision = workflow_revision(source, entry_id)
+        client_revision = client_entry(source, client_id) if client_id else workflow_client(source, revision)
+    return _connected(client_revision, lambda client: open_versions(client, revision))

@@ -1,0 +1,54 @@
+"""Values given on the command line: ``--input``/``--context`` JSON, ``--message``/``--option`` specs.
+
+Each error says which option was wrong and how to write it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from registry.errors import FlowError
+from runner.client.start import NO_INPUT
+
+__all__ = ["parse_context", "parse_input", "parse_spec"]
+
+
+def parse_input(text: str | None) -> Any:
+    """``--input``: JSON text, or ``@path`` to a JSON file; None means no input."""
+    if text is None:
+        return NO_INPUT
+    raw = text
+    if text.startswith("@"):
+        try:
+            with open(text[1:], encoding="utf-8") as handle:
+                raw = handle.read()
+        except OSError as exc:
+            raise FlowError(f"cannot read input file {text[1:]}: {exc.strerror or exc}",
+                            hint="pass --input @path/to/input.json with a readable file") from None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise FlowError(f"--input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                        hint='quote it for the shell, e.g. --input \'{"id": "o-1", "total": 42}\'') from None
+
+
+def parse_context(text: str | None) -> dict[str, Any] | None:
+    """``--context``: a JSON object (or ``@path`` to one) of values for ``ctx.get`` / ``ctx.all``."""
+    context = parse_input(text) if text else None
+    if context is not None and not isinstance(context, dict):
+        raise FlowError("--context must be a JSON object", hint='e.g. --context \'{"tenant": "t-1"}\'')
+    return context
+
+
+def parse_spec(spec: str, option: str, *, required: bool) -> tuple[str, Any]:
+    """``KEY=JSON`` (JSON value; a bare word is taken as a string) or, when allowed, just ``KEY``."""
+    key, sep, raw = spec.partition("=")
+    if not key or (required and not sep):
+        raise FlowError(f"{option} {spec!r} is not KEY=VALUE", hint=f'e.g. {option} name=\'{{"a": 1}}\'')
+    if not sep:
+        return key, None
+    try:
+        return key, json.loads(raw)
+    except json.JSONDecodeError:
+        return key, raw
