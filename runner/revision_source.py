@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -25,6 +25,7 @@ __all__ = [
     "RevisionSource",
     "StoreRevisionSource",
     "imported_libraries",
+    "require_entry",
 ]
 
 ACTIVITY_KINDS = frozenset({"function.lua", "function.python"})
@@ -72,6 +73,18 @@ def imported_libraries(revision: Revision) -> list[tuple[str, Revision]]:
                             hint="re-apply the entries (`flowctl apply`)")
         found.append((alias, library))
     return found
+
+
+def require_entry(lookup: Callable[[str], Revision], name: str, *, hint: str | None = None,
+                  message: str | None = None) -> Revision:
+    """``lookup(name)`` for code outside workflows: its NOT_FOUND failure becomes a FlowError.
+
+    The error says ``message`` (default: the failure's own) with ``hint`` (default: the failure's message).
+    """
+    try:
+        return lookup(name)
+    except FlowFailure as failure:
+        raise FlowError(message or failure.message, hint=hint or failure.message) from None
 
 
 def not_found(what: str, name: str, hint: str) -> FlowFailure:

@@ -24,7 +24,7 @@ from registry.errors import FlowError
 from registry.revision import Revision
 from runner.client.connect import connect
 from runner.client.start import NO_INPUT, start_workflow, workflow_revision
-from runner.revision_source import StoreRevisionSource
+from runner.revision_source import StoreRevisionSource, require_entry
 from runner.sandbox.failures import FlowFailure
 from runner.temporal.failures import failure_from_temporal
 from runner.temporal.memo import REVISION_MEMO
@@ -88,10 +88,7 @@ class Described:
 def client_entry(source: StoreRevisionSource, client_id: str | None = None) -> Revision:
     """The named temporal.client entry, or the only one in the registry."""
     if client_id:
-        try:
-            found = source.entry(client_id)
-        except FlowFailure as failure:
-            raise FlowError(failure.message, hint="list entries with `flowctl registry list`") from None
+        found = require_entry(source.entry, client_id, hint="list entries with `flowctl registry list`")
         if found.kind != "temporal.client":
             raise FlowError(f"{client_id} is a {found.kind}, not a temporal.client",
                             hint="pass the ID of a temporal.client entry")

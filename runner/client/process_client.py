@@ -22,9 +22,8 @@ from typing import Any
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
-from registry.errors import FlowError
 from runner.client.start import NO_INPUT, start_workflow
-from runner.revision_source import RevisionSource
+from runner.revision_source import RevisionSource, require_entry
 from runner.sandbox.failures import FlowFailure
 from runner.temporal.failures import failure_from_temporal
 
@@ -55,11 +54,8 @@ class ProcessClient:
         """Start ``entry_id`` (pinned to its current revision); returns its pid."""
         task_queue = None
         if worker is not None:
-
-            try:
-                task_queue = self.source.entry(worker).task_queue
-            except FlowFailure as failure:
-                raise FlowError(failure.message, hint="name a temporal.worker entry of the registry") from None
+            task_queue = require_entry(self.source.entry, worker,
+                                       hint="name a temporal.worker entry of the registry").task_queue
         started = await start_workflow(self.client, self.source, entry_id, input, workflow_id=name,
                                        context=context, options=options, messages=messages, task_queue=task_queue)
         return Pid(started.workflow_id, started.handle.first_execution_run_id)

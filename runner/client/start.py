@@ -22,8 +22,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from registry.errors import FlowError
 from registry.revision import Revision
-from runner.revision_source import RevisionSource
-from runner.sandbox.failures import FlowFailure
+from runner.revision_source import RevisionSource, require_entry
 from runner.temporal.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
 from runner.temporal.options import CONFLICT_POLICIES, conflict_policy, normalize, start_kwargs
 
@@ -49,10 +48,7 @@ class StartedWorkflow:
 
 def workflow_revision(source: RevisionSource, entry_id: str) -> Revision:
     """The current revision of a workflow entry (by entry ID or workflow type), or a FlowError saying so."""
-    try:
-        return source.workflow(entry_id)
-    except FlowFailure as failure:
-        raise FlowError(failure.message, hint="list what is applied with `flowctl registry list`") from None
+    return require_entry(source.workflow, entry_id, hint="list what is applied with `flowctl registry list`")
 
 
 def task_queue_of(source: RevisionSource, revision: Revision) -> str:
@@ -61,11 +57,8 @@ def task_queue_of(source: RevisionSource, revision: Revision) -> str:
     if worker_id is None:
         raise FlowError(f"{revision.entry_id} names no worker (meta.temporal.workflow.worker)",
                         hint="add the temporal.worker entry that serves it and run `flowctl validate`")
-    try:
-        worker = source.entry(worker_id)
-    except FlowFailure as failure:
-        raise FlowError(f"{revision.entry_id}: its worker {worker_id} is not in the registry",
-                        hint=failure.message) from None
+    worker = require_entry(source.entry, worker_id,
+                           message=f"{revision.entry_id}: its worker {worker_id} is not in the registry")
     return worker.task_queue
 
 
