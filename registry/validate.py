@@ -1,4 +1,4 @@
-"""``flowctl validate``: run the five stages of SPEC §3 and collect every problem.
+"""``flowctl validate``: run the five stages of docs/diagnostics.md and collect every problem.
 
 1. YAML (``registry.yamlfile``, via ``registry.loader``), 2. JSON Schema
 (``registry.schema_check``), 3. references (``registry.references``), 4. Lua syntax and

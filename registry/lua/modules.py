@@ -5,14 +5,14 @@ Kept in one table so the lint, the schemas' enums and docs/diagnostics.md agree.
 
 from __future__ import annotations
 
-#: Modules a workflow.lua entry may list (SPEC §5.4).
+#: Modules a workflow.lua entry may list (docs/lua-api.md).
 WORKFLOW_MODULES = frozenset(
     {"funcs", "time", "uuid", "crypto", "json", "workflow", "process", "channel", "ctx", "errors"})
-#: Modules a function.lua activity may list (SPEC §5.5).
+#: Modules a function.lua activity may list (docs/lua-api.md).
 ACTIVITY_MODULES = frozenset({"json", "time", "uuid", "crypto", "ctx", "errors", "activity"})
 ALL_MODULES = WORKFLOW_MODULES | ACTIVITY_MODULES
 
-#: Globals the sandbox provides to every chunk (SPEC §5.2): the Lua base library minus the
+#: Globals the sandbox provides to every chunk (docs/sandbox.md): the Lua base library minus the
 #: file-loading functions, and the safe standard libraries.
 BASE_GLOBALS = frozenset({
     "_G", "_VERSION", "assert", "error", "getmetatable", "ipairs", "next", "pairs", "pcall", "print",

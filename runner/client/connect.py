@@ -6,7 +6,7 @@ or ``${env:NAME:-default}`` (also inside a longer string, e.g.
 ``"${env:TEMPORAL_HOST:-localhost}:7233"``). A variable that is unset and has no
 default is an error naming the entry, the field and the variable.
 
-Entry fields (SPEC §2)::
+Entry fields (docs/entries.md)::
 
     address: localhost:7233          # default
     namespace: default               # default

@@ -1,4 +1,4 @@
-"""Channels between the Lua threads of one workflow run, kept by the driver (SPEC §5.4).
+"""Channels between the Lua threads of one workflow run, kept by the driver (docs/lua-api.md).
 
 A Lua thread that cannot complete a send or receive parks in the channel; another Lua
 thread, a signal, a timer or a child's exit wakes it. Everything happens on the

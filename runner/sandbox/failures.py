@@ -1,4 +1,4 @@
-"""flowctl's error model on the Python side (SPEC §5.7), and the errors the Lua sandbox raises.
+"""flowctl's error model on the Python side (docs/sandbox.md, Errors), and the errors the Lua sandbox raises.
 
 A :class:`FlowFailure` is what a Lua error object is: a kind (``NOT_FOUND``, ``INVALID``,
 ``INTERNAL``, ``TIMEOUT``, ``CANCELED``, ``TERMINATED``, ``LIMIT_EXCEEDED`` or a user

@@ -1,4 +1,4 @@
-"""Values across the Lua boundary (SPEC §5.6): lossless Lua <-> JSON-shaped Python data.
+"""Values across the Lua boundary (docs/sandbox.md, Values): lossless Lua <-> JSON-shaped Python data.
 
 Integers stay integers and floats stay floats; strings must be UTF-8; a table with keys
 1..n is a list, one with string keys an object; ``json.array()`` / ``json.object()`` mark

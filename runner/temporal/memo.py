@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-#: The revision digest a run executes for its whole life (SPEC §4 Pinning).
+#: The revision digest a run executes for its whole life (docs/operations.md, Revisions of running workflows).
 REVISION_MEMO = "flowctl.revision"
 #: Context values for ``ctx.get`` / ``ctx.all`` (``process.with_context``, ``flowctl run --context``).
 CONTEXT_MEMO = "flowctl.context"

@@ -117,7 +117,7 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
             raise to_application_error(failure) from None
 
     async def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
-        """Every signal is a message: topic = signal name, payload = first argument (SPEC §5.4)."""
+        """Every signal is a message: topic = signal name, payload = first argument (docs/lua-api.md)."""
         converter = workflow.payload_converter()
         values = [converter.from_payload(arg.payload) for arg in args]
         payload = values[0] if values else None

@@ -10,7 +10,7 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowRepla
 from runner.revision_source import RevisionSource
 from runner.temporal.workflow import make_workflow_class
 
-#: how many times the replay tests replay each history (SPEC §5.3: at least 20)
+#: how many times the replay tests replay each history (docs/sandbox.md, Determinism: at least 20)
 REPLAYS = 20
 
 

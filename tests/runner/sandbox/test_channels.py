@@ -1,4 +1,4 @@
-"""runner.sandbox.channels: Go-style channels between the Lua threads of one run (SPEC §5.4).
+"""runner.sandbox.channels: Go-style channels between the Lua threads of one run (docs/lua-api.md).
 
 Most cases run real Lua threads under the driver, with the raw ``channel.*`` commands the
 ``channel`` shim sends, and check the exact order things happen in: a replay must wake

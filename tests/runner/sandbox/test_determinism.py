@@ -1,4 +1,4 @@
-"""SPEC §5.3: plain Lua behaves identically in every fresh interpreter (run and replay).
+"""docs/sandbox.md, Determinism: plain Lua behaves identically in every fresh interpreter (run and replay).
 
 Lua 5.4 seeds string hashing per interpreter, so raw ``next`` order differs between a run
 and its replay; the sandbox's ``pairs``/``next`` iterate in sorted key order instead

@@ -1,4 +1,4 @@
-"""SPEC §5.2: escape attempts from the Lua sandbox, each failing cleanly with an exact outcome.
+"""docs/sandbox.md: escape attempts from the Lua sandbox, each failing cleanly with an exact outcome.
 
 Every case is one line of Lua run as line 2 of ``escape.lua`` on a fresh LuaSandbox (no
 Temporal needed). The expected outcome is one of:

@@ -1,4 +1,4 @@
-"""SPEC §5.6: values cross the Lua boundary losslessly, and what cannot cross names its path.
+"""docs/sandbox.md, Values: values cross the Lua boundary losslessly, and what cannot cross names its path.
 
 Round trips go Python -> Lua -> Python through ``LuaSandbox.import_`` / ``export`` (the path
 every workflow input, activity argument and result takes), also through a Lua function and

@@ -1,4 +1,4 @@
-"""SPEC §5.2 on the real dev server: a run that breaks a sandbox limit fails alone.
+"""docs/sandbox.md on the real dev server: a run that breaks a sandbox limit fails alone.
 
 Each runaway workflow (an endless loop, a memory bomb, deep recursion, a giant string)
 must fail *that* run with a non-retryable ApplicationError of type LIMIT_EXCEEDED whose

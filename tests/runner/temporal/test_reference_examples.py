@@ -3,7 +3,7 @@
 Entries: tests/runner/entries/reference (namespace app) and tests/runner/entries/reference_saga.
 Each test checks the run's result, how often each activity ran (Python activities keep a
 journal; Lua ones are counted in the history), and then replays the run's history
-``REPLAYS`` times in fresh Lua interpreters with 0 divergences (SPEC §5.3).
+``REPLAYS`` times in fresh Lua interpreters with 0 divergences (docs/sandbox.md, Determinism).
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ async def wait_for_event(handle: WorkflowHandle[Any, Any], attributes: str, time
 
 async def test_workflow_version_keeps_in_flight_runs_on_the_old_branch(dev_server: Any) -> None:
     client = await dev_server.client()
-    # auto_upgrade: the running workflow moves to the newest revision at its next task (SPEC §4)
+    # auto_upgrade: the running workflow moves to the newest revision at its next task (docs/operations.md)
     async with lua_worker(client, REFERENCE, versioning="auto_upgrade") as project:
         with_version = project.source.workflow("app:payment_workflow")
         before = with_source(with_version, (REFERENCE / "payment_workflow_before_v2.lua").read_text())
@@ -210,7 +210,7 @@ async def test_workflow_info_describes_the_run(reference: LuaProject, caplog: py
     # print() lines reach the worker log with their Lua file:line...
     assert [line.split(" ", 1)[0] for line in printed()] == [f"[info_workflow.lua:{n}]" for n in range(6, 14)]
     assert printed()[0].startswith(f"[info_workflow.lua:6] {workflow_id}")
-    # ...once: replaying the run prints nothing (SPEC 5.1)
+    # ...once: replaying the run prints nothing (docs/sandbox.md)
     before = len(printed())
     await assert_replays(reference.source, await handle.fetch_history())
     assert len(printed()) == before

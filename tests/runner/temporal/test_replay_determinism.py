@@ -1,4 +1,4 @@
-"""SPEC §5.3: histories of real runs replay in fresh Lua interpreters with 0 divergences (20 times each).
+"""docs/sandbox.md, Determinism: histories of real runs replay in fresh Lua interpreters with 0 divergences (20 times each).
 
 Each replay builds a new LuaSandbox, so string hashing is seeded anew every time: without
 flowctl's ordered pairs/next the same code would take another branch and diverge.

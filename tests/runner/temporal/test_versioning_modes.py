@@ -1,4 +1,4 @@
-"""SPEC §4 pinning: a run keeps the revision it started on; `versioning: auto_upgrade` moves it to the newest."""
+"""pinning (docs/operations.md): a run keeps the revision it started on; `versioning: auto_upgrade` moves it to the newest."""
 
 from __future__ import annotations
 
