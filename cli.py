@@ -1,5 +1,5 @@
 """The flowctl command line, declarations only: options in, one call into ``registry`` or ``runner``,
-the result printed by ``registry.render`` / ``runner.render``, an ``ExitCode`` out.
+the result rendered by ``registry.render`` / ``runner.render``, printed with its exit code by ``runner.console``.
 
 Runner commands import the runner in their body, so registry commands start without temporalio.
 Every option can also be set through a ``FLOWCTL_<COMMAND>_<OPTION>`` environment variable (click's
@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import os
 import sys
-from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
@@ -23,80 +20,14 @@ import registry.render
 import registry.validate
 import runner.render
 from registry import browse, publish
-from registry.errors import ExitCode, FlowError
-from registry.render import Output
+from registry.errors import ExitCode
 from registry.reporters import FORMATS, Format
 from registry.schema_export import export_schemas
-
-F = TypeVar("F", bound=Callable[..., Any])
+from runner import console
+from runner.console import Decorator, FlowGroup, emit, finish, options
 
 #: Where validate, diff and apply keep the Lua analysis cache (created on first use; skipped when not writable).
-_VALIDATE_CACHE = os.path.join(".flowctl", "cache")
-
-
-class FlowCommand(click.Command):
-    """A command that reports a FlowError as ``error:`` and ``hint:`` lines and an exit code, never a traceback.
-
-    The exit code is the error's own (``FlowError.exit_code``) unless the command declares
-    ``error_exit``: a command whose exit 1 is a finding (``diff``: changes pending; ``test``:
-    a test failed) declares ``error_exit=ExitCode.USAGE``, so that no error reads as that finding.
-    """
-
-    def __init__(self, *args: Any, error_exit: ExitCode | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.error_exit = error_exit
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except FlowError as exc:
-            _emit(registry.render.failed(exc))
-            sys.exit(int(exc.exit_code if self.error_exit is None else self.error_exit))
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
-            raise
-        except Exception as exc:  # a bug in flowctl: say so briefly, traceback only on request
-            if os.environ.get("FLOWCTL_DEBUG"):
-                raise
-            _emit(registry.render.crashed(exc))
-            sys.exit(int(ExitCode.USAGE))
-
-
-class FlowGroup(click.Group):
-    """A group whose commands are FlowCommands and whose subgroups are FlowGroups."""
-
-    command_class = FlowCommand
-    group_class = type
-
-
-def _emit(outputs: Sequence[Output]) -> None:
-    """Print rendered output in order, each piece on its stream and in its colour."""
-    for out in outputs:
-        if out.color is None:
-            click.echo(out.text, err=out.err, nl=False)
-        else:
-            click.secho(out.text.removesuffix("\n"), fg=out.color, err=out.err, nl=out.text.endswith("\n"))
-
-
-def _exit(ok: bool) -> None:
-    sys.exit(int(ExitCode.OK if ok else ExitCode.PROBLEMS))
-
-
-def _python_paths(explicit: tuple[str, ...], entries_dir: Path | None = None) -> list[Path]:
-    """``--python-path``, else the entries directory when it exists."""
-    fallback = entries_dir if entries_dir and entries_dir.is_dir() else os.environ.get("FLOWCTL_ENTRIES", "entries")
-    return [Path(p) for p in explicit or ((fallback,) if os.path.isdir(fallback) else ())]
-
-
-def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
-    """Several options as one decorator, in the order ``--help`` lists them."""
-
-    def apply(func: F) -> F:
-        for decorator in reversed(decorators):
-            func = decorator(func)
-        return func
-
-    return apply
-
+_VALIDATE_CACHE = Path(".flowctl", "cache")
 
 #: ``--client ID``, the temporal.client entry to connect with (each command says which is the default).
 client_option = functools.partial(click.option, "--client", "client_id", metavar="ID")
@@ -104,14 +35,14 @@ registry_option = click.option("--registry", "registry_url", envvar="FLOWCTL_REG
                                help="Registry: a path or sqlite:///path.db (default .flowctl/registry.db; "
                                     "env FLOWCTL_REGISTRY).")
 #: ``--registry URL --json``, which every command reading the registry takes.
-registry_json_options = _options(registry_option, click.option("--json", "as_json", is_flag=True, help="Print JSON."))
+registry_json_options = options(registry_option, click.option("--json", "as_json", is_flag=True, help="Print JSON."))
 run_id_option = click.option("--run-id", help="A specific run (default: the latest).")
 python_path_option = click.option("--python-path", "python_paths", multiple=True, type=click.Path(file_okay=False),
                                   help="Directory function.python handlers import from (repeatable; default: the "
                                        "entries directory when it exists).")
 #: Options shared by diff and apply: which tree, which registry, prune, strict, json.
-tree_options = _options(
-    click.option("--entries", "entries_dir", envvar="FLOWCTL_ENTRIES", default="entries", show_default=True,
+tree_options = options(
+    click.option("--entries", "entries_dir", envvar="FLOWCTL_ENTRIES", default="entries",
                  type=click.Path(), help="Entries directory (or YAML file) to publish; env FLOWCTL_ENTRIES."),
     registry_option,
     click.option("--prune", is_flag=True,
@@ -120,7 +51,8 @@ tree_options = _options(
     click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text."))
 
 
-@click.group(cls=FlowGroup, context_settings={"auto_envvar_prefix": "FLOWCTL", "help_option_names": ["-h", "--help"]})
+@click.group(cls=FlowGroup, context_settings={"auto_envvar_prefix": "FLOWCTL", "help_option_names": ["-h", "--help"],
+                                              "show_default": True})
 @click.version_option(package_name="flowctl", prog_name="flowctl")
 def main() -> None:
     """flowctl: declarative Lua workflows on Temporal.
@@ -131,10 +63,10 @@ def main() -> None:
 
 @main.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(), envvar="FLOWCTL_ENTRIES")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text",
               help="text for people, json for tools, github for Actions annotations.")
 @click.option("--strict", is_flag=True, help="Fail (exit 1) on warnings too.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), default=_VALIDATE_CACHE, show_default=True,
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=str(_VALIDATE_CACHE),
               help="Lua analysis cache directory (env FLOWCTL_VALIDATE_CACHE_DIR).")
 @click.option("--no-cache", is_flag=True, help="Parse every Lua source again; read and write no cache.")
 def validate_command(paths: tuple[str, ...], fmt: Format, strict: bool, cache_dir: str, no_cache: bool) -> None:
@@ -145,8 +77,7 @@ def validate_command(paths: tuple[str, ...], fmt: Format, strict: bool, cache_di
     """
     report = registry.validate.validate_project(list(paths) or ["entries"], strict=strict,
                                                 cache_dir=None if no_cache else Path(cache_dir))
-    _emit(registry.render.validation(report, fmt))
-    _exit(report.ok)
+    finish(registry.render.validation(report, fmt), ok=report.ok)
 
 
 @main.group("schema")
@@ -158,7 +89,7 @@ def schema_group() -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 def schema_export_command(directory: Path) -> None:
     """Write every entry schema into DIRECTORY (for yaml-language-server; see docs/entries.md)."""
-    _emit(registry.render.schemas_written(export_schemas(directory), directory))
+    emit(registry.render.schemas_written(export_schemas(directory), directory))
 
 
 @main.command("diff", error_exit=ExitCode.USAGE)
@@ -168,12 +99,9 @@ def diff_command(entries_dir: str, registry_url: str | None, prune: bool, strict
 
     Writes nothing. Exit 0: nothing to do; 1: changes pending; 2: invalid tree or error.
     """
-    diff = publish.diff_registry([entries_dir], registry_url, prune=prune, strict=strict,
-                                 cache_dir=Path(_VALIDATE_CACHE))
-    _emit(registry.render.diffed(diff, as_json=as_json))
-    if diff.plan is None:
-        sys.exit(int(ExitCode.USAGE))
-    sys.exit(int(ExitCode.PROBLEMS if diff.plan.has_changes else ExitCode.OK))
+    diff = publish.diff_registry([entries_dir], registry_url, prune=prune, strict=strict, cache_dir=_VALIDATE_CACHE)
+    emit(registry.render.diffed(diff, as_json=as_json))
+    sys.exit(int(ExitCode.USAGE if diff.plan is None else ExitCode.PROBLEMS if diff.plan.has_changes else ExitCode.OK))
 
 
 @main.command("apply")
@@ -187,10 +115,9 @@ def apply_command(entries_dir: str, registry_url: str | None, prune: bool, stric
     Exit 0: applied (or nothing to do); 1: invalid tree, conflict or registry error.
     """
     outcome = publish.publish_tree([entries_dir], registry_url, prune=prune, dry_run=dry_run, strict=strict,
-                                   cache_dir=Path(_VALIDATE_CACHE),
-                                   on_progress=None if as_json else lambda s: _emit(registry.render.apply_progress(s)))
-    _emit(registry.render.applied(outcome, as_json=as_json))
-    _exit(outcome.ok)
+                                   cache_dir=_VALIDATE_CACHE,
+                                   on_progress=None if as_json else lambda s: emit(registry.render.apply_progress(s)))
+    finish(registry.render.applied(outcome, as_json=as_json), ok=outcome.ok)
 
 
 @main.group("registry")
@@ -202,7 +129,7 @@ def registry_group() -> None:
 @registry_json_options
 def registry_list_command(registry_url: str | None, as_json: bool) -> None:
     """Every entry's current revision."""
-    _emit(registry.render.entry_list(browse.list_entries(registry_url), as_json=as_json))
+    emit(registry.render.entry_list(browse.list_entries(registry_url), as_json=as_json))
 
 
 @registry_group.command("show")
@@ -211,18 +138,16 @@ def registry_list_command(registry_url: str | None, as_json: bool) -> None:
 @registry_json_options
 def registry_show_command(entry_id: str, ref: str | None, registry_url: str | None, as_json: bool) -> None:
     """One revision of an entry: its YAML, its Lua source and the entry's revisions."""
-    _emit(registry.render.shown(browse.show_entry(registry_url, entry_id, ref), as_json=as_json))
+    emit(registry.render.shown(browse.show_entry(registry_url, entry_id, ref), as_json=as_json))
 
 
 @registry_group.command("history")
 @click.argument("entry_id", required=False)
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many events.")
 @registry_json_options
-def registry_history_command(entry_id: str | None, limit: int | None, registry_url: str | None,
-                             as_json: bool) -> None:
+def registry_history_command(entry_id: str | None, limit: int | None, registry_url: str | None, as_json: bool) -> None:
     """Apply and rollback events, newest first (only those touching ENTRY_ID when given)."""
-    events = browse.entry_history(registry_url, entry_id, limit=limit)
-    _emit(registry.render.history(events, entry_id, as_json=as_json))
+    emit(registry.render.history(browse.entry_history(registry_url, entry_id, limit=limit), entry_id, as_json=as_json))
 
 
 @registry_group.command("rollback")
@@ -231,7 +156,7 @@ def registry_history_command(entry_id: str | None, limit: int | None, registry_u
 @registry_json_options
 def registry_rollback_command(entry_id: str, rev: str, registry_url: str | None, as_json: bool) -> None:
     """Make an old revision REV (digest or prefix) of ENTRY_ID current again, as a new event."""
-    _emit(registry.render.rolled_back(publish.rollback(registry_url, entry_id, rev), as_json=as_json))
+    emit(registry.render.rolled_back(publish.rollback(registry_url, entry_id, rev), as_json=as_json))
 
 
 @main.command("worker")
@@ -239,9 +164,9 @@ def registry_rollback_command(entry_id: str, rev: str, registry_url: str | None,
               help="temporal.worker entry to serve (repeatable; default: every worker in the registry).")
 @registry_option
 @python_path_option
-@click.option("--poll-interval", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
+@click.option("--poll-interval", type=click.FloatRange(min=0.1), default=1.0,
               help="Seconds between checks of the registry for new applies.")
-@click.option("--drain-timeout", type=click.FloatRange(min=0), default=30.0, show_default=True,
+@click.option("--drain-timeout", type=click.FloatRange(min=0), default=30.0,
               help="Seconds running activities get to finish after SIGTERM/SIGINT.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="N",
               help="Serve Prometheus metrics (Temporal SDK + flowctl's Lua metrics) on this port.")
@@ -252,23 +177,21 @@ def worker_command(worker_ids: tuple[str, ...], registry_url: str | None, python
     Runs until SIGTERM/SIGINT, then drains. New applies are picked up without a restart.
     """
     from registry.open_store import open_store
+    from runner.client.inputs import python_paths_or_entries
     from runner.temporal.worker import run_worker
-
     with open_store(registry_url, create=False) as store:
-        run_worker(store, worker_ids, python_paths=_python_paths(python_paths), poll_interval=poll_interval,
+        run_worker(store, worker_ids, python_paths=python_paths_or_entries(python_paths), poll_interval=poll_interval,
                    drain_timeout=timedelta(seconds=drain_timeout), metrics_port=metrics_port)
 
 
 @main.command("dev")
-@click.option("--entries", "entries_dir", envvar="FLOWCTL_ENTRIES", default="entries", show_default=True,
+@click.option("--entries", "entries_dir", envvar="FLOWCTL_ENTRIES", default="entries",
               type=click.Path(path_type=Path), help="Entries directory to apply and serve.")
-@click.option("--state-dir", default=".flowctl", show_default=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--state-dir", default=".flowctl", type=click.Path(file_okay=False, path_type=Path),
               help="Where the registry, the dev server's database and its log live.")
 @registry_option
-@click.option("--port", type=click.IntRange(1, 65535), default=7233, show_default=True,
-              help="Port of the local Temporal server.")
-@click.option("--ui-port", type=click.IntRange(0, 65535), default=8233, show_default=True,
-              help="Port of the Temporal web UI (0: no UI).")
+@click.option("--port", type=click.IntRange(1, 65535), default=7233, help="Port of the local Temporal server.")
+@click.option("--ui-port", type=click.IntRange(0, 65535), default=8233, help="Port of the Temporal web UI (0: no UI).")
 @click.option("--demo", is_flag=True, help="Run the entries' demo workflows (meta.demo.input), print results, stop.")
 @click.option("--run", "run_ids", multiple=True, metavar="ID", help="Also start this workflow entry (repeatable).")
 @click.option("--input", "input_text", metavar="JSON|@FILE", help="Input of the --run workflows.")
@@ -278,14 +201,13 @@ def dev_command(entries_dir: Path, state_dir: Path, registry_url: str | None, po
                 run_ids: tuple[str, ...], input_text: str | None, keep_running: bool,
                 python_paths: tuple[str, ...]) -> None:
     """Everything locally: a Temporal dev server, apply ENTRIES, a worker, and optionally a demo run."""
-    from runner.client.inputs import parse_input
+    from runner.client.inputs import parse_input, python_paths_or_entries
     from runner.dev.embedded import DemoRun, DevOptions, run_dev
-
     value = parse_input(input_text)
-    _exit(run_dev(DevOptions(entries=entries_dir, state_dir=state_dir, registry_url=registry_url, port=port,
-                             ui_port=ui_port or None, demo=demo, keep_running=keep_running,
-                             runs=tuple(DemoRun(entry_id, value) for entry_id in run_ids),
-                             python_paths=_python_paths(python_paths, entries_dir)), click.echo))
+    finish(ok=run_dev(DevOptions(entries=entries_dir, state_dir=state_dir, registry_url=registry_url, port=port,
+                                ui_port=ui_port or None, demo=demo, keep_running=keep_running,
+                                runs=tuple(DemoRun(entry_id, value) for entry_id in run_ids),
+                                python_paths=python_paths_or_entries(python_paths, entries_dir)), click.echo))
 
 
 @main.command("run")
@@ -305,42 +227,37 @@ def run_command(entry_id: str, input_text: str | None, workflow_id: str | None, 
                 registry_url: str | None, as_json: bool) -> None:
     """Start the workflow entry ENTRY_ID (pinned to its current revision); with --wait, print its result."""
     from runner.client import control
-
     outcome = control.run(registry_url, entry_id, input_text=input_text, context_text=context_text,
                           workflow_id=workflow_id or name, wait=wait, message_specs=message_specs,
                           option_specs=option_specs)
-    _emit(runner.render.started(outcome, as_json=as_json))
-    _exit(outcome.ok)
+    finish(runner.render.started(outcome, as_json=as_json), ok=outcome.ok)
 
 
-def _control_command(action: str, help_text: str) -> None:
-    """Declare ``flowctl ACTION WORKFLOW_ID``: one call on a workflow's handle."""
+def _control_command(action: str, help_text: str, *own: Decorator) -> None:
+    """Declare ``flowctl ACTION WORKFLOW_ID``, one call on a workflow's handle; ``own``: its own parameters."""
 
     def command(workflow_id: str, run_id: str | None, client_id: str | None, registry_url: str | None,
                 as_json: bool, name: str = "", input_texts: tuple[str, ...] = (), reason: str = "") -> None:
         from runner.client import control
-
         done = control.control(registry_url, client_id, action, workflow_id, name=name, input_texts=input_texts,
                                run_id=run_id, reason=reason)
-        _emit(runner.render.controlled(done, as_json=as_json))
+        emit(runner.render.controlled(done, as_json=as_json))
 
     command.__doc__ = help_text
-    options = [click.argument("workflow_id")]
-    if action in ("signal", "query", "update"):
-        options += [click.argument("name"), click.option("--input", "input_texts", multiple=True, metavar="JSON|@FILE",
-                                                         help="An argument (JSON or @file); repeat for several.")]
-    if action == "terminate":
-        options.append(click.option("--reason", default="", help="Why (shown in the history)."))
-    options += [run_id_option, client_option(help="temporal.client entry (default: the registry's only one)."),
-                registry_json_options]
-    main.command(action)(_options(*options)(command))
+    main.command(action)(options(click.argument("workflow_id"), *own, run_id_option,
+                                 client_option(help="temporal.client entry (default: the registry's only one)."),
+                                 registry_json_options)(command))
 
 
-_control_command("signal", "Send the message NAME (a signal) to WORKFLOW_ID, with --input as its payload.")
-_control_command("query", "Call the workflow.on_query handler NAME of WORKFLOW_ID and print its result.")
-_control_command("update", "Call the workflow.on_update handler NAME of WORKFLOW_ID and print its result.")
+#: ``NAME --input JSON|@FILE``: the handler a signal, query or update reaches, and its arguments.
+named_call = options(click.argument("name"), click.option("--input", "input_texts", multiple=True, metavar="JSON|@FILE",
+                                                          help="An argument (JSON or @file); repeat for several."))
+_control_command("signal", "Send the message NAME (a signal) to WORKFLOW_ID, with --input as its payload.", named_call)
+_control_command("query", "Call the workflow.on_query handler NAME of WORKFLOW_ID and print its result.", named_call)
+_control_command("update", "Call the workflow.on_update handler NAME of WORKFLOW_ID and print its result.", named_call)
 _control_command("cancel", "Request cancellation: blocking calls in WORKFLOW_ID fail with CANCELED.")
-_control_command("terminate", "Terminate WORKFLOW_ID at once (no cleanup code runs).")
+_control_command("terminate", "Terminate WORKFLOW_ID at once (no cleanup code runs).",
+                 click.option("--reason", default="", show_default=False, help="Why (shown in the history)."))
 
 
 @main.command("versions")
@@ -350,8 +267,7 @@ _control_command("terminate", "Terminate WORKFLOW_ID at once (no cleanup code ru
 def versions_command(entry_id: str, client_id: str | None, registry_url: str | None, as_json: bool) -> None:
     """Which revisions and workflow.version branches the open runs of ENTRY_ID still use."""
     from runner.client import control
-
-    _emit(runner.render.versions(control.versions(registry_url, entry_id, client_id), as_json=as_json))
+    emit(runner.render.versions(control.versions(registry_url, entry_id, client_id), as_json=as_json))
 
 
 @main.command("describe")
@@ -363,18 +279,17 @@ def describe_command(workflow_id: str, run_id: str | None, client_id: str | None
                      as_json: bool) -> None:
     """Status, revision, pending activities and result or failure of the workflow WORKFLOW_ID."""
     from runner.client import control
-
-    _emit(runner.render.described(control.describe(registry_url, client_id, workflow_id, run_id), as_json=as_json))
+    emit(runner.render.described(control.describe(registry_url, client_id, workflow_id, run_id), as_json=as_json))
 
 
 @main.command("test", error_exit=ExitCode.USAGE)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("-k", "pattern", metavar="PATTERN", help="Run only tests whose file::name contains PATTERN (or matches "
               "it as a glob).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text",
               help="text for people; json or junit (XML) for CI.")
 @click.option("--update-golden", is_flag=True, help="Rewrite the golden files test.golden(name) compares against.")
-@click.option("--timeout", "test_timeout", type=click.FloatRange(min=0.1), default=60.0, show_default=True,
+@click.option("--timeout", "test_timeout", type=click.FloatRange(min=0.1), default=60.0,
               help="Real seconds one test function may take.")
 @click.option("--entries", "entries_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Entries the tests run against (default: the directory of each test file, or the nearest "
@@ -385,20 +300,14 @@ def test_command(paths: tuple[str, ...], pattern: str | None, fmt: str, update_g
 
     Exit 0: every test passed; 1: a test failed; 2: no tests found or usage error.
     """
-    from runner.testing import quiet_sdk_logs, run_tests
-    from runner.testing.report import render_failures, render_json, render_junit, render_summary
-
+    from runner.testing import quiet_sdk_logs, report, require_tests, run_tests
     quiet_sdk_logs()
-    report = asyncio.run(run_tests(list(paths) or ["entries"], pattern=pattern, update_golden=update_golden,
+    result = asyncio.run(run_tests(list(paths) or ["entries"], pattern=pattern, update_golden=update_golden,
                                    test_timeout=test_timeout, entries=entries_dir,
                                    echo=(lambda text: click.echo(text, nl=False)) if fmt == "text" else None))
-    renderers = {"json": (render_json,), "junit": (render_junit,), "text": (render_failures, render_summary)}
-    click.echo("".join(render(report) for render in renderers[fmt]), nl=False)
-    if not report.outcomes:
-        matching = f", matching -k {pattern!r})" if pattern else ")"
-        raise FlowError(f"no tests ran (under {', '.join(paths) or 'entries'}{matching}",
-                        hint="name test files *_test.lua and their functions test_*")
-    _exit(report.ok)
+    click.echo(report.render(result, fmt), nl=False)
+    require_tests(result, paths, pattern)
+    finish(ok=result.ok)
 
 
 @main.command("replay")
@@ -408,8 +317,7 @@ def test_command(paths: tuple[str, ...], pattern: str | None, fmt: str, update_g
               help="Fetch and replay this workflow's history from Temporal (repeatable).")
 @click.option("--query", metavar="Q", help="Replay every workflow this visibility query lists, e.g. "
               "\"WorkflowType='app:order_workflow' AND StartTime > '2025-01-01T00:00:00Z'\".")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
-              help="At most this many workflows from --query.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, help="At most this many workflows from --query.")
 @click.option("--entries", "entries_dir", type=click.Path(path_type=Path), metavar="DIR",
               help="Replay against this working tree instead of the registry's current revisions.")
 @client_option(help="temporal.client entry for --workflow-id/--query (default: the only one).")
@@ -422,34 +330,16 @@ def replay_command(histories_dir: Path | None, workflow_ids: tuple[str, ...], qu
     1 when one diverges or cannot be read, 2 on usage errors.
     """
     from runner.replay import replay_main
-
     if not (histories_dir or workflow_ids or query):
         raise click.UsageError("pass --histories DIR, --workflow-id ID or --query Q")
     report = asyncio.run(replay_main(histories_dir=histories_dir, workflow_ids=list(workflow_ids), query=query,
                                      limit=limit, entries=entries_dir, registry_url=registry_url, client_id=client_id))
-    _emit(runner.render.replayed(report, as_json=as_json))
-    _exit(report.ok)
+    finish(runner.render.replayed(report, as_json=as_json), ok=report.ok)
 
 
 def run() -> None:
-    """The ``flowctl`` console script: run the command, flush, and exit without finalizing Python.
-
-    temporalio's native runtime keeps background threads that, rarely, abort the process while
-    the interpreter finalizes (``PyGILState_Release``) — after the command itself succeeded.
-    Output is flushed and stores are closed by then, so leaving with ``os._exit`` is safe.
-    """
-    code = 0
-    try:
-        main()
-    except SystemExit as exc:
-        if isinstance(exc.code, int):
-            code = exc.code
-        elif exc.code is not None:
-            print(exc.code, file=sys.stderr)
-            code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    """The ``flowctl`` console script (``runner.console.run``: flush, then exit without finalizing Python)."""
+    console.run(main)
 
 
 if __name__ == "__main__":  # pragma: no cover

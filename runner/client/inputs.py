@@ -1,4 +1,5 @@
-"""Values given on the command line: ``--input``/``--context`` JSON, ``--message``/``--option`` specs.
+"""Values given on the command line: ``--input``/``--context`` JSON, ``--message``/``--option`` specs,
+``--python-path`` directories.
 
 Each error says which option was wrong and how to write it.
 """
@@ -6,12 +7,14 @@ Each error says which option was wrong and how to write it.
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from registry.errors import FlowError
 from runner.client.start import NO_INPUT
 
-__all__ = ["parse_context", "parse_input", "parse_spec"]
+__all__ = ["parse_context", "parse_input", "parse_spec", "python_paths_or_entries"]
 
 
 def parse_input(text: str | None) -> Any:
@@ -52,3 +55,9 @@ def parse_spec(spec: str, option: str, *, required: bool) -> tuple[str, Any]:
         return key, json.loads(raw)
     except json.JSONDecodeError:
         return key, raw
+
+
+def python_paths_or_entries(explicit: tuple[str, ...], entries_dir: Path | None = None) -> list[Path]:
+    """``--python-path``, else the entries directory when it is one (``entries_dir``, FLOWCTL_ENTRIES or entries)."""
+    fallback = entries_dir if entries_dir and entries_dir.is_dir() else os.environ.get("FLOWCTL_ENTRIES", "entries")
+    return [Path(p) for p in explicit or ((fallback,) if os.path.isdir(fallback) else ())]

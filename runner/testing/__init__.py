@@ -15,12 +15,13 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
+from registry.errors import FlowError
 from runner.testing.discovery import TestFile, TestId, discover, matches
 from runner.testing.report import TestReport, render_progress
 from runner.testing.session import DEFAULT_TEST_TIMEOUT, LuaTestSession, Outcome, start_session
 
 __all__ = ["DEFAULT_TEST_TIMEOUT", "LuaTestSession", "Outcome", "TestFile", "TestId", "TestReport", "discover",
-           "quiet_sdk_logs", "run_tests", "start_session"]
+           "quiet_sdk_logs", "require_tests", "run_tests", "start_session"]
 
 
 def quiet_sdk_logs() -> None:
@@ -64,3 +65,14 @@ async def run_tests(paths: Sequence[Path | str], *, pattern: str | None = None, 
         echo("\n")
     report.duration = time.perf_counter() - started
     return report
+
+
+def require_tests(report: TestReport, paths: Sequence[str], pattern: str | None) -> None:
+    """Raise a FlowError when no test ran: a run that tested nothing is a mistake, not a pass.
+
+    ``paths`` and ``pattern`` are the ones the run was given, quoted in the error.
+    """
+    if not report.outcomes:
+        matching = f", matching -k {pattern!r})" if pattern else ")"
+        raise FlowError(f"no tests ran (under {', '.join(paths) or 'entries'}{matching}",
+                        hint="name test files *_test.lua and their functions test_*")

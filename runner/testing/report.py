@@ -10,7 +10,7 @@ from xml.etree import ElementTree
 from registry.diagnostics import display_path
 from runner.testing.session import Outcome
 
-__all__ = ["TestReport", "render_failures", "render_json", "render_junit", "render_summary"]
+__all__ = ["TestReport", "render", "render_failures", "render_json", "render_junit", "render_summary"]
 
 
 @dataclass
@@ -34,6 +34,17 @@ class TestReport:
     def counts(self) -> dict[str, int]:
         passed = sum(1 for o in self.outcomes if o.passed)
         return {"passed": passed, "failed": len(self.outcomes) - passed, "deselected": self.deselected}
+
+
+def render(report: TestReport, fmt: str) -> str:
+    """The report as ``flowctl test --format`` prints it: text (failures, then the summary), json or junit."""
+    if fmt == "text":
+        return render_failures(report) + render_summary(report)
+    if fmt == "json":
+        return render_json(report)
+    if fmt == "junit":
+        return render_junit(report)
+    raise ValueError(f"unknown test report format {fmt!r}")
 
 
 def render_progress(outcome: Outcome, echo: Callable[[str], None], state: dict[str, str]) -> None:

@@ -93,7 +93,7 @@ async def test_queries_and_updates_with_validators(project: LuaProject) -> None:
     assert rejected.value.cause.type == "INVALID"
     assert "a deposit must be a positive integer" in rejected.value.cause.message
 
-    # a validator that raises rejects too: a plain Lua error is INTERNAL (docs/sandbox.md, Errors), an error object keeps its kind
+    # a validator that raises rejects too: a plain Lua error is INTERNAL, an error object keeps its kind
     with pytest.raises(WorkflowUpdateFailedError) as raised:
         await handle.execute_update("withdraw", 2.5)
     assert isinstance(raised.value.cause, ApplicationError) and raised.value.cause.type == "INTERNAL"

@@ -1,4 +1,4 @@
-"""docs/sandbox.md, Determinism: histories of real runs replay in fresh Lua interpreters with 0 divergences (20 times each).
+"""Histories of real runs replay in fresh Lua interpreters with 0 divergences, 20 times each (docs/sandbox.md).
 
 Each replay builds a new LuaSandbox, so string hashing is seeded anew every time: without
 flowctl's ordered pairs/next the same code would take another branch and diverge.

@@ -1,4 +1,4 @@
-"""pinning (docs/operations.md): a run keeps the revision it started on; `versioning: auto_upgrade` moves it to the newest."""
+"""Pinning (docs/operations.md): a run keeps the revision it started on; `versioning: auto_upgrade` moves it on."""
 
 from __future__ import annotations
 

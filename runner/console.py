@@ -1,0 +1,106 @@
+"""How a command's outcome reaches the terminal: rendered output on its streams, exit codes, errors.
+
+A ``FlowError`` becomes ``error:`` and ``hint:`` lines and its exit code, a crash an ``internal
+error`` line and exit 2, never a traceback (unless ``FLOWCTL_DEBUG`` is set). ``cli.py`` imports
+this module before any command runs, ``flowctl validate`` included, so it must stay light:
+click and ``registry`` only, never temporalio.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from registry.errors import ExitCode, FlowError
+from registry.render import Output, crashed, failed
+
+__all__ = ["Decorator", "FlowCommand", "FlowGroup", "emit", "finish", "options", "run"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: A click parameter declaration (``click.option(...)``, ``click.argument(...)``), or several as one.
+Decorator = Callable[[F], F]
+
+
+class FlowCommand(click.Command):
+    """A command that reports a FlowError as ``error:`` and ``hint:`` lines and an exit code, never a traceback.
+
+    The exit code is the error's own (``FlowError.exit_code``) unless the command declares
+    ``error_exit``: a command whose exit 1 is a finding (``diff``: changes pending; ``test``:
+    a test failed) declares ``error_exit=ExitCode.USAGE``, so that no error reads as that finding.
+    """
+
+    def __init__(self, *args: Any, error_exit: ExitCode | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.error_exit = error_exit
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FlowError as exc:
+            emit(failed(exc))
+            sys.exit(int(exc.exit_code if self.error_exit is None else self.error_exit))
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except Exception as exc:  # a bug in flowctl: say so briefly, traceback only on request
+            if os.environ.get("FLOWCTL_DEBUG"):
+                raise
+            emit(crashed(exc))
+            sys.exit(int(ExitCode.USAGE))
+
+
+class FlowGroup(click.Group):
+    """A group whose commands are FlowCommands and whose subgroups are FlowGroups."""
+
+    command_class = FlowCommand
+    group_class = type
+
+
+def emit(outputs: Sequence[Output]) -> None:
+    """Print rendered output in order, each piece on its stream and in its colour."""
+    for out in outputs:
+        if out.color is None:
+            click.echo(out.text, err=out.err, nl=False)
+        else:
+            click.secho(out.text.removesuffix("\n"), fg=out.color, err=out.err, nl=out.text.endswith("\n"))
+
+
+def finish(outputs: Sequence[Output] = (), *, ok: bool) -> NoReturn:
+    """End the command: print ``outputs``, then exit 0 when ``ok``, else 1 (problems found)."""
+    emit(outputs)
+    sys.exit(int(ExitCode.OK if ok else ExitCode.PROBLEMS))
+
+
+def options(*decorators: Decorator[F]) -> Decorator[F]:
+    """Several options as one decorator, in the order ``--help`` lists them."""
+
+    def apply(func: F) -> F:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+def run(command: click.Command) -> NoReturn:
+    """The body of the ``flowctl`` console script: run ``command``, flush, exit without finalizing Python.
+
+    temporalio's native runtime keeps background threads that, rarely, abort the process while
+    the interpreter finalizes (``PyGILState_Release``) — after the command itself succeeded.
+    Output is flushed and stores are closed by then, so leaving with ``os._exit`` is safe.
+    """
+    code = 0
+    try:
+        command()
+    except SystemExit as exc:
+        if isinstance(exc.code, int):
+            code = exc.code
+        elif exc.code is not None:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
