@@ -13,5 +13,6 @@ Folders by boundary (docs/architecture.md):
 - ``runner.testing`` — the Lua test framework (``flowctl test``, the pytest plugin); nothing
   else under ``runner`` imports it.
 - ``runner.revision_source`` (where a worker gets revisions), ``runner.history`` (history →
-  command lines), ``runner.replay`` (``flowctl replay``).
+  command lines), ``runner.replay`` (``flowctl replay``), ``runner.render`` (text and JSON of
+  the runner commands), ``runner.console`` (command outcomes to the terminal: messages, exit codes).
 """
