@@ -25,7 +25,7 @@ import asyncio
 import functools
 import time
 from collections import deque
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +34,8 @@ import lupa.lua54 as lupa
 from runner.sandbox.channels import Channel, ChannelError, Select
 from runner.sandbox.failures import FlowFailure, LuaRuntimeError
 
-__all__ = ["Blocking", "Handler", "Reply", "ShimError", "ShimFailure", "WorkflowDriver", "canceled_failure"]
+__all__ = ["Blocking", "Handler", "Reply", "ShimError", "ShimFailure", "WorkflowDriver", "canceled_failure",
+           "run_until_done", "run_until_done_async"]
 
 #: What Lua receives after the ``true`` status.
 Reply = tuple[Any, ...]
@@ -159,27 +160,7 @@ class WorkflowDriver:
     def call_now(self, fn: Any, *args: Any) -> tuple[Any, ...]:
         """Run ``fn(*args)`` to completion right now (queries, update validators): it may not block."""
         self.sandbox.begin_task()
-        thread = self.sandbox.start(fn)
-        values: tuple[Any, ...] = args
-        while True:
-            finished, results = self.sandbox.resume(thread, *values)
-            if finished:
-                return results
-            command = results[0]
-            op = command["op"] if _is_table(command) else None
-            handler = self.handlers.get(op) if isinstance(op, str) else None
-            try:
-                if handler is None:
-                    raise ShimError(f"{op} cannot be used in a query or update validator (it would wait "
-                                    "or change the workflow)")
-                reply = handler(command)
-                if isinstance(reply, Blocking):
-                    reply.work.close()
-                    raise ShimError(f"{op} cannot be used in a query or update validator (it waits)")
-                _check_reply(str(op), reply)
-                values = (True, *reply)
-            except ShimError as exc:
-                values = (False, str(exc))
+        return run_until_done(self.sandbox, self.sandbox.start(fn), self._answer_now, *args)
 
     def start_operation(self, work: Coroutine[Any, Any, Reply]) -> int:
         """Start a blocking operation without waiting for it; return its handle (for futures)."""
@@ -208,6 +189,20 @@ class WorkflowDriver:
         return None
 
     # ----------------------------------------------------------------- internals
+
+    def _answer_now(self, command: Any) -> Reply:
+        """A command of a query or update validator: only what answers at once and changes nothing."""
+        op = command["op"] if _is_table(command) else None
+        handler = self.handlers.get(op) if isinstance(op, str) else None
+        if handler is None:
+            raise ShimError(f"{op} cannot be used in a query or update validator (it would wait "
+                            "or change the workflow)")
+        reply = handler(command)
+        if isinstance(reply, Blocking):
+            reply.work.close()
+            raise ShimError(f"{op} cannot be used in a query or update validator (it waits)")
+        _check_reply(str(op), reply)
+        return reply
 
     def _step(self, thread: Any, values: tuple[Any, ...]) -> tuple[bool, tuple[Any, ...]]:
         """Resume ``thread`` and answer immediate commands until it blocks or finishes."""
@@ -361,7 +356,41 @@ class WorkflowDriver:
             hook()
 
 
+def run_until_done(sandbox: Any, thread: Any, answer: Callable[[Any], Reply], *values: Any) -> tuple[Any, ...]:
+    """Resume ``thread`` (with ``values`` first) until it returns; its results.
+
+    Each command it yields is answered ``(True, *answer(command))``, or ``(False, message)``
+    when ``answer`` raises ShimError; anything else ``answer`` raises ends the run. For Lua
+    that runs to its end in one go: an activity call, a query, a test file loading, a mock.
+    """
+    async def answer_at_once(command: Any) -> Reply:
+        return answer(command)
+
+    # One loop serves both: a coroutine whose awaits never wait finishes on its first send().
+    steps = run_until_done_async(sandbox, thread, answer_at_once, *values)
+    try:
+        steps.send(None)
+    except StopIteration as done:
+        return tuple(done.value)
+    steps.close()
+    raise RuntimeError("run_until_done: an answer that never waits waited")
+
+
+async def run_until_done_async(sandbox: Any, thread: Any, answer: Callable[[Any], Awaitable[Reply]],
+                               *values: Any) -> tuple[Any, ...]:
+    """:func:`run_until_done` whose ``answer`` may wait (``test.run`` in the Lua test runner)."""
+    while True:
+        finished, results = sandbox.resume(thread, *values)
+        if finished:
+            return results
+        try:
+            values = (True, *await answer(results[0]))
+        except ShimError as exc:
+            values = (False, str(exc))
+
+
 def canceled_failure(what: str = "the workflow was canceled") -> FlowFailure:
+    """The non-retryable CANCELED failure a blocking call gets once cancellation was requested."""
     return FlowFailure("CANCELED", what, retryable=False)
 
 

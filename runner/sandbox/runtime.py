@@ -1,13 +1,14 @@
 """The Lua sandbox: one factory for the locked-down Lua 5.4 runtime every run and activity call gets.
 
 A :class:`LuaSandbox` is a fresh lupa ``LuaRuntime`` (so a run's globals, string hash seed
-and heap are its own) prepared by ``runner/sandbox/lua/prelude.lua``, which keeps the dangerous
-parts of Lua in upvalues and builds the environment user code runs in: the allow-list
-of SPEC §5.2, deterministic ``pairs``/``next``/``table.sort``/``tostring``, ``math.random``
-seeded from the run, ``os.time/clock/date`` on the driver's clock, ``load`` for text only,
-``require`` for listed modules and imports only. No Python object is ever reachable from
-Lua: Lua code talks to Python only by yielding command tables (runner.sandbox.driver), and the
-runtime refuses attribute access on any Python object that would leak in anyway.
+and heap are its own) prepared by the prelude, the files of ``runner/sandbox/lua/`` run in
+name order, which keep the dangerous parts of Lua in upvalues and build the environment
+user code runs in: the allow-list of SPEC §5.2 (``75_allow_list.lua``), deterministic
+``pairs``/``next``/``table.sort``/``tostring``, ``math.random`` seeded from the run,
+``os.time/clock/date`` on the driver's clock, ``load`` for text only, ``require`` for listed
+modules and imports only. No Python object is ever reachable from Lua: Lua code talks to
+Python only by yielding command tables (runner.sandbox.driver), and the runtime refuses
+attribute access on any Python object that would leak in anyway.
 
 Limits: memory per runtime (lupa's allocator cap) and an instruction budget per
 :meth:`begin_task` (a count hook on every coroutine). Hitting one raises
@@ -38,6 +39,7 @@ __all__ = [
     "WORKFLOW_LIMITS",
     "LuaSandbox",
     "SandboxLimits",
+    "lua_file",
 ]
 
 #: 64 MiB of Lua heap per interpreter (one per run, one per activity call).
@@ -72,20 +74,29 @@ _LuaSyntaxError = lua54.LuaSyntaxError
 
 
 @functools.cache
-def _prelude() -> str:
-    return resources.files("runner.sandbox").joinpath("lua/prelude.lua").read_text(encoding="utf-8")
+def lua_file(package: str, name: str) -> str:
+    """The text of a Lua file flowctl ships in ``package`` (the prelude's chunks, the shims' Lua halves)."""
+    return resources.files(package).joinpath(name).read_text(encoding="utf-8")
 
 
 # flowctl's own Lua (the prelude, the shims) is compiled once per process and every runtime
 # loads the bytecode: 4-5x faster than compiling the text again for every run and activity
 # call. The bytecode is stripped of debug info (about 30% less Lua heap per runtime); user
 # code never runs without it. Only this trusted path loads binary chunks: user code's `load`
-# is text-only (prelude.lua) and `string.dump` is not in the sandbox.
-_LOAD_BYTECODE = """local load, assert = load, assert
-return function(code, env)
-    if env == nil then return assert(load(code, nil, "b")) end
-    return assert(load(code, nil, "b", env))
-end"""
+# is text-only (lua/70_modules.lua) and `string.dump` is not in the sandbox.
+@functools.cache
+def _prelude() -> bytes:
+    """The prelude's files compiled as one chunk: run with the config table, it returns the control table.
+
+    ``lua/00_shared.lua`` first, then every other file, in name order, as a ``do ... end``
+    block of its own: a file's locals stay its own, and what files share is declared in
+    00_shared.lua (it says how); 90_control.lua sets ``control``.
+    """
+    folder = resources.files("runner.sandbox").joinpath("lua")
+    first, *rest = sorted(item.name for item in folder.iterdir() if item.name.endswith(".lua"))
+    blocks = [f"do\n{lua_file('runner.sandbox', 'lua/' + name)}\nend" for name in rest]
+    source = "\n".join([lua_file("runner.sandbox", "lua/" + first), *blocks, "return control"])
+    return _bytecode(source, "=prelude")
 
 
 @functools.lru_cache(maxsize=256)
@@ -119,14 +130,12 @@ class LuaSandbox:
             "seed": seed if seed is not None else int.from_bytes(os.urandom(7), "big"),
             "spawn": spawn,
         })
-        self._load_bytecode = self.lua.execute(_LOAD_BYTECODE)
-        self._control = self._load_bytecode(_bytecode(_prelude(), "=prelude"), None)(config)
-        control = self._control
+        self._control = control = self.lua.execute(_prelude(), config)
         self.env = control.env
         self.yield_command = control.yield_command
-        self.tostring = control.tostring
-        #: where(level) -> "file.lua:12" of user code (for log lines), a trusted Lua function
-        self.where = control.where
+        #: what flowctl's shim chunks receive (lua/80_shim_kit.lua); never given to user code
+        self.kit = control.kit
+        self._run_chunk = control.run_chunk
         self._step = control.step
         self._begin_task = control.begin_task
         self._set_now = control.set_now
@@ -161,13 +170,13 @@ class LuaSandbox:
         """A Lua function that runs the chunk, then calls its exported ``method`` with its arguments."""
         return self._control.entrypoint(self.compile(source, chunkname), method, chunkname)
 
-    def load(self, source: str, chunkname: str) -> Any:
-        """Run one of flowctl's own chunks (shims) in the sandbox environment; returns its first result.
+    def load(self, source: str, chunkname: str, *args: Any) -> Any:
+        """Run one of flowctl's own chunks (shims) in the sandbox environment with ``args``; its results.
 
         Compiled once per process (cached bytecode, see ``_bytecode``), never per runtime.
         """
         code = _bytecode(source, chunkname if chunkname.startswith("=") else "@" + chunkname)
-        return self._load_bytecode(code, self.env)()
+        return self._run_chunk(code, *args)
 
     # ------------------------------------------------------------------ running
 

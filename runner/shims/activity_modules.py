@@ -23,53 +23,16 @@ from typing import Any
 from temporalio import activity
 
 from runner.sandbox.driver import Handler, Reply, ShimError
-from runner.shims import crypto as crypto_shim
-from runner.shims import ctx as ctx_shim
+from runner.sandbox.runtime import LuaSandbox
 from runner.shims import time as time_shim
-from runner.shims import uuid as uuid_shim
 from runner.shims.log import LEVELS as LOG_LEVELS
 from runner.shims.workflow_modules import BUILTIN_MODULES, install_log, load_shim
 
 __all__ = ["ACTIVITY_MODULES", "ActivityCalls", "activity_handlers", "install_activity_modules"]
 
-#: Modules a function.lua entry may list (``errors`` is always available).
+#: Modules a function.lua entry may list (``errors`` is always available); the shims' Lua
+#: halves are the workflow modules' own, ``activity.lua`` is this module's.
 ACTIVITY_MODULES = ("json", "time", "uuid", "crypto", "ctx", "errors", "activity")
-
-#: ``activity``: heartbeats, info and cancellation of the running attempt.
-ACTIVITY_LUA = r"""
-local yield_command = ...
-local M = {}
-
-local function call(cmd)
-    local reply = table.pack(yield_command(cmd))
-    if not reply[1] then error(reply[2], 3) end
-    return table.unpack(reply, 2, reply.n)
-end
-
--- activity.heartbeat(details): tell Temporal the attempt is alive; details come back
--- as activity.info().heartbeat_details on the next attempt (resume where you stopped).
-function M.heartbeat(details)
-    call({op = "activity.heartbeat", details = details, has_details = details ~= nil})
-end
-
-function M.info()
-    return call({op = "activity.info"})
-end
-
-function M.is_cancelled()
-    return call({op = "activity.is_cancelled"})
-end
-
-return M
-"""
-
-_LUA_SOURCES = {
-    "activity": ACTIVITY_LUA,
-    "time": time_shim.LUA_SOURCE,
-    "uuid": uuid_shim.LUA_SOURCE,
-    "crypto": crypto_shim.LUA_SOURCE,
-    "ctx": ctx_shim.LUA_SOURCE,
-}
 
 #: Largest ``crypto.random_bytes`` request (the sandbox memory limit would refuse more anyway).
 MAX_RANDOM_BYTES = 1 << 20
@@ -87,7 +50,7 @@ class ActivityCalls:
     context: dict[str, Any] = field(default_factory=dict)
 
 
-def install_activity_modules(sandbox: Any, calls: ActivityCalls, modules: Iterable[str] | None, *,
+def install_activity_modules(sandbox: LuaSandbox, calls: ActivityCalls, modules: Iterable[str] | None, *,
                              owner: str = "this activity") -> dict[str, Handler]:
     """Add the modules an activity lists (all of them when it lists none); return their handlers.
 
@@ -99,15 +62,13 @@ def install_activity_modules(sandbox: Any, calls: ActivityCalls, modules: Iterab
     for name in wanted:
         if name in BUILTIN_MODULES:
             sandbox.add_module(name)
-            continue
-        source = _LUA_SOURCES.get(name)
-        if source is not None:
-            sandbox.add_module(name, load_shim(sandbox, source, f"={name}"))
+        elif name in ACTIVITY_MODULES:
+            sandbox.add_module(name, load_shim(sandbox, name))
     install_log(sandbox)
     return activity_handlers(sandbox, calls)
 
 
-def activity_handlers(sandbox: Any, calls: ActivityCalls) -> dict[str, Handler]:
+def activity_handlers(sandbox: LuaSandbox, calls: ActivityCalls) -> dict[str, Handler]:
     """Command handlers answering the shims' commands with real clocks and randomness."""
     # parse_duration / format_rfc3339 are pure; now/sleep/after are workflow-only there.
     handlers: dict[str, Handler] = dict(time_shim.handlers(None))  # type: ignore[arg-type]
@@ -175,8 +136,6 @@ def activity_handlers(sandbox: Any, calls: ActivityCalls) -> dict[str, Handler]:
         "crypto.random_bytes": random_bytes,
     })
     return handlers
-
-
 
 
 def _uuid7() -> uuid.UUID:

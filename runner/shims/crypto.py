@@ -15,27 +15,6 @@ from runner.sandbox.driver import Handler, Reply, ShimError
 #: Larger requests belong in an activity (and would bloat the Lua heap of a cached run).
 MAX_RANDOM_BYTES = 1 << 20
 
-LUA_SOURCE = r"""
-local yield_command = ...
-local M = {}
-
-function M.random_bytes(n)
-    if math.type(n) ~= "integer" or n < 0 then
-        error("crypto.random_bytes: n must be a non-negative integer", 2)
-    end
-    local ok, bytes = yield_command({op = "crypto.random_bytes", n = n})
-    if not ok then error(bytes, 2) end
-    return bytes
-end
-
-function M.random_hex(n)
-    local bytes = M.random_bytes(n)
-    return (bytes:gsub(".", function(c) return string.format("%02x", c:byte()) end))
-end
-
-return M
-"""
-
 
 def handlers(_run: object) -> dict[str, Handler]:
     """Command handlers for the crypto module."""

@@ -18,36 +18,6 @@ from runner.shims.run_context import WorkflowRun
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
-#: ``where`` is a trusted helper from the shim loader (debug.getinfo), never visible to user code.
-LUA_SOURCE = r"""
-local yield_command, where, tostring_ = ...
-local M = {}
-
-local function emit(level, message, fields)
-    local ok, err = yield_command({op = "log", level = level, message = message, fields = fields,
-                                   where = where(3)})
-    if not ok then error(err, 3) end
-end
-
-for _, level in ipairs({"debug", "info", "warn", "error"}) do
-    M[level] = function(message, fields)
-        if fields ~= nil and type(fields) ~= "table" then
-            error("log." .. level .. ": fields must be a table", 2)
-        end
-        emit(level, tostring_(message), fields)
-    end
-end
-
--- print(...) is log.info of its arguments joined by tabs, like Lua's own print
-local function print_(...)
-    local parts = table.pack(...)
-    for i = 1, parts.n do parts[i] = tostring_(parts[i]) end
-    emit("info", table.concat(parts, "\t", 1, parts.n))
-end
-
-return M, print_
-"""
-
 
 def handlers(run: WorkflowRun) -> dict[str, Handler]:
     """Command handlers for log/print."""

@@ -48,6 +48,7 @@ __all__ = ["ProcessState", "handlers", "internal_activity_options"]
 #: Internal activity types any flowctl worker runs (runner/temporal/activities.py).
 TERMINATE_ACTIVITY = "flowctl.process.terminate"
 
+
 @dataclasses.dataclass
 class Message:
     """A signal as the mailbox keeps it (plain Python data until a Lua thread takes it)."""

@@ -11,25 +11,6 @@ from temporalio import workflow
 
 from runner.sandbox.driver import Handler, Reply
 
-LUA_SOURCE = r"""
-local yield_command = ...
-local M = {}
-
-function M.v4()
-    local ok, id = yield_command({op = "uuid.v4"})
-    if not ok then error(id, 2) end
-    return id
-end
-
-function M.v7()
-    local ok, id = yield_command({op = "uuid.v7"})
-    if not ok then error(id, 2) end
-    return id
-end
-
-return M
-"""
-
 
 def handlers(_run: object) -> dict[str, Handler]:
     """Command handlers for the uuid module."""

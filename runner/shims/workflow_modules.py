@@ -8,54 +8,47 @@ logging is not a capability, and the lines never reach the workflow's history.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 from runner.sandbox.driver import Handler
-from runner.shims import channel, crypto, ctx, funcs, log, process, process_lua, uuid, workflow
+from runner.sandbox.runtime import LuaSandbox, lua_file
+from runner.shims import crypto, ctx, funcs, log, process, uuid, workflow
 from runner.shims import time as time_shim
 from runner.shims.run_context import WorkflowRun
 
-__all__ = ["SHIM_MODULES", "ShimModule", "install_workflow_modules", "load_shim"]
+__all__ = ["SHIM_MODULES", "install_workflow_modules", "load_shim"]
 
 
-@dataclass(frozen=True)
-class ShimModule:
-    """A workflow module: its Lua half and the command handlers of its Python half."""
-
-    lua_source: str
-    handlers: Callable[[WorkflowRun], dict[str, Handler]]
-
-
-#: Lua module name -> its shim (json and errors come from the sandbox; channel is always loaded).
-SHIM_MODULES: dict[str, ShimModule] = {
-    "funcs": ShimModule(funcs.LUA_SOURCE, funcs.handlers),
-    "time": ShimModule(time_shim.LUA_SOURCE, time_shim.handlers),
-    "uuid": ShimModule(uuid.LUA_SOURCE, uuid.handlers),
-    "crypto": ShimModule(crypto.LUA_SOURCE, crypto.handlers),
-    "workflow": ShimModule(workflow.LUA_SOURCE, workflow.handlers),
-    "ctx": ShimModule(ctx.LUA_SOURCE, ctx.handlers),
-    "process": ShimModule(process_lua.LUA_SOURCE, process.handlers),
+#: Lua module name -> the command handlers of its Python half; its Lua half is ``<name>.lua``
+#: beside it (json and errors come from the sandbox; channel is always loaded).
+SHIM_MODULES: dict[str, Callable[[WorkflowRun], dict[str, Handler]]] = {
+    "funcs": funcs.handlers,
+    "time": time_shim.handlers,
+    "uuid": uuid.handlers,
+    "crypto": crypto.handlers,
+    "workflow": workflow.handlers,
+    "ctx": ctx.handlers,
+    "process": process.handlers,
 }
 
-def load_shim(sandbox: Any, source: str, chunkname: str, *extra: Any) -> Any:
-    """Run a shim chunk (``local yield_command, ... = ...``) and return what it returns.
 
-    The chunk is wrapped in a function so ``yield_command`` arrives as an argument and
-    never becomes a global that user code could reach; the wrapper adds nothing before
-    the first line, so line numbers in shim errors stay true.
+def load_shim(sandbox: LuaSandbox, name: str, *extra: Any, package: str = "runner.shims") -> Any:
+    """Run the Lua half ``<name>.lua`` of a shim in ``package``; what it returns.
+
+    The chunk receives the sandbox's shim kit (runner/sandbox/lua/80_shim_kit.lua: the one
+    ``call`` helper, object types...), then ``extra``; as arguments, never as globals user
+    code could reach. Compiled once per process, like all of flowctl's own Lua.
     """
-    factory = sandbox.load("return function(...) " + source + "\nend", chunkname)
-    return factory(sandbox.yield_command, *extra)
+    return sandbox.load(lua_file(package, f"{name}.lua"), f"={name}", sandbox.kit, *extra)
 
 
-#: Modules the sandbox itself provides (runner/sandbox/lua/prelude.lua).
+#: Modules the sandbox itself provides (runner/sandbox/lua/70_modules.lua).
 BUILTIN_MODULES = frozenset({"json", "errors"})
 
 
-def install_log(sandbox: Any) -> None:
+def install_log(sandbox: LuaSandbox) -> None:
     """``print`` and the ``log`` module: always there (logging is not a capability)."""
-    log_module, print_function = load_shim(sandbox, log.LUA_SOURCE, "=log", sandbox.where, sandbox.tostring)
+    log_module, print_function = load_shim(sandbox, "log")
     sandbox.add_module("log", log_module)
     sandbox.env.print = print_function
 
@@ -66,7 +59,7 @@ def install_workflow_modules(run: WorkflowRun, modules: Iterable[str]) -> dict[s
     listed = sorted(set(modules))
     sandbox.configure(run.revision.entry_id, ", ".join(listed))
     # The channel kernel is always there: time.after and process.* hand out its channels.
-    channel_module, kernel = load_shim(sandbox, channel.LUA_SOURCE, "=channel")
+    channel_module, kernel = load_shim(sandbox, "channel")
     # process handlers answer workflow.exec too, so they are there whatever is listed.
     handlers: dict[str, Handler] = dict(process.handlers(run))
     for name in listed:
@@ -76,11 +69,11 @@ def install_workflow_modules(run: WorkflowRun, modules: Iterable[str]) -> dict[s
         if name == "channel":
             sandbox.add_module(name, channel_module)
             continue
-        shim = SHIM_MODULES.get(name)
-        if shim is None:
+        shim_handlers = SHIM_MODULES.get(name)
+        if shim_handlers is None:
             continue  # validation reports unknown module names
-        sandbox.add_module(name, load_shim(sandbox, shim.lua_source, f"={name}", kernel))
-        handlers.update(shim.handlers(run))
+        sandbox.add_module(name, load_shim(sandbox, name, kernel))
+        handlers.update(shim_handlers(run))
     install_log(sandbox)
     handlers.update(log.handlers(run))
     return handlers

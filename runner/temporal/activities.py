@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
+import functools
 import importlib
 import inspect
 import threading
@@ -34,7 +35,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from registry.revision import Revision
 from runner.revision_source import RevisionSource, imported_libraries
-from runner.sandbox.driver import ShimError
+from runner.sandbox.driver import Blocking, Handler, Reply, ShimError, run_until_done
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
 from runner.sandbox.runtime import ACTIVITY_LIMITS, LuaSandbox, SandboxLimits
 from runner.shims.activity_modules import ActivityCalls, install_activity_modules
@@ -98,16 +99,8 @@ class ActivityRunner:
             fn = sandbox.entrypoint(revision.source, revision.source_name, method)
             lua_inputs = [sandbox.import_(value, path=f"input[{i + 1}]") for i, value in enumerate(inputs)]
             sandbox.begin_task()
-            thread = sandbox.start(fn)
-            values: tuple[Any, ...] = tuple(lua_inputs)
-            while True:
-                finished, results = sandbox.resume(thread, *values)
-                if finished:
-                    break
-                if calls.is_cancelled():
-                    # Every command is a cancellation point; the attempt is already reported cancelled.
-                    raise FlowFailure("CANCELED", "the activity was cancelled", retryable=False)
-                values = _answer(handlers, results[0])
+            results = run_until_done(sandbox, sandbox.start(fn), functools.partial(_answer, handlers, calls),
+                                     *lua_inputs)
         except LuaRuntimeError as exc:
             if exc.value is not None and sandbox.error_fields(exc.value) is not None:
                 raise sandbox.failure_of(exc.value) from None
@@ -187,16 +180,18 @@ def make_activity(source: RevisionSource, *, executor: Executor | None = None,
 # ---------------------------------------------------------------------- helpers
 
 
-def _answer(handlers: dict[str, Callable[[Any], Any]], command: Any) -> tuple[Any, ...]:
-    """A status-prefixed reply to one shim command (the driver's convention)."""
+def _answer(handlers: dict[str, Handler], calls: ActivityCalls, command: Any) -> Reply:
+    """The reply to one shim command of a Lua activity call."""
+    if calls.is_cancelled():
+        # Every command is a cancellation point; the attempt is already reported cancelled.
+        raise FlowFailure("CANCELED", "the activity was cancelled", retryable=False)
     op = command["op"]
     handler = handlers.get(op) if isinstance(op, str) else None
-    try:
-        if handler is None:
-            raise ShimError(f"{op!r} is not available in activities")
-        return (True, *handler(command))
-    except ShimError as exc:
-        return (False, str(exc))
+    if handler is None:
+        raise ShimError(f"{op!r} is not available in activities")
+    reply = handler(command)
+    assert not isinstance(reply, Blocking), f"{op}: an activity's handlers answer at once"
+    return reply
 
 
 def _activity_calls(loop: asyncio.AbstractEventLoop) -> ActivityCalls:

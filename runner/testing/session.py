@@ -48,17 +48,17 @@ from runner.client.start import NO_INPUT, start_workflow
 from runner.dev.binaries import find_test_server
 from runner.history import commands_of, event_type_name
 from runner.revision_source import ProjectRevisionSource
-from runner.sandbox.driver import ShimError
+from runner.sandbox.driver import ShimError, run_until_done, run_until_done_async
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
 from runner.sandbox.runtime import LuaSandbox, SandboxLimits
-from runner.shims.workflow_modules import install_log, load_shim
+from runner.shims.workflow_modules import install_log
 from runner.temporal.activities import ActivityRunner
 from runner.temporal.failures import failure_from_temporal, to_application_error
 from runner.temporal.interceptors import ContextInterceptor
 from runner.temporal.workflow import make_workflow_class
 from runner.testing.discovery import TestFile, TestId
 from runner.testing.golden import check_golden, golden_path, text_diff
-from runner.testing.lua_module import FAILED_KIND, TEST_LUA
+from runner.testing.lua_module import FAILED_KIND, install_test_module
 
 __all__ = ["DEFAULT_TEST_TIMEOUT", "DEFAULT_VIRTUAL_TIMEOUT", "LuaTestSession", "Outcome", "start_session"]
 
@@ -140,23 +140,13 @@ class LuaTestSession:
         sandbox.configure(display_path(test_file.path), _TEST_MODULES)
         sandbox.add_module("json")
         sandbox.add_module("errors")
-        sandbox.add_module("test", load_shim(sandbox, TEST_LUA, "=test", sandbox.env.errors, sandbox.env.json))
+        install_test_module(sandbox)
         install_log(sandbox)
         source = test_file.path.read_text(encoding="utf-8")
         sandbox.begin_task()
         try:
             chunk = sandbox.compile(source, display_path(test_file.path))
-            thread = sandbox.start(chunk)
-            values: tuple[Any, ...] = ()
-            while True:
-                finished, results = sandbox.resume(thread, *values)
-                if finished:
-                    break
-                op = results[0]["op"]
-                if op == "log":
-                    values = (True,)
-                else:
-                    values = (False, f"{op} cannot run while the file loads; call it inside a test_ function")
+            results = run_until_done(sandbox, sandbox.start(chunk), _while_loading)
         except LuaRuntimeError as exc:
             message = exc.message
             if exc.where and message.startswith(f"{exc.where}: "):
@@ -234,14 +224,8 @@ class _TestCase:
         fn = functions.get(self.test.name)
         if fn is None:
             raise _TestFailed(f"{self.test.name} is not a function of {display_path(self.file.path)}")
-        thread = sandbox.start(fn)
-        values: tuple[Any, ...] = ()
         try:
-            while True:
-                finished, results = sandbox.resume(thread, *values)
-                if finished:
-                    return
-                values = await self._answer(results[0])
+            await run_until_done_async(sandbox, sandbox.start(fn), self._answer)
         except LuaRuntimeError as exc:
             raise self._failure(exc) from None
         except LimitExceeded as exc:
@@ -269,12 +253,12 @@ class _TestCase:
 
     async def _answer(self, command: Any) -> tuple[Any, ...]:
         op = command["op"]
-        try:
-            if op == "test.run":
-                return (True, *await self._run_workflow(command))
-            return (True, *self._answer_now(op, command))
-        except ShimError as exc:
-            return (False, str(exc))
+        if op == "test.run":
+            return await self._run_workflow(command)
+        return self._answer_now(op, command)
+
+    def _answer_in_mock(self, activity_type: str, command: Any) -> tuple[Any, ...]:
+        return self._answer_now(command["op"], command, in_mock=activity_type)
 
     def _answer_now(self, op: Any, command: Any, *, in_mock: str | None = None) -> tuple[Any, ...]:
         sandbox = self.sandbox
@@ -514,16 +498,8 @@ class _TestCase:
         try:
             inputs = [sandbox.import_(converter.from_payload(arg.payload), f"{activity_type} input[{i + 1}]")
                       for i, arg in enumerate(args)]
-            thread = sandbox.start(fn)
-            values: tuple[Any, ...] = tuple(inputs)
-            while True:
-                finished, results = sandbox.resume(thread, *values)
-                if finished:
-                    break
-                try:
-                    values = (True, *self._answer_now(results[0]["op"], results[0], in_mock=activity_type))
-                except ShimError as exc:
-                    values = (False, str(exc))
+            results = run_until_done(sandbox, sandbox.start(fn), functools.partial(self._answer_in_mock, activity_type),
+                                     *inputs)
             err = results[1] if len(results) > 1 else None
             if err is not None:
                 raise sandbox.failure_of(err)
@@ -545,6 +521,14 @@ class _TestCase:
                                                    details={"traceback": exc.traceback})) from None
         except FlowFailure as failure:
             raise to_application_error(failure) from None
+
+
+def _while_loading(command: Any) -> tuple[Any, ...]:
+    """While a test file loads it may log, nothing else."""
+    op = command["op"]
+    if op != "log":
+        raise ShimError(f"{op} cannot run while the file loads; call it inside a test_ function")
+    return ()
 
 
 def _user_frames(traceback: str) -> str:

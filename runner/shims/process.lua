@@ -1,51 +1,42 @@
-"""The Lua half of the ``process`` module (its Python half is runner/shims/process.py)."""
-
-from __future__ import annotations
-
-LUA_SOURCE = r"""
-local yield_command, kernel = ...
+-- The Lua half of the `process` module (its Python half: process.py): pids, messages,
+-- children, monitors and links.
+local kit, kernel = ...
+local call, class, setmetatable, getmetatable = kit.call, kit.class, kit.setmetatable, kit.getmetatable
+local type, error, tostring, pairs = type, error, tostring, pairs
+local pack = table.pack
 local M = {event = {EXIT = "EXIT", LINK_DOWN = "LINK_DOWN"}}
 
-local function call(cmd, level)
-    local reply = table.pack(yield_command(cmd))
-    if not reply[1] then error(reply[2], level + 1) end
-    return table.unpack(reply, 2, reply.n)
-end
-
 -- Pids: a workflow id (tostring(pid) is the id); equal when the ids are.
-local Pid = {__name = "flowctl.Pid"}
-Pid.__index = Pid
-Pid.__tostring = function(p) return p.id end
-Pid.__eq = function(a, b) return a.id == b.id end
-Pid.__concat = function(a, b) return tostring(a) .. tostring(b) end
+local Pid, PidMT = class("flowctl.Pid")
+PidMT.__tostring = function(p) return p.id end
+PidMT.__eq = function(a, b) return a.id == b.id end
+PidMT.__concat = function(a, b) return tostring(a) .. tostring(b) end
 
 local function pid(id, run_id)
     if id == nil then return nil end
-    return setmetatable({id = id, run_id = run_id}, Pid)
+    return setmetatable({id = id, run_id = run_id}, PidMT)
 end
 
 function Pid:workflow_id() return self.id end
 
 local function pid_id(p, what)
-    if getmetatable(p) == Pid then return p.id end
+    if getmetatable(p) == PidMT then return p.id end
     if type(p) == "string" and p ~= "" then return p end
     error(what .. ": expected a pid or a workflow id string, got " .. type(p), 3)
 end
 
 -- Messages: what inbox() and listen(topic, {message = true}) deliver.
-local Payload = {__name = "flowctl.Payload"}
-Payload.__index = Payload
+local Payload, PayloadMT = class("flowctl.Payload")
 function Payload:data() return self.value end
 
-local Message = {__name = "flowctl.Message"}
-Message.__index = Message
+local Message, MessageMT = class("flowctl.Message")
 function Message:topic() return self._topic end
 function Message:from() return self._from end
-function Message:payload() return setmetatable({value = self._payload}, Payload) end
-Message.__tostring = function(m) return "message " .. m._topic end
+function Message:payload() return setmetatable({value = self._payload}, PayloadMT) end
+MessageMT.__tostring = function(m) return "message " .. m._topic end
 
 local function message(record)
-    return setmetatable({_topic = record.topic, _from = pid(record.from), _payload = record.payload}, Message)
+    return setmetatable({_topic = record.topic, _from = pid(record.from), _payload = record.payload}, MessageMT)
 end
 
 local function payload_only(record)
@@ -58,7 +49,7 @@ local function event(record)
 end
 
 function M.self()
-    local id, run_id = call({op = "process.self"}, 2)
+    local id, run_id = call({op = "process.self"})
     return pid(id, run_id)
 end
 
@@ -68,13 +59,13 @@ function M.send(target, topic, payload)
     if type(topic) ~= "string" or topic == "" then
         error("process.send: topic must be a non-empty string", 2)
     end
-    local ok, err = call({op = "process.send", to = id, topic = topic, payload = payload}, 2)
+    local _, err = call({op = "process.send", to = id, topic = topic, payload = payload})
     if err ~= nil then return nil, err end
     return true
 end
 
 function M.inbox()
-    return kernel.new_channel(call({op = "process.inbox"}, 2), message)
+    return kernel.new_channel(call({op = "process.inbox"}), message)
 end
 
 -- listen(topic) delivers payloads; listen(topic, {message = true}) delivers Messages.
@@ -83,17 +74,17 @@ function M.listen(topic, options)
         error("process.listen: topic must be a non-empty string", 2)
     end
     local as_message = type(options) == "table" and options.message == true
-    local id = call({op = "process.listen", topic = topic}, 2)
+    local id = call({op = "process.listen", topic = topic})
     return kernel.new_channel(id, as_message and message or payload_only)
 end
 
 function M.events()
-    return kernel.new_channel(call({op = "process.events"}, 2), event)
+    return kernel.new_channel(call({op = "process.events"}), event)
 end
 
 local function pid_call(op, what)
     return function(target, ...)
-        local ok, err = call({op = op, id = pid_id(target, what), args = table.pack(...)}, 2)
+        local _, err = call({op = op, id = pid_id(target, what), args = pack(...)})
         if err ~= nil then return nil, err end
         return true
     end
@@ -108,16 +99,15 @@ M.cancel = pid_call("process.cancel", "process.cancel")
 
 function M.set_options(options)
     if type(options) ~= "table" then error("process.set_options: expected a table", 2) end
-    call({op = "process.set_options", trap_links = options.trap_links}, 2)
+    call({op = "process.set_options", trap_links = options.trap_links})
     return true
 end
 
 -- Spawners carry start options; every with_* returns a new spawner.
-local Spawner = {__name = "flowctl.Spawner"}
-Spawner.__index = Spawner
+local Spawner, SpawnerMT = class("flowctl.Spawner")
 
 local function spawner(spec)
-    return setmetatable(spec, Spawner)
+    return setmetatable(spec, SpawnerMT)
 end
 
 local function copy(t)
@@ -131,12 +121,18 @@ local function derive(self)
                     messages = copy(self.messages)})
 end
 
-function Spawner:with_options(options)
-    if type(options) ~= "table" then error("with_options: expected a table of temporal.workflow.* options", 2) end
-    local s = derive(self)
-    for k, v in pairs(options) do s.options[k] = v end
-    return s
+-- A with_* method that merges a table into the new spawner's `field`.
+local function merging(field, refusal)
+    return function(self, values)
+        if type(values) ~= "table" then error(refusal, 2) end
+        local s = derive(self)
+        for k, v in pairs(values) do s[field][k] = v end
+        return s
+    end
 end
+
+Spawner.with_options = merging("options", "with_options: expected a table of temporal.workflow.* options")
+Spawner.with_context = merging("context", "with_context: expected a table")
 
 function Spawner:with_name(name)
     if type(name) ~= "string" or name == "" then error("with_name: expected a non-empty string", 2) end
@@ -152,13 +148,7 @@ function Spawner:with_message(topic, payload)
     return s
 end
 
-function Spawner:with_context(values)
-    if type(values) ~= "table" then error("with_context: expected a table", 2) end
-    local s = derive(self)
-    for k, v in pairs(values) do s.context[k] = v end
-    return s
-end
-
+-- start(...) -> what the driver answers; errors point at the line that called spawn/exec.
 local function start(self, op, entry, worker, ...)
     if type(entry) ~= "string" then
         error("process: the first argument must be a workflow entry ID like \"app:order_workflow\"", 3)
@@ -166,15 +156,15 @@ local function start(self, op, entry, worker, ...)
     if worker ~= nil and type(worker) ~= "string" then
         error("process: the second argument must be a temporal.worker entry ID like \"app:worker\"", 3)
     end
-    return yield_command({op = op, entry = entry, worker = worker, args = table.pack(...),
-                          options = self.options, context = self.context, name = self.name,
-                          messages = self.messages})
+    local first, second = call({op = op, entry = entry, worker = worker, args = pack(...),
+                                options = self.options, context = self.context, name = self.name,
+                                messages = self.messages}, 3)
+    return first, second
 end
 
 -- spawn(entry, worker, input...) -> pid | nil, err (a child workflow, monitored: see process.events)
 function Spawner:spawn(entry, worker, ...)
-    local ok, id, run_or_err = start(self, "process.spawn", entry, worker, ...)
-    if not ok then error(id, 2) end
+    local id, run_or_err = start(self, "process.spawn", entry, worker, ...)
     if id == nil then return nil, run_or_err end
     return pid(id, run_or_err)
 end
@@ -182,8 +172,7 @@ Spawner.spawn_monitored = Spawner.spawn
 
 -- exec(entry, worker, input...) -> result, err: start a child and wait for it.
 function Spawner:exec(entry, worker, ...)
-    local ok, result, err = start(self, "process.exec", entry, worker, ...)
-    if not ok then error(result, 2) end
+    local result, err = start(self, "process.exec", entry, worker, ...)
     return result, err
 end
 
@@ -195,4 +184,3 @@ function M.spawn_monitored(...) return default:spawn(...) end
 function M.exec(...) return default:exec(...) end
 
 return M
-"""

@@ -1,0 +1,69 @@
+-- Errors: the objects errors.new makes, and the form every failure from Python takes in Lua
+-- (err:kind(), err:message(), err:retryable(), err:details(), err:where()).
+
+local NEVER_RETRYABLE = {INVALID = true, NOT_FOUND = true, LIMIT_EXCEEDED = true, CANCELED = true,
+                         TERMINATED = true}
+local ErrorMethods, Error = class("flowctl.Error")
+function ErrorMethods:kind() return raw_rawget(self, "_kind") end
+function ErrorMethods:message() return raw_rawget(self, "_message") end
+function ErrorMethods:retryable() return raw_rawget(self, "_retryable") end
+function ErrorMethods:details() return raw_rawget(self, "_details") end
+function ErrorMethods:where() return raw_rawget(self, "_where") end
+Error.__tostring = function(e)
+    return plain_text(raw_rawget(e, "_kind")) .. ": " .. plain_text(raw_rawget(e, "_message"))
+end
+
+function new_error(kind, message, retryable, details, where)
+    if retryable == nil then retryable = not NEVER_RETRYABLE[kind] end
+    return raw_setmetatable({_kind = kind, _message = message, _retryable = retryable and true or false,
+                             _details = details, _where = where}, Error)
+end
+
+errors = {}
+for kind in raw_next, {NOT_FOUND = 1, INVALID = 1, INTERNAL = 1, TIMEOUT = 1, CANCELED = 1,
+                       TERMINATED = 1, LIMIT_EXCEEDED = 1} do
+    errors[kind] = kind
+end
+function errors.new(spec)
+    local where = user_where(nil, 2)
+    if raw_type(spec) == "string" then return new_error("INTERNAL", spec, nil, nil, where) end
+    if raw_type(spec) ~= "table" then
+        raw_error("errors.new: expected {kind = ..., message = ...} or a message string, got " .. raw_type(spec), 2)
+    end
+    local kind = spec.kind or "INTERNAL"
+    if raw_type(kind) ~= "string" or not smatch(kind, "^[A-Z][A-Z0-9_]*$") then
+        raw_error("errors.new: kind must be an UPPER_SNAKE_CASE string like \"NOT_FOUND\", got "
+            .. sb_tostring(kind), 2)
+    end
+    local message = spec.message
+    if message == nil then message = kind end
+    if raw_type(message) ~= "string" then message = sb_tostring(message) end
+    if spec.retryable ~= nil and raw_type(spec.retryable) ~= "boolean" then
+        raw_error("errors.new: retryable must be true or false", 2)
+    end
+    return new_error(kind, message, spec.retryable, spec.details, where)
+end
+function errors.is(err, kind)
+    return debug_getmetatable(err) == Error and (kind == nil or raw_rawget(err, "_kind") == kind)
+end
+
+-- error_text(err): the first line of a traceback for any error value, without running metamethods
+function error_text(err)
+    if raw_type(err) == "string" then return err end
+    if debug_getmetatable(err) == Error then
+        return plain_text(raw_rawget(err, "_kind")) .. ": " .. plain_text(raw_rawget(err, "_message"))
+    end
+    if raw_type(err) == "number" then return raw_tostring(err) end
+    return "(error object is a " .. raw_type(err) .. " value)"
+end
+
+-- Fields of an error object as plain strings and a boolean: user code can rawset anything
+-- into an error object, and Python must never str() a Lua table (see plain_text).
+function error_fields(err)
+    if debug_getmetatable(err) ~= Error then return nil end
+    local kind, where = raw_rawget(err, "_kind"), raw_rawget(err, "_where")
+    if raw_type(kind) ~= "string" then kind = "INTERNAL" end
+    if where ~= nil then where = plain_text(where) end
+    return kind, plain_text(raw_rawget(err, "_message")), raw_rawget(err, "_retryable") == true,
+        raw_rawget(err, "_details"), where
+end

@@ -1,0 +1,175 @@
+-- JSON, the form of every value crossing to Python (SPEC §5.6): json.null, the array and
+-- object marks, and the encoder. Errors name the path of the bad value (input.items[3].price).
+
+NULL = raw_setmetatable({}, {
+    __name = "json.null",
+    __tostring = function() return "null" end,
+    __newindex = function() raw_error("json.null is a constant", 2) end,
+    __metatable = false,
+})
+-- getmetatable() shows users a name, not these tables: nobody can add a __gc to them.
+ARRAY_MT = {__name = "json.array", __metatable = "json.array"}
+OBJECT_MT = {__name = "json.object", __metatable = "json.object"}
+
+ValueError = {}     -- raised (as a table) by encode/decode; caught in this file
+
+local function path_string(root, stack, depth)
+    local parts = {root}
+    for i = 1, depth do
+        local k = stack[i]
+        if raw_type(k) == "number" or raw_type(k) == "boolean" then
+            parts[#parts + 1] = "[" .. raw_tostring(k) .. "]"
+        elseif raw_type(k) ~= "string" then
+            parts[#parts + 1] = "[" .. raw_type(k) .. "]"     -- never an address
+        elseif smatch(k, "^[%a_][%w_]*$") then
+            parts[#parts + 1] = "." .. k
+        else
+            parts[#parts + 1] = sformat("[%q]", k)
+        end
+    end
+    return concat(parts)
+end
+
+local ESCAPES = {['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
+                 ["\r"] = "\\r", ["\t"] = "\\t"}
+local function escape_char(c)
+    return ESCAPES[c] or sformat("\\u%04x", sbyte(c))
+end
+
+local function format_float(v)
+    for _, f in raw_ipairs({"%.15g", "%.16g", "%.17g"}) do
+        local s = sformat(f, v)
+        if raw_tonumber(s) == v then
+            if not sfind(s, "[%.eE]") then s = s .. ".0" end
+            return s
+        end
+    end
+    return sformat("%.17g", v)
+end
+
+local function rfc3339(ns)
+    local secs, frac = ns // 1000000000, ns % 1000000000
+    local text = os_date("!%Y-%m-%dT%H:%M:%S", secs)
+    if frac ~= 0 then text = text .. sgsub(sformat(".%09d", frac), "0+$", "") end
+    return text .. "Z"
+end
+
+-- encode(value, root) -> JSON text; errors name the path (input.items[3].price).
+function encode(value, root)
+    local buf, n = {}, 0
+    local stack, depth = {}, 0
+    local active = {}
+    local function fail(message)
+        raw_error(raw_setmetatable({message = path_string(root, stack, depth) .. ": " .. message}, ValueError), 0)
+    end
+    local function emit(s)
+        n = n + 1
+        buf[n] = s
+    end
+    local put
+    -- t[k], one level deeper in the path
+    local function put_item(t, k)
+        depth = depth + 1
+        stack[depth] = k
+        put(raw_rawget(t, k))
+        depth = depth - 1
+    end
+    local function put_string(s)
+        if utf8_len(s) == nil then
+            fail("string is not valid UTF-8 (binary data must be encoded, e.g. as hex, to cross Temporal)")
+        end
+        emit('"' .. sgsub(s, '[%c"\\]', escape_char) .. '"')
+    end
+    local function put_table(t, mt)
+        if depth >= 100 then fail("tables nested more than 100 levels deep") end
+        if active[t] then fail("table refers to itself (a cycle); it cannot be sent") end
+        local name = mt and type_names[mt]
+        if name == "flowctl.Duration" then emit(raw_tostring(raw_rawget(t, "ns") // 1000000)); return end
+        if name == "flowctl.Time" then put_string(rfc3339(raw_rawget(t, "ns"))); return end
+        active[t] = true
+        if name == "flowctl.Error" then
+            t = {kind = raw_rawget(t, "_kind"), message = raw_rawget(t, "_message"),
+                 retryable = raw_rawget(t, "_retryable"), details = raw_rawget(t, "_details"),
+                 where = raw_rawget(t, "_where")}
+        end
+        local count, max_index, has_other = 0, 0, false
+        for k in raw_next, t do
+            count = count + 1
+            if mtype(k) == "integer" and k > 0 then
+                if k > max_index then max_index = k end
+            else
+                has_other = true
+            end
+        end
+        if count == 0 then
+            emit(mt == OBJECT_MT and "{}" or "[]")
+        elseif not has_other then
+            if max_index ~= count then
+                fail("array has holes (index " .. max_index .. " but only " .. count .. " items); "
+                    .. "fill them with json.null or use string keys")
+            end
+            emit("[")
+            for i = 1, count do
+                if i > 1 then emit(",") end
+                put_item(t, i)
+            end
+            emit("]")
+        else
+            local keys, nkeys = sorted_keys(t)
+            emit("{")
+            for i = 1, nkeys do
+                local k = keys[i]
+                if raw_type(k) ~= "string" then
+                    depth = depth + 1
+                    stack[depth] = k
+                    if mtype(k) == "integer" then
+                        fail("table mixes list items and named keys; use one or the other")
+                    end
+                    fail("keys must be strings (or 1..n for a list), got a " .. raw_type(k) .. " key")
+                end
+                if i > 1 then emit(",") end
+                put_string(k)
+                emit(":")
+                put_item(t, k)
+            end
+            emit("}")
+        end
+        active[t] = nil
+    end
+    put = function(v)
+        local t = raw_type(v)
+        if v == nil or v == NULL then
+            emit("null")
+        elseif t == "boolean" then
+            emit(v and "true" or "false")
+        elseif t == "number" then
+            if mtype(v) == "integer" then
+                emit(sformat("%d", v))
+            elseif v ~= v or v == mhuge or v == -mhuge then
+                fail("number " .. raw_tostring(v) .. " cannot be sent (JSON has no NaN or infinity)")
+            else
+                emit(format_float(v))
+            end
+        elseif t == "string" then
+            put_string(v)
+        elseif t == "table" then
+            put_table(v, debug_getmetatable(v))
+        else
+            fail("a " .. t .. " value cannot be sent (only nil, booleans, numbers, strings and tables can)")
+        end
+    end
+    put(value)
+    return concat(buf, "", 1, n)
+end
+
+function protect(fn, ...)
+    local ok, result = raw_pcall(fn, ...)
+    if ok then return result, nil end
+    if debug_getmetatable(result) == ValueError then return nil, result.message end
+    raw_error(result, 0)
+end
+
+-- export(value, root): JSON text for Python, or nil and what is wrong with the value
+export = function(value, root)
+    return protect(encode, value, root)
+end

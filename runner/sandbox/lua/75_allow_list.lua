@@ -1,0 +1,75 @@
+-- The allow-list: everything user code can reach by name, and why each entry is safe. An
+-- entry is safe when it cannot reach outside the runtime (no files, processes, clocks, the
+-- real globals or `debug`) and does the same on every run and on its replay. Entries marked
+-- * are flowctl's own versions, from the earlier files, where Lua's own are not safe.
+-- Everything else (debug, io, os.execute/getenv/remove/exit, dofile, loadfile, package,
+-- string.dump, math.randomseed, collectgarbage's real work) does not exist for user code.
+
+local function copy(t, without)
+    local c = {}
+    for k, v in raw_next, t do
+        if not (without and without[k]) then c[k] = v end
+    end
+    return c
+end
+
+-- Libraries are copies, so user code changing them changes only its own tables.
+local sb_string = copy(string, {dump = true})          -- functions of their arguments; no dump (bytecode out)
+sb_string.format = sb_format                           -- * no %p, no addresses through %s
+sb_string.find = guarded("find", string.find)          -- * no pattern that backtracks for hours
+sb_string.match = guarded("match", string.match)       -- *
+sb_string.gmatch = guarded("gmatch", string.gmatch)    -- *
+sb_string.gsub = guarded("gsub", string.gsub)          -- *
+sb_string.rep = sb_rep                                 -- * string.rep("", huge) cannot hang
+local sb_table = copy(table)                           -- functions of the tables they are given
+sb_table.sort = sb_sort                                -- * stable, no random pivot
+sb_table.move = sb_move                                -- * a long range counts as instructions
+local sb_math = copy(math, {randomseed = true})        -- functions of their arguments; random is
+                                                       -- seeded from the run (below), never by user code
+local sb_coroutine = {
+    create = sb_create,                                -- * the instruction budget in every coroutine
+    resume = sb_resume,                                -- * commands pass through; driver threads refused
+    wrap = sb_wrap,                                    -- *
+    close = sb_close,                                  -- * driver threads refused
+    yield = coroutine.yield,                           -- cannot forge a command (its sentinel is private)
+    status = coroutine.status,                         -- reads a coroutine's state
+    isyieldable = coroutine.isyieldable,               -- reads a coroutine's state
+    running = coroutine.running,                       -- the current thread; resuming it is refused
+}
+if config.spawn then
+    sb_coroutine.spawn = sb_spawn                      -- * the driver starts it as a workflow thread
+end
+
+env.assert = assert                                    -- raises an error in this runtime
+env.error = error                                      -- raises; pcall below re-raises limit errors
+env.getmetatable = getmetatable                        -- honours __metatable: flowctl's objects show a name
+env.ipairs = ipairs                                    -- 1..n, in order
+env.next = sb_next                                     -- * the keys' order, not the hash table's
+env.pairs = sb_pairs                                   -- * the keys' order, not the hash table's
+env.pcall = sb_pcall                                   -- * cannot swallow a limit error
+env.xpcall = sb_xpcall                                 -- * cannot swallow a limit error
+env.rawequal = rawequal                                -- compares two values
+env.rawget = rawget                                    -- reads a table it is given
+env.rawlen = rawlen                                    -- length of a table or string it is given
+env.rawset = sb_rawset                                 -- * no late __gc/__mode on a metatable in use
+env.select = select                                    -- picks among its own arguments
+env.setmetatable = sb_setmetatable                     -- * no __gc/__mode; a protected metatable stays
+env.tonumber = tonumber                                -- a function of its arguments
+env.tostring = sb_tostring                             -- * no addresses
+env.type = type                                        -- a function of its argument
+env.load = sb_load                                     -- * text chunks only, in this environment
+env.require = sb_require                               -- * listed modules and imports only
+env.collectgarbage = function() return 0 end           -- * a stub: GC timing is not the program's
+env.print = function() end                             -- replaced by the log shim
+env._VERSION = _VERSION                                -- a constant string
+env.string = sb_string
+env.table = sb_table
+env.math = sb_math
+env.utf8 = copy(utf8)                                  -- functions of the strings they are given
+env.coroutine = sb_coroutine
+env.os = sb_os                                         -- * time, clock and date on the driver's clock
+env._G = env                                           -- this environment, not the real globals
+
+-- Strings' methods ("x"):upper() use the sandbox's string table, not the real one.
+debug.getmetatable("").__index = sb_string
+math.randomseed(config.seed)

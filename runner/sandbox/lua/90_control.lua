@@ -1,0 +1,73 @@
+-- The control table: the runtime's API for Python (runner/sandbox/runtime.py), the prelude's
+-- result. User code never sees it: it can start and step threads, and run binary chunks.
+
+control = {
+    env = env, yield_command = yield_command, kit = kit,
+    configure = configure, add_module = add_module, add_library = add_library, compile = compile,
+    begin_task = begin_task, set_now = set_now,
+    export = export, import = import, new_error = new_error, error_fields = error_fields,
+}
+
+-- run_chunk(code, ...): run one of flowctl's own compiled chunks (a shim) in the sandbox
+-- environment. The only binary load there is: user code's load is text-only.
+function control.run_chunk(code, ...)
+    return raw_assert(raw_load(code, nil, "b", env))(...)
+end
+
+-- Driver threads live here, by number: lupa would hand Python a new coroutine as a function.
+local threads, next_thread = {}, 0
+
+function control.start(fn)
+    next_thread = next_thread + 1
+    local co = install_hook(raw_create(fn))
+    threads[next_thread] = co
+    driver_owned[co] = true
+    return next_thread
+end
+
+-- The entry point of user code: run the chunk (once), then call its exported method.
+function control.entrypoint(chunk, method, chunkname)
+    return function(...)
+        local module = chunk()
+        local fn = raw_type(module) == "table" and raw_rawget(module, method) or nil
+        if raw_type(fn) ~= "function" then
+            raw_error(sformat("%s does not export a function '%s': end the file with `return { %s = %s }`",
+                chunkname, method, method, method), 0)
+        end
+        return fn(...)
+    end
+end
+
+-- step(id, ...) resumes a driver thread once: "done", n, results... | "command", cmd |
+-- "yield", nil | "limit", name, where | "error", value, traceback, where.
+function control.step(id, ...)
+    local co = threads[id]
+    if co == nil then raw_error("flowctl: no driver thread " .. raw_tostring(id), 0) end
+    local r = pack(raw_resume(co, ...))
+    if raw_status(co) == "dead" then
+        threads[id] = nil
+        driver_owned[co] = nil
+    end
+    if limit_hit ~= nil or (not r[1] and is_fatal(r[2])) then
+        local hit = limit_hit
+        return "limit", hit[1], (hit[2] ~= "?" and hit[2]) or user_where(co) or "?"
+    end
+    if r[1] then
+        if raw_status(co) == "dead" then return "done", r.n - 1, unpack(r, 2, r.n) end
+        if r[2] == CMD then return "command", r[3] end
+        return "yield", nil
+    end
+    local err = r[2]
+    return "error", err, traceback(co, error_text(err), 0), user_where(co) or "?"
+end
+
+-- limit_where(id): where a limit stopped driver thread `id` (for a memory error that escaped step).
+function control.limit_where(id)
+    if limit_hit ~= nil and limit_hit[2] ~= "?" then return limit_hit[2] end
+    local co = id and threads[id]
+    return (co and user_where(co)) or "?"
+end
+
+function control.type(v)
+    return raw_type(v)
+end

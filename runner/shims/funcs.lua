@@ -1,0 +1,86 @@
+-- The Lua half of the `funcs` module (its Python half: funcs.py): call activities, now
+-- (funcs.call) or as futures (funcs.async), with per-executor options.
+local kit = ...
+local call, class, setmetatable, getmetatable = kit.call, kit.class, kit.setmetatable, kit.getmetatable
+local type_names = kit.type_names
+local type, error, pairs = type, error, pairs
+local pack = table.pack
+local M = {}
+
+local Executor, ExecutorMT = class("flowctl.Executor")
+
+local function executor(options)
+    return setmetatable({options = options}, ExecutorMT)
+end
+
+local function check_id(id, what)
+    if type(id) ~= "string" then
+        error(what .. ": the first argument must be an activity entry ID like \"app:charge_payment\", got "
+            .. type(id), 3)
+    end
+end
+
+-- Durations (5 * time.SECOND) become milliseconds, so options cross to Python as plain data.
+local function plain(v)
+    if type_names[getmetatable(v)] == "flowctl.Duration" then
+        return v.ns // 1000000
+    elseif type(v) == "table" then
+        local copy = {}
+        for k, item in pairs(v) do copy[k] = plain(item) end
+        return copy
+    end
+    return v
+end
+
+function Executor:with_options(options)
+    if type(options) ~= "table" then
+        error("with_options: expected a table of activity.* options, got " .. type(options), 2)
+    end
+    local merged = {}
+    for k, v in pairs(self.options) do merged[k] = v end
+    for k, v in pairs(options) do merged[k] = plain(v) end
+    return executor(merged)
+end
+
+function Executor:call(id, ...)
+    check_id(id, "funcs.call")
+    local result, err = call({op = "funcs.call", id = id, args = pack(...), options = self.options})
+    return result, err
+end
+
+local Future, FutureMT = class("flowctl.Future")
+
+function Future:result()
+    if not self.done then
+        local result, err = call({op = "await", handle = self.handle})
+        self.done, self.value, self.err = true, result, err
+    end
+    return self.value, self.err
+end
+
+function Future:is_done()
+    return self.done
+end
+
+function Executor:async(id, ...)
+    check_id(id, "funcs.async")
+    local handle = call({op = "funcs.start", id = id, args = pack(...), options = self.options})
+    return setmetatable({handle = handle, done = false}, FutureMT)
+end
+
+local default = executor({})
+
+function M.new()
+    return executor({})
+end
+
+-- Tail calls: errors raised at level 2 inside the executor still point at the user's line.
+function M.call(id, ...)
+    return default:call(id, ...)
+end
+
+function M.async(id, ...)
+    return default:async(id, ...)
+end
+
+return M
