@@ -50,6 +50,13 @@ def test_wheel_contents(wheel: Path) -> None:
     assert not any(n.startswith(("tests/", "entries/", "bench/")) for n in names)
 
 
+def test_wheel_ships_every_lua_file(wheel: Path) -> None:
+    shipped = {n for n in zipfile.ZipFile(wheel).namelist() if n.endswith(".lua")}
+    in_tree = {p.relative_to(ROOT).as_posix() for p in (ROOT / "runner").rglob("*.lua")}
+    assert {"runner/sandbox/lua/75_allow_list.lua", "runner/shims/time.lua", "runner/testing/test.lua"} <= in_tree
+    assert shipped == in_tree
+
+
 def test_installed_wheel_validates_from_another_cwd(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
@@ -61,11 +68,12 @@ def test_installed_wheel_validates_from_another_cwd(wheel: Path, tmp_path: Path)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
     probe = ("import sys, schemas, registry, cli; from cli import main; "
              "print(schemas.__file__); print(registry.__file__); print(cli.__file__); "
+             "from runner.sandbox import runtime; runtime.LuaSandbox(); print(runtime.__file__); "
              "sys.argv = ['flowctl', 'validate', 'entries', '--strict', '--format', 'json']; main()")
     run = subprocess.run([sys.executable, "-c", probe], cwd=elsewhere, env=env, capture_output=True, text=True,
                          check=False)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
-    schemas_file, registry_file, cli_file, *report = run.stdout.splitlines()
-    for loaded in (schemas_file, registry_file, cli_file):
+    schemas_file, registry_file, cli_file, sandbox_file, *report = run.stdout.splitlines()
+    for loaded in (schemas_file, registry_file, cli_file, sandbox_file):
         assert Path(loaded).resolve().is_relative_to(target.resolve()), loaded
     assert '"ok": true' in "\n".join(report)

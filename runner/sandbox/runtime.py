@@ -3,7 +3,7 @@
 A :class:`LuaSandbox` is a fresh lupa ``LuaRuntime`` (so a run's globals, string hash seed
 and heap are its own) prepared by the prelude, the files of ``runner/sandbox/lua/`` run in
 name order, which keep the dangerous parts of Lua in upvalues and build the environment
-user code runs in: the allow-list of SPEC §5.2 (``75_allow_list.lua``), deterministic
+user code runs in: the allow-list (``75_allow_list.lua``, docs/sandbox.md), deterministic
 ``pairs``/``next``/``table.sort``/``tostring``, ``math.random`` seeded from the run,
 ``os.time/clock/date`` on the driver's clock, ``load`` for text only, ``require`` for listed
 modules and imports only. No Python object is ever reachable from Lua: Lua code talks to
@@ -152,7 +152,7 @@ class LuaSandbox:
         self._control.configure(owner, module_names or "none listed")
 
     def add_module(self, name: str, value: Any = None, *, as_global: bool = True) -> None:
-        """``require(name)`` returns ``value`` (None: built-in json/errors); a global too (SPEC §5.4)."""
+        """``require(name)`` returns ``value`` (None: built-in json/errors); a global too (docs/lua-api.md)."""
         self._add_module(name, value, as_global)
 
     def add_library(self, alias: str, source: str, chunkname: str) -> None:
@@ -238,7 +238,7 @@ class LuaSandbox:
         return str(self._lua_type(value))
 
     def export(self, value: Any, path: str = "value") -> Any:
-        """A Lua value as plain Python data (SPEC §5.6); FlowFailure(INVALID) naming the path if not."""
+        """A Lua value as plain Python data (docs/sandbox.md, Values); FlowFailure(INVALID) naming the path if not."""
         if value is None or isinstance(value, bool | int | float):
             if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
                 raise FlowFailure("INVALID", f"{path}: number {value} cannot be sent "

@@ -1,4 +1,4 @@
-"""The ``process`` module: messages (signals), children, monitors and links (SPEC §5.4).
+"""The ``process`` module: messages (signals), children, monitors and links (docs/lua-api.md).
 
 Wire format, so any Temporal client interoperates: a message is a signal whose name is
 the topic and whose first argument is the payload; a flowctl workflow adds a second

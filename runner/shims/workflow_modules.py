@@ -1,7 +1,7 @@
 """Install the Lua modules a workflow entry lists (``modules:``) into its run's sandbox.
 
 A listed module is reachable both as ``require("name")`` and as a global of that
-name (SPEC §5.4); an unlisted one is neither. ``print`` and ``log`` are always there:
+name (docs/lua-api.md); an unlisted one is neither. ``print`` and ``log`` are always there:
 logging is not a capability, and the lines never reach the workflow's history.
 """
 

@@ -1,4 +1,4 @@
--- JSON, the form of every value crossing to Python (SPEC §5.6): json.null, the array and
+-- JSON, the form of every value crossing to Python (docs/sandbox.md, Values): json.null, the array and
 -- object marks, and the encoder. Errors name the path of the bad value (input.items[3].price).
 
 NULL = raw_setmetatable({}, {
