@@ -37,6 +37,8 @@ class Select:
 
 @dataclass(eq=False)
 class _Waiter:
+    """A Lua thread parked on a channel (a send, a receive, or one case of a select)."""
+
     thread: Any
     #: the select this wait belongs to, and the index of its case (1-based, as Lua sees it)
     select: Select | None = None
