@@ -21,7 +21,7 @@ import registry.validate
 import runner.render
 from registry import browse, publish
 from registry.errors import ExitCode
-from registry.reporters import FORMATS, Format
+from registry.render import FORMATS, Format
 from registry.schema_export import export_schemas
 from runner import console
 from runner.console import Decorator, FlowGroup, emit, finish, options

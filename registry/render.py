@@ -2,7 +2,7 @@
 
 Every function returns the command's output as :class:`Output` pieces (text, stream, colour)
 that ``cli.py`` prints in order; JSON bodies are the results' ``to_dict()``. Diagnostics
-themselves are formatted by ``registry.reporters`` (text, json, github).
+are formatted for people (text), machines (json) and GitHub Actions (annotations).
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from registry.diagnostics import Diagnostic
+from registry.diagnostics import Diagnostic, Severity
 from registry.errors import FlowError
 from registry.plan import Action, Plan, unified_diff
-from registry.reporters import Format, render
 from registry.revision import Revision, dump_data
 from registry.schema_export import FILE_SCHEMA
 from registry.store import ApplyEvent
@@ -26,8 +25,89 @@ if TYPE_CHECKING:
     from registry.publish import ApplyOutcome, Rollback, TreeCheck, TreeDiff
     from registry.validate import ValidationReport
 
-__all__ = ["Output", "applied", "apply_progress", "crashed", "diffed", "entry_list", "failed", "history", "json_text",
-           "lines", "plan_text", "rolled_back", "schemas_written", "shown", "validation"]
+__all__ = ["FORMATS", "Format", "Output", "applied", "apply_progress", "crashed", "diagnostics_report", "diffed",
+           "entry_list", "failed", "history", "json_text", "lines", "plan_text", "rolled_back", "schemas_written",
+           "shown", "validation"]
+
+
+Format = Literal["text", "json", "github"]
+FORMATS: tuple[Format, ...] = ("text", "json", "github")
+
+
+def summary(diagnostics: Sequence[Diagnostic], *, files: int | None = None,
+            entries: int | None = None) -> str:
+    """One line: ``2 errors, 1 warning in 3 files (12 entries)`` or ``ok: …``."""
+    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
+    warnings = len(diagnostics) - errors
+    scope = ""
+    if files is not None:
+        scope = f" in {_plural(files, 'file')}"
+        if entries is not None:
+            scope += f" ({_plural(entries, 'entry', 'entries')})"
+    if not diagnostics:
+        return f"ok: no problems{scope}"
+    return f"{_plural(errors, 'error')}, {_plural(warnings, 'warning')}{scope}"
+
+
+def diagnostics_report(diagnostics: Sequence[Diagnostic], fmt: Format = "text", *, files: int | None = None,
+           entries: int | None = None) -> str:
+    """All diagnostics in ``fmt`` (text for people, json for tools, github annotations), ending with a newline."""
+    if fmt == "json":
+        return _render_json(diagnostics, files, entries)
+    if fmt == "github":
+        return _render_github(diagnostics, files, entries)
+    if fmt == "text":
+        return _render_text(diagnostics, files, entries)
+    raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def _render_text(diagnostics: Sequence[Diagnostic], files: int | None, entries: int | None) -> str:
+    lines = []
+    for d in diagnostics:
+        lines.append(f"{d.location()}: {d.code} {d.severity}: {d.message}")
+        if d.path:
+            lines.append(f"  at: {d.path}")
+        if d.hint:
+            lines.append(f"  hint: {d.hint}")
+    lines.append(summary(diagnostics, files=files, entries=entries))
+    return "\n".join(lines) + "\n"
+
+
+def _render_json(diagnostics: Sequence[Diagnostic], files: int | None, entries: int | None) -> str:
+    errors = sum(d.severity is Severity.ERROR for d in diagnostics)
+    body = {
+        "ok": errors == 0,
+        "summary": {"errors": errors, "warnings": len(diagnostics) - errors, "files": files,
+                    "entries": entries},
+        "diagnostics": [d.to_dict() for d in diagnostics],
+    }
+    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    # GitHub workflow-command escaping: https://github.com/actions/toolkit (core/src/command.ts)
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _render_github(diagnostics: Sequence[Diagnostic], files: int | None, entries: int | None) -> str:
+    lines = []
+    for d in diagnostics:
+        level = "error" if d.severity is Severity.ERROR else "warning"
+        message = d.message + (f"\nhint: {d.hint}" if d.hint else "")
+        lines.append(
+            f"::{level} file={_escape_property(d.file)},line={d.line},col={d.col},"
+            f"title={_escape_property(d.code)}::{_escape_data(message)}"
+        )
+    lines.append(summary(diagnostics, files=files, entries=entries))
+    return "\n".join(lines) + "\n"
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
 @dataclass(frozen=True)
@@ -68,7 +148,7 @@ MARKERS = {Action.CREATED: "+", Action.CHANGED: "~", Action.UNCHANGED: " ", Acti
 
 def validation(report: ValidationReport, fmt: Format) -> list[Output]:
     """``flowctl validate``: every diagnostic and the summary line, in the chosen format."""
-    return [Output(render(report.diagnostics, fmt, files=len(report.project.documents),
+    return [Output(diagnostics_report(report.diagnostics, fmt, files=len(report.project.documents),
                           entries=len(report.project.entries)))]
 
 
@@ -102,7 +182,7 @@ def plan_text(plan: Plan, *, show_diffs: bool = False, show_unchanged: bool = Tr
 
 def _diagnostics(diagnostics: Sequence[Diagnostic]) -> list[Output]:
     """Validation warnings (or errors) as text on stderr; nothing when there are none."""
-    return [Output(render(diagnostics, "text"), err=True)] if diagnostics else []
+    return [Output(diagnostics_report(diagnostics, "text"), err=True)] if diagnostics else []
 
 
 def _invalid_tree(result: TreeCheck | ApplyOutcome, *, as_json: bool, what: str) -> list[Output]:
