@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from xml.etree import ElementTree
 
 from registry.diagnostics import display_path
@@ -34,6 +35,11 @@ class TestReport:
     def counts(self) -> dict[str, int]:
         passed = sum(1 for o in self.outcomes if o.passed)
         return {"passed": passed, "failed": len(self.outcomes) - passed, "deselected": self.deselected}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``flowctl test --format json``)."""
+        return {"ok": self.ok, "counts": self.counts(), "duration": round(self.duration, 3),
+                "tests": [o.to_dict() for o in self.outcomes]}
 
 
 def render(report: TestReport, fmt: str) -> str:
@@ -93,15 +99,7 @@ def _banner(title: str, char: str = "=") -> str:
 
 
 def render_json(report: TestReport) -> str:
-    body = {
-        "ok": report.ok,
-        "counts": report.counts(),
-        "duration": round(report.duration, 3),
-        "tests": [{"file": display_path(o.test.file), "name": o.test.name, "id": o.test.display(),
-                   "outcome": o.status, "duration": round(o.duration, 3), "message": o.message,
-                   "where": o.where, "detail": o.detail, "output": o.output} for o in report.outcomes],
-    }
-    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
 
 
 def render_junit(report: TestReport) -> str:

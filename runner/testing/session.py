@@ -89,6 +89,12 @@ class Outcome:
     def passed(self) -> bool:
         return self.status == "passed"
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``flowctl test --format json``)."""
+        return {"file": display_path(self.test.file), "name": self.test.name, "id": self.test.display(),
+                "outcome": self.status, "duration": round(self.duration, 3), "message": self.message,
+                "where": self.where, "detail": self.detail, "output": self.output}
+
 
 class _TestFailed(Exception):
     """The test failed: ``message`` at ``where``, with a diff or traceback in ``detail``."""
