@@ -23,29 +23,18 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from tests.support.paths import ENTRIES
-from tests.support.replay import assert_replays
+from tests.support.replay import HistoryRecorder
 from tests.support.worker import LuaProject, lua_worker
 
-HISTORIES: list[WorkflowHistory] = []
-#: (workflow id, run id) of the children the recorded runs started (they replay too)
-CHILDREN: list[tuple[str, str]] = []
+#: the runs (and their children) these tests start, replayed by the last test
+RECORDER = HistoryRecorder()
+record = RECORDER.record
 
 
 @pytest.fixture(scope="module")
 async def project(dev_server: Any) -> AsyncIterator[LuaProject]:
     async with lua_worker(await dev_server.client(), ENTRIES / "process_control") as served:
         yield served
-
-
-async def record(handle: WorkflowHandle[Any, Any]) -> WorkflowHistory:
-    """Keep the run's history for the replay test, and note its children."""
-    history = await handle.fetch_history()
-    HISTORIES.append(history)
-    for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
-            child = event.child_workflow_execution_started_event_attributes.workflow_execution
-            CHILDREN.append((child.workflow_id, child.run_id))
-    return history
 
 
 async def reached(handle: WorkflowHandle[Any, Any], wanted: Callable[[HistoryEvent], bool]) -> None:
@@ -180,8 +169,4 @@ async def test_a_child_that_outlives_its_cancel_deadline_is_terminated(project: 
 
 
 async def test_every_history_replays_twenty_times(project: LuaProject) -> None:
-    assert len(HISTORIES) >= 8 and len(CHILDREN) >= 4, "the tests above recorded their histories"
-    for workflow_id, run_id in CHILDREN:
-        HISTORIES.append(await project.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history())
-
-    await assert_replays(project.source, *HISTORIES)
+    await RECORDER.assert_all_replay(project.source, project.client, at_least=8, children_at_least=4)

@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowHistory
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
 from runner.dev.binaries import find_temporal_cli
 from tests.support.paths import ENTRIES
-from tests.support.replay import assert_replays
+from tests.support.replay import HistoryRecorder
 from tests.support.worker import LuaProject, lua_worker
 
-HISTORIES: list[WorkflowHistory] = []
-#: (workflow id, run id) of the children the recorded runs started
-CHILDREN: list[tuple[str, str]] = []
+#: the runs (and their children) these tests start, replayed by the last test
+RECORDER = HistoryRecorder()
+record = RECORDER.record
 
 
 @pytest.fixture(scope="module")
@@ -34,16 +34,6 @@ async def finish(handle: WorkflowHandle[Any, Any]) -> Any:
     result = await handle.result()
     await record(handle)
     return result
-
-
-async def record(handle: WorkflowHandle[Any, Any]) -> None:
-    """Keep the run's history, and its children's (the counter, the long workflow...), for the replay test."""
-    history = await handle.fetch_history()
-    HISTORIES.append(history)
-    for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
-            child = event.child_workflow_execution_started_event_attributes.workflow_execution
-            CHILDREN.append((child.workflow_id, child.run_id))
 
 
 async def test_inbox_approval_keeps_early_messages_in_order(project: LuaProject) -> None:
@@ -156,7 +146,7 @@ async def test_a_linked_child_terminated_without_trap_links_fails_the_parent(pro
 async def test_an_unmonitored_child_exits_silently(project: LuaProject) -> None:
     handle = await project.start("app:supervisor", {"mode": "unmonitor"})
     assert await finish(handle) == {"unmonitored": True, "quiet": True}
-    kinds = [e.event_type for e in HISTORIES[-1].events]
+    kinds = [e.event_type for e in RECORDER.histories[-1].events]
     assert kinds.index(EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED) < kinds.index(
         EventType.EVENT_TYPE_TIMER_FIRED), "the child had exited while the parent still listened"
 
@@ -197,8 +187,4 @@ async def test_signals_from_the_plain_temporal_cli(project: LuaProject, dev_serv
 
 
 async def test_every_history_replays_twenty_times(project: LuaProject) -> None:
-    assert len(HISTORIES) >= 16 and len(CHILDREN) >= 14, "the tests above recorded their histories"
-    for workflow_id, run_id in CHILDREN:
-        HISTORIES.append(await project.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history())
-
-    await assert_replays(project.source, *HISTORIES)
+    await RECORDER.assert_all_replay(project.source, project.client, at_least=16, children_at_least=14)
