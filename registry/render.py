@@ -261,8 +261,12 @@ def history(events: Sequence[ApplyEvent], entry_id: str | None, *, as_json: bool
     out = [] if events else [f"no events{' for ' + entry_id if entry_id else ''}"]
     for event in events:
         out.append(f"#{event.id}  {event.at}  {event.verb} by {event.actor}")
+        if event.note:
+            out.append(f"    note: {event.note}")
         out += [f"    {c.entry_id} {c.action} {(c.previous_digest or '')[:12] or '-'} -> {(c.digest or '')[:12] or '-'}"
                 for c in event.changes]
+        out += [f"    {r.entry_id} run {r.workflow_id} ({r.run_id}) upgraded {(r.previous_digest or '')[:12] or '-'} "
+                f"-> {r.digest[:12]}" for r in event.runs]
     return [lines(*out)]
 
 

@@ -53,6 +53,25 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
            ) WITHOUT ROWID""",
         """CREATE INDEX event_changes_by_entry ON event_changes(entry_id, event_id)""",
     ),
+    2: (
+        # why an apply skipped its replay gate, or what the gate checked (shown by `registry history`)
+        """ALTER TABLE events ADD COLUMN note TEXT NOT NULL DEFAULT ''""",
+        # `flowctl upgrade`: a run moved to another revision of its entry; the newest row per run wins.
+        """CREATE TABLE run_upgrades (
+               event_id INTEGER NOT NULL REFERENCES events(id),
+               workflow_id TEXT NOT NULL,
+               run_id TEXT NOT NULL,
+               entry_id TEXT NOT NULL,
+               digest TEXT NOT NULL,
+               previous_digest TEXT,
+               PRIMARY KEY (event_id, workflow_id, run_id),
+               FOREIGN KEY (entry_id, digest) REFERENCES revisions(entry_id, digest)
+           ) WITHOUT ROWID""",
+        """CREATE INDEX run_upgrades_by_run ON run_upgrades(workflow_id, run_id, event_id)""",
+        """CREATE INDEX run_upgrades_by_entry ON run_upgrades(entry_id, event_id)""",
+        """CREATE TRIGGER run_upgrades_are_immutable BEFORE UPDATE ON run_upgrades
+           BEGIN SELECT RAISE(ABORT, 'flowctl upgrade records are immutable'); END""",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

@@ -31,6 +31,7 @@ from registry.store import (
     RegistryError,
     RevisionInfo,
     RevisionStore,
+    RunUpgrade,
     default_actor,
 )
 
@@ -249,28 +250,39 @@ class SqliteRevisionStore(RevisionStore):
     def history(self, entry_id: str | None = None, *, limit: int | None = None) -> list[ApplyEvent]:
         with self._lock:
             if entry_id is None:
-                events = self._sql("SELECT id, verb, actor, at FROM events ORDER BY id DESC LIMIT ?",
+                events = self._sql("SELECT id, verb, actor, at, note FROM events ORDER BY id DESC LIMIT ?",
                                    (limit if limit is not None else -1,)).fetchall()
             else:
                 events = self._sql(
-                    "SELECT e.id, e.verb, e.actor, e.at FROM events e WHERE e.id IN "
-                    "(SELECT event_id FROM event_changes WHERE entry_id = ?) ORDER BY e.id DESC LIMIT ?",
-                    (entry_id, limit if limit is not None else -1)).fetchall()
+                    "SELECT e.id, e.verb, e.actor, e.at, e.note FROM events e WHERE e.id IN "
+                    "(SELECT event_id FROM event_changes WHERE entry_id = ? "
+                    "UNION SELECT event_id FROM run_upgrades WHERE entry_id = ?) ORDER BY e.id DESC LIMIT ?",
+                    (entry_id, entry_id, limit if limit is not None else -1)).fetchall()
+            only = " AND entry_id = ?" if entry_id is not None else ""
             result = []
-            for event_id, verb, actor, at in events:
-                query = ("SELECT entry_id, action, digest, previous_digest FROM event_changes "
-                         "WHERE event_id = ?")
-                params: tuple[Any, ...] = (event_id,)
-                if entry_id is not None:
-                    query += " AND entry_id = ?"
-                    params = (event_id, entry_id)
-                changes = tuple(EntryChange(*row) for row in self._sql(query + " ORDER BY entry_id", params))
-                result.append(ApplyEvent(id=event_id, verb=verb, actor=actor, at=at, changes=changes))
+            for event_id, verb, actor, at, note in events:
+                params: tuple[Any, ...] = (event_id,) if entry_id is None else (event_id, entry_id)
+                changes = tuple(EntryChange(*row) for row in self._sql(
+                    "SELECT entry_id, action, digest, previous_digest FROM event_changes "
+                    f"WHERE event_id = ?{only} ORDER BY entry_id", params))
+                runs = tuple(RunUpgrade(*row) for row in self._sql(
+                    "SELECT workflow_id, run_id, entry_id, digest, previous_digest FROM run_upgrades "
+                    f"WHERE event_id = ?{only} ORDER BY workflow_id, run_id", params))
+                result.append(ApplyEvent(id=event_id, verb=verb, actor=actor, at=at, changes=changes, note=note,
+                                         runs=runs))
         return result
+
+    def run_upgrades(self) -> dict[tuple[str, str], RunUpgrade]:
+        with self._lock:
+            rows = self._sql(
+                "SELECT u.workflow_id, u.run_id, u.entry_id, u.digest, u.previous_digest FROM run_upgrades u "
+                "WHERE u.event_id = (SELECT max(event_id) FROM run_upgrades l "
+                "WHERE l.workflow_id = u.workflow_id AND l.run_id = u.run_id)").fetchall()
+        return {(row[0], row[1]): RunUpgrade(*row) for row in rows}
 
     # -- write API ------------------------------------------------------------------------------
 
-    def apply(self, plan: Plan, *, actor: str | None = None) -> ApplyEvent | None:
+    def apply(self, plan: Plan, *, actor: str | None = None, note: str = "") -> ApplyEvent | None:
         writes = plan.writes()
         if not writes:
             return None
@@ -296,7 +308,7 @@ class SqliteRevisionStore(RevisionStore):
                     hint="another apply or rollback ran meanwhile; run `flowctl diff` and apply again")
             if not changes:
                 return None
-            event = self._record_event("apply", actor, changes)
+            event = self._record_event("apply", actor, changes, note)
             by_id = {c.entry_id: c for c in writes}
             for done in changes:
                 new = by_id[done.entry_id].new
@@ -323,6 +335,25 @@ class SqliteRevisionStore(RevisionStore):
             self._set_current(revision.entry_id, revision.digest, event.id)
         return event
 
+    def upgrade_runs(self, upgrades: list[RunUpgrade], *, actor: str | None = None,
+                     note: str = "") -> ApplyEvent:
+        if not upgrades:
+            raise RegistryError("no runs to upgrade", hint="name at least one run")
+        with self._write_transaction():
+            for move in upgrades:
+                stored = self._sql("SELECT 1 FROM revisions WHERE entry_id = ? AND digest = ?",
+                                   (move.entry_id, move.digest)).fetchone()
+                if stored is None:
+                    raise RegistryError(f"{move.entry_id} has no stored revision {move.digest[:12]}",
+                                        hint=f"`flowctl registry show {move.entry_id}` lists its revisions")
+            event = self._record_event("upgrade", actor, [], note)
+            self._conn.executemany(
+                "INSERT INTO run_upgrades (event_id, workflow_id, run_id, entry_id, digest, previous_digest) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(event.id, m.workflow_id, m.run_id, m.entry_id, m.digest, m.previous_digest) for m in upgrades])
+        return ApplyEvent(id=event.id, verb=event.verb, actor=event.actor, at=event.at, changes=(), note=note,
+                          runs=tuple(upgrades))
+
     def _current_digests_in_transaction(self, entry_ids: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for start in range(0, len(entry_ids), 500):  # stay under SQLite's bound-parameter limit
@@ -332,15 +363,16 @@ class SqliteRevisionStore(RevisionStore):
             found.update(self._sql(query, chunk))
         return found
 
-    def _record_event(self, verb: str, actor: str | None, changes: list[EntryChange]) -> ApplyEvent:
+    def _record_event(self, verb: str, actor: str | None, changes: list[EntryChange],
+                      note: str = "") -> ApplyEvent:
         who, at = actor or default_actor(), _utc_now()
-        cursor = self._sql("INSERT INTO events (verb, actor, at) VALUES (?, ?, ?)", (verb, who, at))
+        cursor = self._sql("INSERT INTO events (verb, actor, at, note) VALUES (?, ?, ?, ?)", (verb, who, at, note))
         event_id = int(cursor.lastrowid or 0)
         self._conn.executemany(
             "INSERT INTO event_changes (event_id, entry_id, action, digest, previous_digest) "
             "VALUES (?, ?, ?, ?, ?)",
             [(event_id, c.entry_id, c.action, c.digest, c.previous_digest) for c in changes])
-        return ApplyEvent(id=event_id, verb=verb, actor=who, at=at, changes=tuple(changes))
+        return ApplyEvent(id=event_id, verb=verb, actor=who, at=at, changes=tuple(changes), note=note)
 
     def _store_revision(self, revision: Revision, event_id: int) -> None:
         """Insert a revision and the library revisions it needs (already-stored ones are kept as is)."""

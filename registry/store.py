@@ -47,22 +47,45 @@ class EntryChange:
 
 
 @dataclass(frozen=True)
+class RunUpgrade:
+    """``flowctl upgrade``: one run moved to another revision of its workflow entry."""
+
+    workflow_id: str
+    run_id: str
+    entry_id: str
+    #: the revision the run executes from its next workflow task on
+    digest: str
+    #: the revision it executed before (its pin, or an earlier upgrade)
+    previous_digest: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``registry history --json``, ``upgrade --json``)."""
+        return {"workflow_id": self.workflow_id, "run_id": self.run_id, "id": self.entry_id,
+                "digest": self.digest, "previous_digest": self.previous_digest}
+
+
+@dataclass(frozen=True)
 class ApplyEvent:
     """One recorded write: who, when, which verb, and what it did to which entries."""
 
     id: int
-    #: ``apply`` | ``rollback``
+    #: ``apply`` | ``rollback`` | ``upgrade``
     verb: str
     #: ``user@host`` of the process that wrote it
     actor: str
     #: ISO-8601 UTC timestamp
     at: str
     changes: tuple[EntryChange, ...]
+    #: free text recorded with the event, e.g. why an apply skipped its replay gate
+    note: str = ""
+    #: the runs an ``upgrade`` event moved
+    runs: tuple[RunUpgrade, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (``registry history --json``)."""
-        return {"event": self.id, "verb": self.verb, "actor": self.actor, "at": self.at,
-                "changes": [change.to_dict() for change in self.changes]}
+        return {"event": self.id, "verb": self.verb, "actor": self.actor, "at": self.at, "note": self.note,
+                "changes": [change.to_dict() for change in self.changes],
+                "runs": [run.to_dict() for run in self.runs]}
 
 
 @dataclass(frozen=True)
@@ -145,9 +168,14 @@ class RevisionStore(ABC):
     # -- write API (apply / rollback) ------------------------------------------------------
 
     @abstractmethod
-    def apply(self, plan: Plan, *, actor: str | None = None) -> ApplyEvent | None:
+    def run_upgrades(self) -> dict[tuple[str, str], RunUpgrade]:
+        """The newest upgrade of every upgraded run, by ``(workflow_id, run_id)``."""
+
+    @abstractmethod
+    def apply(self, plan: Plan, *, actor: str | None = None, note: str = "") -> ApplyEvent | None:
         """Apply ``plan`` in one transaction; None when nothing needed writing (no event recorded).
 
+        ``note`` is recorded with the event (e.g. why the replay gate was skipped).
         Raises RegistryConflict when an entry in the plan was changed by someone else since
         the plan was computed (to the same revision is fine: that is not a conflict).
         """
@@ -155,6 +183,15 @@ class RevisionStore(ABC):
     @abstractmethod
     def rollback(self, revision: Revision, *, actor: str | None = None) -> ApplyEvent | None:
         """Make a stored ``revision`` current again, as a new ``rollback`` event (None if it already is)."""
+
+    @abstractmethod
+    def upgrade_runs(self, upgrades: list[RunUpgrade], *, actor: str | None = None,
+                     note: str = "") -> ApplyEvent:
+        """Record that each run executes ``digest`` from now on, as one ``upgrade`` event.
+
+        Every target revision must be stored (RegistryError otherwise); the move is durable:
+        workers read it through ``run_upgrades`` and the change token moves.
+        """
 
     @abstractmethod
     def close(self) -> None:

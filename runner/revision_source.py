@@ -18,6 +18,7 @@ from typing import Protocol
 from registry.errors import FlowError
 from registry.loader import load_project
 from registry.revision import WORKFLOW_KIND, Revision, build_revisions
+from registry.store import RunUpgrade
 from runner.sandbox.failures import FlowFailure
 
 __all__ = [
@@ -46,6 +47,10 @@ class RevisionSource(Protocol):
         """Any current entry (worker, client, library, ...)."""
         ...
 
+    def upgraded(self, workflow_id: str, run_id: str) -> str | None:
+        """The digest ``flowctl upgrade`` moved this run to (None: it runs its pin)."""
+        ...
+
 
 class StoreReader(Protocol):
     """The read side of registry.store.RevisionStore that this module needs."""
@@ -54,6 +59,7 @@ class StoreReader(Protocol):
     def revision(self, entry_id: str, digest: str) -> Revision | None: ...
     def list_current(self) -> list[Revision]: ...
     def change_token(self) -> str: ...
+    def run_upgrades(self) -> Mapping[tuple[str, str], RunUpgrade]: ...
 
 
 def imported_libraries(revision: Revision) -> list[tuple[str, Revision]]:
@@ -99,6 +105,8 @@ class _RevisionIndex:
         self.current: dict[str, Revision] = {}
         self.workflow_types: dict[str, str] = {}
         self.seen: dict[tuple[str, str], Revision] = {}
+        #: ``(workflow_id, run_id)`` -> the digest ``flowctl upgrade`` moved the run to
+        self.upgrades: dict[tuple[str, str], str] = {}
 
     def replace(self, revisions: Iterable[Revision]) -> None:
         self.current = {rev.entry_id: rev for rev in revisions}
@@ -139,6 +147,7 @@ class StoreRevisionSource:
             if token == self._token:
                 return False
             self._index.replace(self.store.list_current())
+            self._index.upgrades = {key: move.digest for key, move in self.store.run_upgrades().items()}
             self._token = token
             return True
 
@@ -160,6 +169,11 @@ class StoreRevisionSource:
             if rev is not None:
                 self._index.remember(rev)
         return rev
+
+    def upgraded(self, workflow_id: str, run_id: str) -> str | None:
+        self.refresh()
+        with self._lock:
+            return self._index.upgrades.get((workflow_id, run_id))
 
     def activity(self, activity_type: str) -> Revision:
         self.refresh()
@@ -238,6 +252,9 @@ class _MemoryStore:
 
     def change_token(self) -> str:
         return str(self._version)
+
+    def run_upgrades(self) -> dict[tuple[str, str], RunUpgrade]:
+        return {}
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"_MemoryStore({sorted(self._current)})"

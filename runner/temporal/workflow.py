@@ -78,8 +78,8 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
         sandbox = LuaSandbox(seed=workflow.random().getrandbits(63), clock_ns=workflow.time_ns,
                              spawn=True, owner=revision.entry_id, limits=limits)
         driver = WorkflowDriver(sandbox, {})
-        if not follow_pins:
-            driver.before_task.append(functools.partial(_upgrade_check, source, revision))
+        driver.before_task.append(functools.partial(_upgrade_check if not follow_pins else _moved_check,
+                                                    source, revision))
         driver.after_task.append(lua_task_cpu(revision.entry_id))
         run = WorkflowRun(sandbox=sandbox, driver=driver, revision=revision, source=source,
                           context=_memo_dict(CONTEXT_MEMO))
@@ -267,15 +267,27 @@ def _upgrade_check(source: RevisionSource, revision: Revision) -> None:
                               f"{revision.short_digest}); replaying on it (worker versioning: auto_upgrade)")
 
 
+def _moved_check(source: RevisionSource, revision: Revision) -> None:
+    """Pinned: ``flowctl upgrade`` moved this cached run; failing the task replays it on its new revision."""
+    if workflow.unsafe.is_replaying():
+        return
+    info = workflow.info()
+    moved = source.upgraded(info.workflow_id, info.run_id)
+    if moved is not None and moved != revision.digest:
+        raise RevisionChanged(f"{revision.entry_id}: `flowctl upgrade` moved this run to revision {moved[:12]} (it "
+                              f"executed {revision.short_digest}); replaying on it")
+
+
 def _pinned_revision(source: RevisionSource, follow_pins: bool = True, record_pin: bool | None = None) -> Revision:
-    """The revision this run executes: the one in its memo, else the current one (then recorded).
+    """The revision this run executes: where ``flowctl upgrade`` moved it, else the one in its memo,
+    else the current one (then recorded).
 
     ``record_pin`` (default: ``follow_pins``) says whether a run without the memo records it;
     a replay must do what the worker that wrote the history did.
     """
     info = workflow.info()
     memo_digest = workflow.memo_value(REVISION_MEMO, None)
-    digest = memo_digest if follow_pins else None
+    digest = (source.upgraded(info.workflow_id, info.run_id) or memo_digest) if follow_pins else None
     try:
         revision = source.workflow(info.workflow_type, digest if isinstance(digest, str) else None)
     except FlowFailure as failure:

@@ -50,8 +50,8 @@ def test_store_records_to_dict() -> None:
     change = EntryChange("app:order", "changed", NEW, OLD)
     event = ApplyEvent(7, "apply", "me@host", "2025-01-01T00:00:00Z", (change,))
     assert event.to_dict() == {"event": 7, "verb": "apply", "actor": "me@host", "at": "2025-01-01T00:00:00Z",
-                               "changes": [{"id": "app:order", "action": "changed", "digest": NEW,
-                                            "previous_digest": OLD}]}
+                               "note": "", "changes": [{"id": "app:order", "action": "changed", "digest": NEW,
+                                                        "previous_digest": OLD}], "runs": []}
     info = RevisionInfo("app:order", "workflow.lua", NEW, 7, "2025-01-01T00:00:00Z", True)
     assert list(info.to_dict().items()) == [("digest", NEW), ("event", 7), ("at", "2025-01-01T00:00:00Z"),
                                             ("current", True)]
@@ -191,3 +191,16 @@ def test_command_line_values() -> None:
     with pytest.raises(FlowError, match="--context must be a JSON object"):
         parse_context("[1]")
     assert parse_context(None) is None
+
+
+def test_history_shows_notes_and_upgraded_runs() -> None:
+    from registry.render import history
+    from registry.store import RunUpgrade
+
+    events = [ApplyEvent(9, "upgrade", "op@host", "t", (), note="bug fix",
+                         runs=(RunUpgrade("order-1", "r-1", "app:order", NEW, OLD),)),
+              ApplyEvent(8, "apply", "op@host", "t", (), note="replay gate skipped (--no-gate): server down")]
+    text = "".join(str(out.text) for out in history(events, None, as_json=False))
+    assert "#9  t  upgrade by op@host\n    note: bug fix\n" in text
+    assert f"app:order run order-1 (r-1) upgraded {OLD[:12]} -> {NEW[:12]}" in text
+    assert "note: replay gate skipped (--no-gate): server down" in text

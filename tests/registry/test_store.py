@@ -13,7 +13,7 @@ from registry.open_store import open_store
 from registry.plan import Action, compute_plan
 from registry.revision import Revision, build_revisions
 from registry.sqlite_migrations import LATEST_VERSION
-from registry.store import RegistryConflict, RegistryError, RevisionStore
+from registry.store import RegistryConflict, RegistryError, RevisionStore, RunUpgrade
 from tests.support.projects import ENTRY_FILE, write_project
 
 
@@ -289,7 +289,7 @@ def test_a_later_schema_version_upgrades_the_store_in_place(tmp_path: Path,
         apply(old, revs)
         token = old.change_token()
     step = LATEST_VERSION + 1
-    upgrade = ("ALTER TABLE events ADD COLUMN note TEXT",)
+    upgrade = ("ALTER TABLE events ADD COLUMN later_column TEXT",)
     monkeypatch.setattr(sqlite_store, "MIGRATIONS", {**sqlite_store.MIGRATIONS, step: upgrade})
     monkeypatch.setattr(sqlite_store, "LATEST_VERSION", step)
     with open_store(str(path)) as upgraded:
@@ -297,7 +297,7 @@ def test_a_later_schema_version_upgrades_the_store_in_place(tmp_path: Path,
         assert upgraded.change_token() == token
     raw = sqlite3.connect(path)
     assert raw.execute("SELECT version FROM schema_version").fetchall() == [(step,)]
-    assert "note" in [row[1] for row in raw.execute("PRAGMA table_info(events)")]
+    assert "later_column" in [row[1] for row in raw.execute("PRAGMA table_info(events)")]
     raw.close()
 
 
@@ -311,3 +311,60 @@ def test_a_damaged_registry_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(RegistryError, match=r"registry .*registry\.db is damaged: no such table") as info:
         open_store(str(path))
     assert "backup" in (info.value.hint or "")
+
+
+def test_upgrades_are_recorded_as_events_and_the_newest_per_run_wins(store: RevisionStore, tmp_path: Path) -> None:
+    first = tree(tmp_path / "one")
+    apply(store, first)
+    second = tree(tmp_path / "two", order_workflow_lua="return {main = function() return 2 end}")
+    apply(store, second)
+    old, new = first["app:order_workflow"].digest, second["app:order_workflow"].digest
+    assert old != new
+    token = store.change_token()
+    event = store.upgrade_runs([RunUpgrade("order-1", "r1", "app:order_workflow", new, old)], actor="op@box",
+                               note="fix for the bug")
+    assert event.verb == "upgrade" and event.note == "fix for the bug" and event.changes == ()
+    assert store.change_token() != token
+    store.upgrade_runs([RunUpgrade("order-1", "r1", "app:order_workflow", old, new),
+                        RunUpgrade("order-2", "r9", "app:order_workflow", new, old)])
+    moves = store.run_upgrades()
+    assert {key: move.digest for key, move in moves.items()} == {("order-1", "r1"): old, ("order-2", "r9"): new}
+    shown = store.history("app:order_workflow", limit=3)
+    assert [e.verb for e in shown] == ["upgrade", "upgrade", "apply"]
+    assert shown[1].runs == (RunUpgrade("order-1", "r1", "app:order_workflow", new, old),)
+    assert shown[1].to_dict()["runs"][0]["workflow_id"] == "order-1"
+    assert store.history("app:pricing", limit=1)[0].verb == "apply"
+
+
+def test_an_upgrade_to_a_revision_never_stored_writes_nothing(store: RevisionStore, tmp_path: Path) -> None:
+    apply(store, tree(tmp_path))
+    token = store.change_token()
+    with pytest.raises(RegistryError, match="has no stored revision"):
+        store.upgrade_runs([RunUpgrade("order-1", "r1", "app:order_workflow", "ab" * 32, None)])
+    assert store.change_token() == token and store.run_upgrades() == {}
+
+
+def test_an_apply_records_its_note(store: RevisionStore, tmp_path: Path) -> None:
+    event = store.apply(compute_plan(tree(tmp_path), store), note="--no-gate: server down for maintenance")
+    assert event is not None
+    assert store.history(limit=1)[0].note == "--no-gate: server down for maintenance"
+
+
+def test_a_version_1_store_is_migrated_with_its_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import registry.sqlite_store as sqlite_store
+
+    path = tmp_path / "registry.db"
+    with monkeypatch.context() as patch:
+        patch.setattr(sqlite_store, "MIGRATIONS", {1: sqlite_store.MIGRATIONS[1]})
+        patch.setattr(sqlite_store, "LATEST_VERSION", 1)
+        open_store(str(path)).close()
+    raw = sqlite3.connect(path)
+    raw.execute("INSERT INTO events (verb, actor, at) VALUES ('apply', 'old@box', '2025-01-01T00:00:00Z')")
+    raw.commit()
+    raw.close()
+    with open_store(str(path)) as migrated:
+        assert [(e.verb, e.actor, e.note) for e in migrated.history()] == [("apply", "old@box", "")]
+        assert migrated.run_upgrades() == {}
+    raw = sqlite3.connect(path)
+    assert raw.execute("SELECT version FROM schema_version").fetchall() == [(LATEST_VERSION,)]
+    raw.close()
