@@ -4,8 +4,10 @@ For each selected ``temporal.worker`` entry (all of them when none is named) the
 connects with the entry's ``temporal.client`` and runs one temporalio Worker per
 (client, task queue), each registering ONE dynamic workflow and ONE dynamic activity
 that dispatch by type to registry revisions. New applies are picked up while running
-(the revision source polls the store). SIGTERM/SIGINT stop polling and drain: running
-activities get ``drain_timeout`` to finish, then are cancelled.
+(the revision source polls the store), worker entries included: the WorkerPool starts
+the task queue of a new entry, drains a removed one and restarts a changed one (the
+plan comes from worker_plan). SIGTERM/SIGINT stop polling and drain: running activities
+get ``drain_timeout`` to finish, then are cancelled.
 
 Log lines are logfmt on stderr (``ts=… level=info event=worker.started task_queue=…``),
 easy for people to read and for log shippers to parse.
@@ -15,14 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
+import math
 import signal
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
@@ -33,36 +35,28 @@ from temporalio.runtime import Runtime
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from registry.errors import FlowError
-from registry.revision import Revision
 from runner.client.connect import client_settings, connect
-from runner.revision_source import StoreRevisionSource
+from runner.revision_source import StoreRevisionSource, require_entry
 from runner.sandbox.runtime import ACTIVITY_LIMITS, WORKFLOW_LIMITS, SandboxLimits
 from runner.temporal.activities import make_activity
 from runner.temporal.interceptors import ContextInterceptor
 from runner.temporal.metrics import prometheus_runtime
+from runner.temporal.worker_plan import (
+    CLIENT_KIND,
+    WORKER_KIND,
+    ReloadPlan,
+    WorkerChange,
+    WorkerConfigError,
+    WorkerSpec,
+    connection_fields,
+    plan_reload,
+    select_workers,
+)
 from runner.temporal.workflow import LuaWorkflowError, RevisionChanged, make_workflow_class
 
-__all__ = ["WorkerSpec", "log_event", "plan_workers", "run_worker", "serve"]
+__all__ = ["WorkerConfigError", "WorkerPool", "WorkerSpec", "log_event", "plan_workers", "run_worker", "serve"]
 
-WORKER_KIND = "temporal.worker"
 DEFAULT_DRAIN_TIMEOUT = timedelta(seconds=30)
-
-
-class WorkerConfigError(FlowError):
-    """The selected worker entries cannot be served as configured."""
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    """One temporalio Worker to run: a task queue on one client, and the entries that asked for it."""
-
-    client_id: str
-    task_queue: str
-    worker_ids: tuple[str, ...]
-    #: keyword arguments for temporalio.worker.Worker (concurrency, cache size)
-    options: Mapping[str, int] = field(default_factory=dict)
-    #: ``pinned``: a run keeps the revision it started on; ``auto_upgrade``: runs move to the newest
-    versioning: str = "pinned"
 
 
 def _logfmt(value: Any) -> str:
@@ -73,9 +67,9 @@ def _logfmt(value: Any) -> str:
 
 
 def log_event(event: str, *, level: str = "info", stream: TextIO | None = None, **fields: Any) -> None:
-    """Write one logfmt line: ``ts=… level=… event=… key=value…`` (values quoted when needed)."""
+    """Write one logfmt line: ``ts=… level=… event=… key=value…`` (values quoted when needed, None left out)."""
     parts = [f"ts={time.strftime('%Y-%m-%dT%H:%M:%S%z')}", f"level={level}", f"event={event}"]
-    parts.extend(f"{key}={_logfmt(value)}" for key, value in fields.items())
+    parts.extend(f"{key}={_logfmt(value)}" for key, value in fields.items() if value is not None)
     print(" ".join(parts), file=stream or sys.stderr, flush=True)
 
 
@@ -109,55 +103,234 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
 
 
+@dataclass
+class _Served:
+    """A temporalio Worker this process runs, and the task running it."""
+
+    spec: WorkerSpec
+    worker: Worker
+    task: asyncio.Task[None]
+
+
+class WorkerPool:
+    """The temporalio Workers of one ``flowctl worker``, by (client, task queue): started, drained, restarted.
+
+    A worker that fails to start (or stops on a fatal error) is logged and left out; the
+    others keep serving, and the next registry change tries it again.
+    """
+
+    def __init__(self, source: StoreRevisionSource, *, executor: ThreadPoolExecutor,
+                 clients: Mapping[str, Client] | None = None, drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT,
+                 workflow_limits: SandboxLimits = WORKFLOW_LIMITS, activity_limits: SandboxLimits = ACTIVITY_LIMITS,
+                 runtime: Runtime | None = None) -> None:
+        self.source = source
+        self.executor = executor
+        self.drain_timeout = drain_timeout
+        self.runtime = runtime
+        self.workflow_limits = workflow_limits
+        #: client entry ID -> connection (given ones are never re-checked against the registry)
+        self.clients: dict[str, Client] = dict(clients or {})
+        #: client entry ID -> the connection_fields this process connected it with
+        self.connected_with: dict[str, dict[str, Any]] = {}
+        self.serving: dict[tuple[str, str], _Served] = {}
+        #: workers stopping in the background, by key: a new worker on that key waits for it (Temporal
+        #: refuses two workers of one client on one task queue)
+        self._draining: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._workflow_classes: dict[str, type] = {}
+        self._activity = make_activity(source, executor=executor, limits=activity_limits)
+        self._warned: dict[str, dict[str, Any]] = {}
+        self._missing: set[str] = set()
+
+    async def start_all(self, specs: Sequence[WorkerSpec]) -> None:
+        """Start the first worker set; any failure stops what started and raises (nothing half-served)."""
+        for spec in specs:
+            await self._client(spec.client_id)
+        try:
+            for spec in specs:
+                await self._start(spec)
+                log_event("worker.started", task_queue=spec.task_queue, workers=",".join(spec.worker_ids),
+                          client=spec.client_id)
+        except BaseException:
+            await self.shutdown()
+            raise
+
+    async def follow_registry(self, worker_ids: Sequence[str]) -> None:
+        """Forever (cancel to stop): when the registry's worker or client entries change, reconcile."""
+        interval = self.source.poll_interval if math.isfinite(self.source.poll_interval) else 1.0
+        seen = self._registry_state()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.source.refresh)  # a store query: off the event loop
+                state = self._registry_state()
+                if state != seen:
+                    seen = state
+                    await self.reconcile(self.plan(worker_ids))
+            except Exception as error:  # keep serving what runs; the next change tries again
+                log_event("worker.reload_failed", level="error", error=error)
+
+    def plan(self, worker_ids: Sequence[str] = ()) -> ReloadPlan:
+        """What the registry's current worker entries ask of this process."""
+        return plan_reload([served.spec for served in self.serving.values()], self.source.entries(WORKER_KIND),
+                           worker_ids, clients={c.entry_id: c for c in self.source.entries(CLIENT_KIND)},
+                           connected=self.connected_with)
+
+    async def reconcile(self, plan: ReloadPlan) -> None:
+        """Carry out a reload plan: drain, restart and start workers, log what needs a process restart."""
+        self._warned = {c.client_id: self._warned[c.client_id] for c in plan.clients if c.client_id in self._warned}
+        for client in plan.clients:
+            now = connection_fields(self.source.entry(client.client_id))
+            if self._warned.get(client.client_id) != now:  # once per new setting, not on every apply
+                self._warned[client.client_id] = now
+                log_event("client.changed", level="warning", client=client.client_id, fields=",".join(client.fields),
+                          msg=client.message)
+        if plan.error is not None:
+            log_event("worker.reload_refused", level="error", error=plan.error.message, hint=plan.error.hint,
+                      msg="the workers keep serving as before")
+            return
+        for worker_id in sorted(set(plan.missing) - self._missing):  # once per removal
+            log_event("worker.missing", level="warning", worker=worker_id,
+                      msg="named by --worker but no longer in the registry; its task queue is drained")
+        self._missing = set(plan.missing)
+        starting = []
+        for change in plan.changes:
+            spec = change.spec
+            if change.action == "stop":
+                self._drain(spec.key, reason=change.reason)
+            elif change.action == "update":
+                if spec.key in self.serving:
+                    self.serving[spec.key].spec = spec
+                log_event("worker.updated", task_queue=spec.task_queue, workers=",".join(spec.worker_ids),
+                          reason=change.reason)
+            else:
+                if change.action == "restart":
+                    self._drain(spec.key, reason=change.reason, quiet=True)
+                starting.append(self._start_logged(change))
+        await asyncio.gather(*starting)  # each waits only for the drain of its own task queue
+        if not self.serving:
+            log_event("worker.idle", level="warning", msg="no task queue left to serve; waiting for an apply")
+
+    async def shutdown(self) -> None:
+        """Drain every worker (running activities get the drain timeout) and wait for all of them."""
+        served = list(self.serving.values())
+        self.serving.clear()
+        await asyncio.gather(*(self._stop(s) for s in served), *self._draining.values(), return_exceptions=True)
+
+    async def _start_logged(self, change: WorkerChange) -> None:
+        """Start (or restart) one worker; a failure is logged and leaves the others serving."""
+        spec = change.spec
+        try:
+            await self._client(spec.client_id)
+            await self._start(spec)
+        except Exception as error:
+            log_event("worker.failed", level="error", task_queue=spec.task_queue, workers=",".join(spec.worker_ids),
+                      error=_error_text(error), hint=error.hint if isinstance(error, FlowError) else None,
+                      msg="the other task queues keep serving; the next registry change tries again")
+            return
+        event = "worker.restarted" if change.action == "restart" else "worker.started"
+        log_event(event, task_queue=spec.task_queue, workers=",".join(spec.worker_ids), client=spec.client_id,
+                  reason=change.reason)
+
+    async def _client(self, client_id: str) -> Client:
+        client = self.clients.get(client_id)
+        if client is None:
+            revision = require_entry(self.source.entry, client_id,
+                                     hint="apply the temporal.client entry the worker names (`flowctl apply`)")
+            client = await connect(revision, runtime=self.runtime)
+            self.clients[client_id] = client
+            self.connected_with[client_id] = connection_fields(revision)
+            log_event("client.connected", client=client_id, target=client_settings(revision).describe())
+        return client
+
+    async def _start(self, spec: WorkerSpec) -> None:
+        """Start polling ``spec``'s task queue; returns once the server accepted the worker."""
+        draining = self._draining.get(spec.key)
+        if draining is not None:  # a restart, or a queue served again: the old worker must be gone first
+            await asyncio.wait([draining])
+        try:
+            worker = Worker(self.clients[spec.client_id], task_queue=spec.task_queue,
+                            workflows=[self._workflow_class(spec.versioning)],
+                            activities=[self._activity], activity_executor=self.executor,
+                            workflow_runner=UnsandboxedWorkflowRunner(), interceptors=[ContextInterceptor()],
+                            graceful_shutdown_timeout=self.drain_timeout,
+                            **dict(spec.options))  # type: ignore[arg-type]
+        except (TypeError, ValueError) as error:
+            raise WorkerConfigError(f"cannot build the worker for task queue {spec.task_queue!r}: {error}",
+                                    hint=f"check worker_options of {', '.join(spec.worker_ids)}") from None
+        served = _Served(spec, worker, asyncio.create_task(worker.run(), name=f"flowctl-worker:{spec.task_queue}"))
+        self.serving[spec.key] = served
+        while not worker.is_running and not served.task.done():  # is_running: the namespace check passed
+            await asyncio.sleep(0.02)
+        if served.task.done():
+            self.serving.pop(spec.key, None)
+            failure = None if served.task.cancelled() else served.task.exception()
+            raise WorkerConfigError(f"cannot serve task queue {spec.task_queue!r} on {spec.client_id}: "
+                                    f"{_error_text(failure)}",
+                                    hint="check the client entry's namespace, address and credentials")
+        served.task.add_done_callback(lambda _: self._on_exit(served))
+
+    def _on_exit(self, served: _Served) -> None:
+        """A worker whose run ended while it was still meant to serve: log it and leave it out."""
+        if self.serving.get(served.spec.key) is not served:
+            return  # drained or restarted on purpose
+        self.serving.pop(served.spec.key)
+        failure = None if served.task.cancelled() else served.task.exception()
+        log_event("worker.failed", level="error", task_queue=served.spec.task_queue,
+                  workers=",".join(served.spec.worker_ids), error=_error_text(failure) or "stopped unexpectedly",
+                  msg="the other task queues keep serving; the next registry change starts it again")
+
+    def _drain(self, key: tuple[str, str], *, reason: str, quiet: bool = False) -> None:
+        """Stop polling ``key``'s task queue now and let its running activities finish, in the background."""
+        served = self.serving.pop(key, None)
+        if served is None:
+            return
+        if not quiet:
+            log_event("worker.draining", task_queue=served.spec.task_queue, workers=",".join(served.spec.worker_ids),
+                      reason=reason, timeout=f"{self.drain_timeout.total_seconds():g}s")
+        task = asyncio.create_task(self._stop(served, reason=None if quiet else reason))
+        self._draining[key] = task
+        task.add_done_callback(lambda _: self._draining.pop(key) if self._draining.get(key) is task else None)
+
+    async def _stop(self, served: _Served, *, reason: str | None = None) -> None:
+        await served.worker.shutdown()
+        with contextlib.suppress(Exception):
+            await served.task
+        if reason is not None:
+            log_event("worker.stopped", task_queue=served.spec.task_queue, workers=",".join(served.spec.worker_ids),
+                      reason=reason)
+
+    def _workflow_class(self, versioning: str) -> type:
+        # auto_upgrade workers run every workflow task on the newest revision (safe only with
+        # workflow.version guards); pinned ones keep each run on the revision in its memo.
+        if versioning not in self._workflow_classes:
+            self._workflow_classes[versioning] = make_workflow_class(
+                self.source, follow_pins=versioning == "pinned", limits=self.workflow_limits)
+        return self._workflow_classes[versioning]
+
+    def _registry_state(self) -> list[tuple[str, str]]:
+        return [(rev.entry_id, rev.digest) for kind in (WORKER_KIND, CLIENT_KIND) for rev in self.source.entries(kind)]
+
+
+def _error_text(error: BaseException | None) -> str:
+    """An error for a log line: the SDK core appends a Rust backtrace to some messages, which helps nobody."""
+    if error is None:
+        return ""
+    text = error.message if isinstance(error, FlowError) else str(error)
+    return text.split("\n\nStack backtrace:", 1)[0].strip()
+
+
 def plan_workers(source: StoreRevisionSource, worker_ids: Sequence[str] = ()) -> list[WorkerSpec]:
     """Which temporalio Workers to run for the named worker entries (all when none named)."""
-    workers = {rev.entry_id: rev for rev in source.entries(WORKER_KIND)}
-    if worker_ids:
-        missing = [w for w in worker_ids if w not in workers]
-        if missing:
-            known = ", ".join(sorted(workers)) or "none"
-            raise WorkerConfigError(f"no temporal.worker entry {', '.join(missing)} in the registry "
-                                    f"(known: {known})",
-                                    hint="apply the entries first (`flowctl apply`) or fix --worker")
-        selected = [workers[w] for w in worker_ids]
-    else:
-        selected = list(workers.values())
-        if not selected:
-            raise WorkerConfigError("the registry has no temporal.worker entries to serve",
-                                    hint="apply your entries first: `flowctl apply` (or run `flowctl dev`)")
-    specs: dict[tuple[str, str], WorkerSpec] = {}
-    for rev in selected:
-        client_id = rev.ref(rev.data.get("client"))
-        if not client_id:
-            raise WorkerConfigError(f"{rev.entry_id} has no `client`", hint="name a temporal.client entry")
-        task_queue = rev.task_queue
-        options = _worker_options(rev)
-        key = (client_id, task_queue)
-        if key in specs:
-            spec = specs[key]
-            if _versioning(rev) != spec.versioning:
-                raise WorkerConfigError(
-                    f"{rev.entry_id} and {spec.worker_ids[0]} serve task queue {task_queue!r} with different "
-                    f"versioning ({_versioning(rev)} vs {spec.versioning})",
-                    hint="give workers that share a task queue the same `versioning`")
-            specs[key] = dataclasses.replace(spec, worker_ids=(*spec.worker_ids, rev.entry_id))
-        else:
-            specs[key] = WorkerSpec(client_id, task_queue, (rev.entry_id,), options, _versioning(rev))
-    return list(specs.values())
-
-
-def _versioning(rev: Revision) -> str:
-    return "auto_upgrade" if rev.data.get("versioning") == "auto_upgrade" else "pinned"
-
-
-def _worker_options(rev: Revision) -> dict[str, int]:
-    raw = rev.data.get("worker_options") or {}
-    names = {
-        "max_concurrent_workflow_tasks": "max_concurrent_workflow_tasks",
-        "max_concurrent_activities": "max_concurrent_activities",
-        "max_cached_workflows": "max_cached_workflows",
-    }
-    return {names[k]: int(v) for k, v in raw.items() if k in names and isinstance(v, int)}
+    workers = source.entries(WORKER_KIND)
+    specs, missing = select_workers(workers, worker_ids)
+    if missing:
+        known = ", ".join(rev.entry_id for rev in workers) or "none"
+        raise WorkerConfigError(f"no temporal.worker entry {', '.join(missing)} in the registry (known: {known})",
+                                hint="apply the entries first (`flowctl apply`) or fix --worker")
+    if not specs:
+        raise WorkerConfigError("the registry has no temporal.worker entries to serve",
+                                hint="apply your entries first: `flowctl apply` (or run `flowctl dev`)")
+    return specs
 
 
 async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
@@ -169,42 +342,28 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
                 runtime: Runtime | None = None) -> None:
     """Run the workers until ``stop`` is set, then drain them.
 
+    While running, the worker set follows the registry (checked every ``source.poll_interval``
+    seconds): new task queues start, removed ones drain, changed ones restart.
     ``clients`` overrides connections by client entry ID; ``*_limits`` bound the sandboxes of
     workflow runs and of activity calls.
     """
     specs = plan_workers(source, worker_ids)
-    connected: dict[str, Client] = dict(clients or {})
-    for spec in specs:
-        if spec.client_id not in connected:
-            client_rev = source.entry(spec.client_id)
-            connected[spec.client_id] = await connect(client_rev, runtime=runtime)
-            log_event("client.connected", client=spec.client_id,
-                      target=client_settings(client_rev).describe())
     max_activities = max((s.options.get("max_concurrent_activities", 100) for s in specs), default=100)
     with ThreadPoolExecutor(max_workers=max(4, min(max_activities, 64)),
                             thread_name_prefix="flowctl-activity") as executor:
-        # auto_upgrade workers run every workflow task on the newest revision (safe only with
-        # workflow.version guards); pinned ones keep each run on the revision in its memo.
-        workflow_classes = {mode: make_workflow_class(source, follow_pins=mode == "pinned", limits=workflow_limits)
-                            for mode in {spec.versioning for spec in specs}}
-        activity_fn = make_activity(source, executor=executor, limits=activity_limits)
-        workers = [
-            Worker(connected[spec.client_id], task_queue=spec.task_queue,
-                   workflows=[workflow_classes[spec.versioning]],
-                   activities=[activity_fn], activity_executor=executor,
-                   workflow_runner=UnsandboxedWorkflowRunner(), interceptors=[ContextInterceptor()],
-                   graceful_shutdown_timeout=drain_timeout, **dict(spec.options))  # type: ignore[arg-type]
-            for spec in specs
-        ]
-        async with contextlib.AsyncExitStack() as stack:
-            for worker, spec in zip(workers, specs, strict=True):
-                await stack.enter_async_context(worker)
-                log_event("worker.started", task_queue=spec.task_queue, workers=",".join(spec.worker_ids),
-                          client=spec.client_id)
+        pool = WorkerPool(source, executor=executor, clients=clients, drain_timeout=drain_timeout,
+                          workflow_limits=workflow_limits, activity_limits=activity_limits, runtime=runtime)
+        await pool.start_all(specs)
+        follower = asyncio.create_task(pool.follow_registry(worker_ids))
+        try:
             if ready is not None:
                 ready.set()
             await stop.wait()
+        finally:
+            follower.cancel()
+            await asyncio.wait([follower])
             log_event("worker.draining", timeout=f"{drain_timeout.total_seconds():g}s")
+            await pool.shutdown()
         log_event("worker.stopped")
 
 
