@@ -13,6 +13,7 @@ import functools
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,6 +26,7 @@ from registry.render import FORMATS, Format
 from registry.schema_export import export_schemas
 from runner import console
 from runner.console import Decorator, FlowGroup, emit, finish, options
+from runner.rollout import DEFAULT_GATE_LIMIT, ReplayGate
 
 #: Where validate, diff and apply keep the Lua analysis cache (created on first use; skipped when not writable).
 _VALIDATE_CACHE = Path(".flowctl", "cache")
@@ -48,7 +50,7 @@ tree_options = options(
     click.option("--prune", is_flag=True,
                  help="Delete registry entries gone from the tree (in the tree's namespaces)."),
     click.option("--strict", is_flag=True, help="Refuse the tree on validation warnings too."),
-    click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text."))
+    click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text."), python_path_option)
 
 
 @click.group(cls=FlowGroup, context_settings={"auto_envvar_prefix": "FLOWCTL", "help_option_names": ["-h", "--help"],
@@ -69,14 +71,17 @@ def main() -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=str(_VALIDATE_CACHE),
               help="Lua analysis cache directory (env FLOWCTL_VALIDATE_CACHE_DIR).")
 @click.option("--no-cache", is_flag=True, help="Parse every Lua source again; read and write no cache.")
-def validate_command(paths: tuple[str, ...], fmt: Format, strict: bool, cache_dir: str, no_cache: bool) -> None:
+@python_path_option
+def validate_command(paths: tuple[str, ...], fmt: Format, strict: bool, cache_dir: str, no_cache: bool,
+                     python_paths: tuple[str, ...]) -> None:
     """Check entry files and their Lua sources: YAML, JSON Schema, references, Lua syntax, lint.
 
     PATHS are entry directories or YAML files (default: entries; env FLOWCTL_ENTRIES).
     Exit 0: valid; 1: problems found (warnings only with --strict); 2: usage error or crash.
     """
     report = registry.validate.validate_project(list(paths) or ["entries"], strict=strict,
-                                                cache_dir=None if no_cache else Path(cache_dir))
+                                                cache_dir=None if no_cache else Path(cache_dir),
+                                                python_paths=python_paths or None)
     finish(registry.render.validation(report, fmt), ok=report.ok)
 
 
@@ -92,30 +97,46 @@ def schema_export_command(directory: Path) -> None:
     emit(registry.render.schemas_written(export_schemas(directory), directory))
 
 
+#: The replay gate's options (diff and apply; docs/changing-workflows.md).
+gate_options = options(
+    click.option("--gate-limit", type=click.IntRange(min=1), default=DEFAULT_GATE_LIMIT, metavar="N",
+                 help="The replay gate replays at most N open runs (newest first), plus a few closed ones."),
+    click.option("--no-gate", is_flag=True, help="Skip the replay gate (apply: with --reason)."))
+
+
 @main.command("diff", error_exit=ExitCode.USAGE)
 @tree_options
-def diff_command(entries_dir: str, registry_url: str | None, prune: bool, strict: bool, as_json: bool) -> None:
-    """Show what apply would change: created / changed (unified diffs) / unchanged / deleted.
+@gate_options
+def diff_command(entries_dir: str, registry_url: str | None, prune: bool, strict: bool, as_json: bool,
+                 python_paths: tuple[str, ...], gate_limit: int, no_gate: bool) -> None:
+    """Show what apply would change: created / changed (unified diffs) / unchanged / deleted; the replay gate's verdict.
 
     Writes nothing. Exit 0: nothing to do; 1: changes pending; 2: invalid tree or error.
     """
-    diff = publish.diff_registry([entries_dir], registry_url, prune=prune, strict=strict, cache_dir=_VALIDATE_CACHE)
+    diff = publish.diff_registry([entries_dir], registry_url, prune=prune, strict=strict, cache_dir=_VALIDATE_CACHE,
+                                 gate=None if no_gate else ReplayGate(gate_limit), python_paths=python_paths or None)
     emit(registry.render.diffed(diff, as_json=as_json))
     sys.exit(int(ExitCode.USAGE if diff.plan is None else ExitCode.PROBLEMS if diff.plan.has_changes else ExitCode.OK))
 
 
 @main.command("apply")
 @tree_options
-@click.option("--dry-run", is_flag=True, help="Validate and print the plan; write nothing.")
+@click.option("--dry-run", is_flag=True, help="Validate, run the replay gate and print the plan; write nothing.")
+@gate_options
+@click.option("--reason", metavar="TEXT", help="Why --no-gate (recorded in `flowctl registry history`).")
 def apply_command(entries_dir: str, registry_url: str | None, prune: bool, strict: bool, as_json: bool,
-                  dry_run: bool) -> None:
+                  python_paths: tuple[str, ...], dry_run: bool, gate_limit: int, no_gate: bool,
+                  reason: str | None) -> None:
     """Validate the tree and publish it to the registry as immutable revisions, in one transaction.
 
-    Prints the plan, then one `ID created|changed|unchanged|deleted` line per entry.
-    Exit 0: applied (or nothing to do); 1: invalid tree, conflict or registry error.
+    Prints the plan, the replay gate's verdict, then one `ID created|changed|unchanged|deleted` line per entry.
+    Exit 0: applied (or nothing to do); 1: invalid tree, refused by the replay gate, conflict or registry error.
     """
+    if no_gate != bool(reason):
+        raise click.UsageError("--no-gate and --reason TEXT go together (the reason is recorded in the registry)")
     outcome = publish.publish_tree([entries_dir], registry_url, prune=prune, dry_run=dry_run, strict=strict,
-                                   cache_dir=_VALIDATE_CACHE,
+                                   cache_dir=_VALIDATE_CACHE, gate=None if no_gate else ReplayGate(gate_limit),
+                                   no_gate_reason=reason, python_paths=python_paths or None,
                                    on_progress=None if as_json else lambda s: emit(registry.render.apply_progress(s)))
     finish(registry.render.applied(outcome, as_json=as_json), ok=outcome.ok)
 
@@ -221,15 +242,20 @@ def dev_command(entries_dir: Path, state_dir: Path, registry_url: str | None, po
               help="A message delivered before any later signal (repeatable; reaches a reused run too).")
 @click.option("--option", "option_specs", multiple=True, metavar="KEY=JSON",
               help="A temporal.workflow.* start option, e.g. execution_timeout='\"1h\"' (repeatable).")
+@click.option("--stuck-after", type=click.IntRange(min=1), default=1, metavar="N", help="--wait: warn (stderr) once "
+              "the workflow task failed N times (Temporal retries the 1st failure at once, later ones after 10 s+).")
+@click.option("--stuck-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+              help="--wait: exit 1 once the run has been stuck this long (default: keep waiting and warning).")
 @registry_json_options
 def run_command(entry_id: str, input_text: str | None, workflow_id: str | None, context_text: str | None,
                 wait: bool, name: str | None, message_specs: tuple[str, ...], option_specs: tuple[str, ...],
-                registry_url: str | None, as_json: bool) -> None:
+                stuck_after: int, stuck_timeout: float | None, registry_url: str | None, as_json: bool) -> None:
     """Start the workflow entry ENTRY_ID (pinned to its current revision); with --wait, print its result."""
     from runner.client import control
     outcome = control.run(registry_url, entry_id, input_text=input_text, context_text=context_text,
                           workflow_id=workflow_id or name, wait=wait, message_specs=message_specs,
-                          option_specs=option_specs)
+                          option_specs=option_specs, stuck_after=stuck_after, stuck_timeout=stuck_timeout,
+                          on_stuck=lambda wf_id, failure: emit(runner.render.stuck_warning(wf_id, failure)))
     finish(runner.render.started(outcome, as_json=as_json), ok=outcome.ok)
 
 
@@ -280,6 +306,23 @@ def describe_command(workflow_id: str, run_id: str | None, client_id: str | None
     """Status, revision, pending activities and result or failure of the workflow WORKFLOW_ID."""
     from runner.client import control
     emit(runner.render.described(control.describe(registry_url, client_id, workflow_id, run_id), as_json=as_json))
+
+
+@main.command("list")
+@click.option("--entry", "entry_id", metavar="ID", help="Runs of this workflow entry.")
+@click.option("--revision", metavar="REV", help="Runs executing this revision (digest or prefix).")
+@click.option("--status", type=click.Choice(["running", "stuck", "failed", "completed", "canceled", "terminated",
+                                             "timed_out", "continued_as_new"]), help="Runs in this status.")
+@click.option("--query", metavar="Q", help="A visibility query ANDed in, e.g. \"StartTime > '2025-01-01T00:00:00Z'\".")
+@click.option("--limit", type=click.IntRange(min=1), default=100, metavar="N", help="Examine at most N runs.")
+@client_option(help="temporal.client entry (default: the entry's worker's, else the registry's only one).")
+@registry_json_options
+def list_command(entry_id: str | None, revision: str | None, status: str | None, query: str | None, limit: int,
+                 client_id: str | None, registry_url: str | None, as_json: bool) -> None:
+    """Runs with their entry, revision and status, newest first; `stuck`: running, its workflow task failing."""
+    from runner.client import control
+    emit(runner.render.run_list(control.runs(registry_url, client_id, entry_id=entry_id, revision=revision,
+                                             status=status, query=query, limit=limit), as_json=as_json))
 
 
 @main.command("test", error_exit=ExitCode.USAGE)
@@ -335,6 +378,24 @@ def replay_command(histories_dir: Path | None, workflow_ids: tuple[str, ...], qu
     report = asyncio.run(replay_main(histories_dir=histories_dir, workflow_ids=list(workflow_ids), query=query,
                                      limit=limit, entries=entries_dir, registry_url=registry_url, client_id=client_id))
     finish(runner.render.replayed(report, as_json=as_json), ok=report.ok)
+
+
+@main.command("upgrade")
+@click.argument("workflow_id", required=False)
+@run_id_option
+@click.option("--all", "all_runs", is_flag=True, help="Every open run of --entry that executes revision --from.")
+@click.option("--entry", "entry_id", metavar="ID", help="With --all: the workflow entry.")
+@click.option("--from", "from_ref", metavar="REV", help="With --all: the revision (digest prefix) runs execute now.")
+@click.option("--to", "to_ref", metavar="REV|current", default="current", help="The revision to move to.")
+@click.option("--dry-run", is_flag=True, help="Check and say what would move; record nothing.")
+@click.option("--reason", default="", show_default=False, help="Why (recorded in `registry history`).")
+@client_option(help="temporal.client entry (default: the registry's only one; with --all the entry's worker's).")
+@registry_json_options
+def upgrade_command(registry_url: str | None, as_json: bool, **request: Any) -> None:
+    """Move pinned runs to another revision of their entry once their histories replay on it (exit 1: refused)."""
+    from runner.rollout.upgrade import UpgradeRequest, upgrade
+    result = upgrade(registry_url, UpgradeRequest(**request))
+    finish(runner.render.upgraded(result, as_json=as_json), ok=result.ok)
 
 
 def run() -> None:

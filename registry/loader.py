@@ -12,10 +12,11 @@ import re
 import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from importlib.machinery import PathFinder
 from pathlib import Path
 from typing import Any
 
-from registry.diagnostics import Diagnostic, display_path
+from registry.diagnostics import Diagnostic, Severity, display_path
 from registry.entry_refs import qualify
 from registry.yamlfile import JsonPath, YamlDocument, parse_yaml
 
@@ -39,9 +40,12 @@ class Entry:
     document: YamlDocument = field(repr=False, compare=False)
     #: JSON path of this entry inside its file, e.g. ``("entries", 2)``
     path: JsonPath = ()
-    #: the resolved ``file://`` source, when the entry has one that could be read
+    #: the resolved ``file://`` source, when the entry has one that could be read; for a
+    #: ``function.python`` entry, its handler module's file found on the python path
     source_path: Path | None = None
     source_text: str | None = None
+    #: ``function.python`` only: the handler module's file relative to its python path directory
+    source_name: str | None = None
 
     @property
     def id(self) -> str:
@@ -65,6 +69,8 @@ class Project:
     """All entries found under the given paths, plus the problems found while loading them."""
 
     root: Path
+    #: where ``function.python`` handler modules are looked up, in order (as a worker's ``--python-path``)
+    python_paths: list[Path] = field(default_factory=list)
     documents: list[YamlDocument] = field(default_factory=list)
     entries: list[Entry] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -115,10 +121,21 @@ def project_root(paths: Sequence[Path]) -> Path:
     return root
 
 
-def load_project(paths: Iterable[Path | str]) -> Project:
-    """Parse every entry file under ``paths`` and build the entries (stage 1 of validation)."""
+def default_python_paths(paths: Sequence[Path]) -> list[Path]:
+    """Where handlers are looked up without ``--python-path``: the entries directories, as a worker does."""
+    return [p for p in paths if p.is_dir()] or [project_root(paths)]
+
+
+def load_project(paths: Iterable[Path | str], *, python_paths: Sequence[Path | str] | None = None) -> Project:
+    """Parse every entry file under ``paths`` and build the entries (stage 1 of validation).
+
+    ``python_paths`` (default: the entries directories) is where ``function.python`` handler
+    modules are found, by file search only: user code is never imported here.
+    """
     path_list = [Path(p) for p in paths] or [Path("entries")]
-    project = Project(root=project_root(path_list))
+    project = Project(root=project_root(path_list),
+                      python_paths=[Path(p) for p in python_paths] if python_paths is not None
+                      else default_python_paths(path_list))
     files, problems = find_entry_files(path_list)
     project.diagnostics.extend(problems)
     for file in files:
@@ -150,6 +167,8 @@ def _entries_of(doc: YamlDocument, project: Project) -> list[Entry]:
         source = item.get("source")
         if isinstance(source, str):
             entry = _with_source(entry, source, project)
+        if kind == "function.python":
+            entry = _with_handler(entry, project)
         entries.append(entry)
     return entries
 
@@ -201,3 +220,74 @@ def _with_source(entry: Entry, source: str, project: Project) -> Entry:
         return entry
     return Entry(namespace=entry.namespace, name=entry.name, kind=entry.kind, data=entry.data,
                  document=entry.document, path=entry.path, source_path=target, source_text=text)
+
+
+def find_module_file(module: str, python_paths: Sequence[Path]) -> tuple[Path, str] | None:
+    """The source file ``import module`` would load from ``python_paths`` (first match, in order).
+
+    By file search only (``pkg/mod/__init__.py``, then ``pkg/mod.py``, as Python prefers a
+    package): nothing is imported. Returns the file and its path relative to the directory
+    it was found in (posix), or None.
+    """
+    parts = module.split(".")
+    if not all(part.isidentifier() for part in parts):
+        return None
+    relative = "/".join(parts)
+    for base in python_paths:
+        for candidate in (f"{relative}/__init__.py", f"{relative}.py"):
+            if os.path.isfile(os.path.join(base, candidate)):
+                return Path(os.path.abspath(os.path.join(base, candidate))), candidate
+    return None
+
+
+def _with_handler(entry: Entry, project: Project) -> Entry:
+    """Find and read a ``function.python`` handler's module on the python path, so the revision records it.
+
+    A module that is not a readable source file there is diagnosed as a warning (the worker may
+    still import it, e.g. from an installed package): FC210 when it is nowhere, FC212 when it is
+    found but cannot be recorded.
+    """
+    handler = entry.data.get("handler")
+    if not isinstance(handler, str) or ":" not in handler:
+        return entry  # the schema stage reports a missing or malformed handler
+    module = handler.split(":", 1)[0]
+    where, shown = ("handler",), _shown_paths(project.python_paths)
+    fix = "pass the directory the worker imports it from with --python-path DIR (default: the entries directory)"
+    found = find_module_file(module, project.python_paths)
+    if found is None:
+        relative = module.replace(".", "/")
+        if PathFinder.find_spec(module.split(".")[0]) is None:  # installed? found without importing it
+            project.diagnostics.append(entry.diagnostic(
+                where, "FC210", f"handler module {module!r} is neither on the python path ({shown}) nor installed",
+                f"create {relative}.py under {shown} or install the package that provides it; or {fix}",
+                severity=Severity.WARNING))
+        else:
+            project.diagnostics.append(entry.diagnostic(
+                where, "FC212", f"handler module {module!r} is installed but not on the python path ({shown}): "
+                "its code is not part of the revision, so diff cannot show its changes",
+                f"{fix}; looked for {relative}/__init__.py and {relative}.py", severity=Severity.WARNING))
+        return entry
+    path, name = found
+    problem, text = "", ""
+    try:
+        if os.stat(path).st_size > MAX_SOURCE_BYTES:
+            problem = f"is larger than {MAX_SOURCE_BYTES // (1024 * 1024)} MiB"
+        else:
+            with open(path, "rb") as handle:
+                text = handle.read().decode("utf-8")
+    except UnicodeDecodeError:
+        problem = "is not valid UTF-8"
+    except OSError as exc:
+        problem = f"cannot be read: {exc.strerror or exc}"
+    if problem:
+        project.diagnostics.append(entry.diagnostic(
+            where, "FC212", f"handler module file {display_path(path)} {problem}: its code is not part of the "
+            "revision", "save the module as UTF-8 text under 2 MiB (split a bigger one)",
+            severity=Severity.WARNING))
+        return entry
+    return Entry(namespace=entry.namespace, name=entry.name, kind=entry.kind, data=entry.data,
+                 document=entry.document, path=entry.path, source_path=path, source_text=text, source_name=name)
+
+
+def _shown_paths(paths: Sequence[Path]) -> str:
+    return ", ".join(display_path(p) for p in paths) or "no directory"

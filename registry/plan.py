@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from registry.revision import Revision, dump_data
+from registry.revision import PYTHON_KIND, HandlerFile, Revision, dump_data
 
 
 class Action(enum.StrEnum):
@@ -128,6 +128,7 @@ def unified_diff(change: PlannedChange) -> str:
     new_name = (new.source_name if new else None) or old_name
     parts.append(_diff(old_source, new_source, f"registry/{old_name}", f"tree/{new_name}"))
     parts.append(_library_changes(old, new))
+    parts.append(_handler_change(old, new))
     return "".join(p for p in parts if p)
 
 
@@ -151,3 +152,19 @@ def _library_changes(old: Revision | None, new: Revision | None) -> str:
         if before != after:
             lines.append(f"library {lib_id}: {before} -> {after}\n")
     return "".join(lines)
+
+
+def _handler_change(old: Revision | None, new: Revision | None) -> str:
+    """A function.python handler module whose file or digest changed (its source diff is above)."""
+    if old is None or new is None or PYTHON_KIND not in (old.kind, new.kind):
+        return ""
+    before, after = old.handler_file, new.handler_file
+    if before == after:
+        return ""
+    if before is not None and after is not None and before.path == after.path:
+        return f"handler {after.path} sha256 {before.sha256[:12]} -> {after.sha256[:12]}\n"
+
+    def shown(handler: HandlerFile | None) -> str:
+        return f"{handler.path} sha256 {handler.sha256[:12]}" if handler else "not resolved on the python path"
+
+    return f"handler {shown(before)} -> {shown(after)}\n"

@@ -7,6 +7,7 @@ they return plain results with ``to_dict()`` that ``registry.render`` prints.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 
 from registry.diagnostics import Diagnostic, display_path
 from registry.errors import FlowError
+from registry.gate import Gate, GateVerdict, run_gate
 from registry.open_store import open_store
 from registry.plan import Action, Plan, compute_plan
 from registry.revision import Revision, build_revisions
@@ -40,6 +42,8 @@ class TreeDiff:
 
     check: TreeCheck
     plan: Plan | None = None
+    #: the replay gate's verdict on the plan (None: no gate was asked for)
+    gate: GateVerdict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (``flowctl diff --json``)."""
@@ -47,7 +51,8 @@ class TreeDiff:
             return self.check.to_dict()
         return {"ok": True, "prune": self.plan.prune, "has_changes": self.plan.has_changes,
                 "counts": self.plan.counts(), "diagnostics": self.check.to_dict()["diagnostics"],
-                "changes": [change.to_dict() for change in self.plan.changes]}
+                "changes": [change.to_dict() for change in self.plan.changes],
+                **({"gate": self.gate.to_dict()} if self.gate else {})}
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,10 @@ class EntryResult:
 
 @dataclass(frozen=True)
 class ApplyOutcome:
-    """The result of ``apply``: diagnostics when invalid, else the plan and what was written."""
+    """The result of ``apply``: diagnostics when invalid, else the plan and what was written.
+
+    A plan the replay gate refused has ``ok`` False, its ``gate`` verdict and no results.
+    """
 
     diagnostics: list[Diagnostic]
     ok: bool
@@ -77,15 +85,18 @@ class ApplyOutcome:
     event: ApplyEvent | None = None
     results: list[EntryResult] = field(default_factory=list)
     dry_run: bool = False
+    #: the replay gate's verdict (None: no gate was asked for)
+    gate: GateVerdict | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (``flowctl apply --json``)."""
-        if not self.ok or self.plan is None:
+        if self.plan is None:
             return TreeCheck(self.diagnostics, ok=False).to_dict()
-        return {"ok": True, "dry_run": self.dry_run, "prune": self.plan.prune, "counts": self.plan.counts(),
+        return {"ok": self.ok, "dry_run": self.dry_run, "prune": self.plan.prune, "counts": self.plan.counts(),
                 "event": self.event.id if self.event else None,
                 "diagnostics": [d.to_dict() for d in self.diagnostics],
-                "entries": [result.to_dict() for result in self.results]}
+                "entries": [result.to_dict() for result in self.results],
+                **({"gate": self.gate.to_dict()} if self.gate else {})}
 
 
 @dataclass(frozen=True)
@@ -111,9 +122,14 @@ class Rollback:
 Progress = Callable[[TreeCheck | Plan], None]
 
 
-def check_tree(paths: Sequence[Path | str], *, strict: bool = False, cache_dir: Path | None = None) -> TreeCheck:
-    """Validate the tree (every stage; ``cache_dir``: validate's Lua analysis cache) and build its revisions."""
-    report = validate_project(list(paths), strict=strict, cache_dir=cache_dir)
+def check_tree(paths: Sequence[Path | str], *, strict: bool = False, cache_dir: Path | None = None,
+               python_paths: Sequence[Path | str] | None = None) -> TreeCheck:
+    """Validate the tree (every stage; ``cache_dir``: validate's Lua analysis cache) and build its revisions.
+
+    ``python_paths`` (``--python-path``; default: the entries directories): where function.python
+    handler modules are found, so their source is part of the revisions.
+    """
+    report = validate_project(list(paths), strict=strict, cache_dir=cache_dir, python_paths=python_paths)
     project, diagnostics, ok = report.project, list(report.diagnostics), bool(report.ok)
     if not project.entries and ok:
         shown = ", ".join(display_path(Path(p)) for p in paths) or "entries"
@@ -125,31 +141,37 @@ def check_tree(paths: Sequence[Path | str], *, strict: bool = False, cache_dir: 
 
 
 def plan_tree(paths: Sequence[Path | str], store: RevisionStore, *, prune: bool = False,
-              strict: bool = False, cache_dir: Path | None = None) -> TreeDiff:
+              strict: bool = False, cache_dir: Path | None = None,
+              python_paths: Sequence[Path | str] | None = None) -> TreeDiff:
     """Validate the tree and compare it with the registry; writes nothing."""
-    check = check_tree(paths, strict=strict, cache_dir=cache_dir)
+    check = check_tree(paths, strict=strict, cache_dir=cache_dir, python_paths=python_paths)
     if not check.ok:
         return TreeDiff(check)
     return TreeDiff(check, compute_plan(check.revisions, store, prune=prune))
 
 
 def diff_registry(paths: Sequence[Path | str], registry_url: str | None, *, prune: bool = False,
-                  strict: bool = False, cache_dir: Path | None = None) -> TreeDiff:
-    """``flowctl diff``: the tree against the registry ``registry_url`` names (a missing store reads as empty)."""
+                  strict: bool = False, cache_dir: Path | None = None,
+                  python_paths: Sequence[Path | str] | None = None, gate: Gate | None = None) -> TreeDiff:
+    """``flowctl diff``: the tree against the registry ``registry_url`` names (a missing store reads as empty).
+
+    ``gate`` (see registry.gate) replays the open runs the plan would move onto new code.
+    """
     with open_store(registry_url, create=False) as store:
-        return plan_tree(paths, store, prune=prune, strict=strict, cache_dir=cache_dir)
+        diff = plan_tree(paths, store, prune=prune, strict=strict, cache_dir=cache_dir, python_paths=python_paths)
+        return diff if diff.plan is None else dataclasses.replace(diff, gate=run_gate(diff.plan, store, gate))
 
 
 def apply_tree(paths: Sequence[Path | str], store: RevisionStore, *, prune: bool = False,
                dry_run: bool = False, strict: bool = False, actor: str | None = None,
-               cache_dir: Path | None = None) -> ApplyOutcome:
+               cache_dir: Path | None = None, python_paths: Sequence[Path | str] | None = None) -> ApplyOutcome:
     """Validate, plan and apply the tree in one transaction (``flowctl apply``).
 
     Invalid input writes nothing. Re-applying an unchanged tree writes nothing and records
     no event. The results say what actually happened, which can differ from the plan when
     another apply wrote the same revisions meanwhile (those read ``unchanged``).
     """
-    diff = plan_tree(paths, store, prune=prune, strict=strict, cache_dir=cache_dir)
+    diff = plan_tree(paths, store, prune=prune, strict=strict, cache_dir=cache_dir, python_paths=python_paths)
     if diff.plan is None:
         return ApplyOutcome(diagnostics=diff.check.diagnostics, ok=False)
     return apply_plan(diff.check, diff.plan, store, dry_run=dry_run, actor=actor)
@@ -157,14 +179,18 @@ def apply_tree(paths: Sequence[Path | str], store: RevisionStore, *, prune: bool
 
 def publish_tree(paths: Sequence[Path | str], registry_url: str | None, *, prune: bool = False,
                  dry_run: bool = False, strict: bool = False, cache_dir: Path | None = None,
-                 on_progress: Progress | None = None) -> ApplyOutcome:
+                 on_progress: Progress | None = None,
+                 python_paths: Sequence[Path | str] | None = None, gate: Gate | None = None,
+                 no_gate_reason: str | None = None) -> ApplyOutcome:
     """``flowctl apply``: validate, plan and apply the tree to the registry ``registry_url`` names.
 
     The tree is checked before the store is opened, so an invalid tree creates no registry file;
     a dry run creates none either. ``on_progress`` sees the valid tree's check, then the plan,
     before anything is written (a conflict raised by the write comes after both).
+    ``gate`` (see registry.gate) replays the open runs the plan would move onto new code, a dry
+    run too; a refusal writes nothing. ``no_gate_reason`` skips it and is recorded in the event.
     """
-    check = check_tree(paths, strict=strict, cache_dir=cache_dir)
+    check = check_tree(paths, strict=strict, cache_dir=cache_dir, python_paths=python_paths)
     if not check.ok:
         return ApplyOutcome(diagnostics=check.diagnostics, ok=False)
     report = on_progress or (lambda step: None)
@@ -172,13 +198,19 @@ def publish_tree(paths: Sequence[Path | str], registry_url: str | None, *, prune
     with open_store(registry_url, create=not dry_run) as store:
         plan = compute_plan(check.revisions, store, prune=prune)
         report(plan)
-        return apply_plan(check, plan, store, dry_run=dry_run)
+        verdict = run_gate(plan, store, gate, no_gate_reason=no_gate_reason)
+        if verdict is not None and not verdict.ok:
+            return ApplyOutcome(diagnostics=check.diagnostics, ok=False, plan=plan, dry_run=dry_run, gate=verdict)
+        return apply_plan(check, plan, store, dry_run=dry_run, gate=verdict)
 
 
 def apply_plan(check: TreeCheck, plan: Plan, store: RevisionStore, *, dry_run: bool = False,
-               actor: str | None = None) -> ApplyOutcome:
-    """Write a plan computed from a valid tree (one transaction), and say what happened to each entry."""
-    event = None if dry_run else store.apply(plan, actor=actor)
+               actor: str | None = None, gate: GateVerdict | None = None) -> ApplyOutcome:
+    """Write a plan computed from a valid tree (one transaction), and say what happened to each entry.
+
+    ``gate``: the replay gate's verdict, noted in the apply event.
+    """
+    event = None if dry_run else store.apply(plan, actor=actor, note=gate.note() if gate else "")
     written = {c.entry_id: c for c in event.changes} if event else {}
     results = []
     for change in plan.changes:
@@ -191,7 +223,7 @@ def apply_plan(check: TreeCheck, plan: Plan, store: RevisionStore, *, dry_run: b
         results.append(EntryResult(change.entry_id, change.kind, action, digest,
                                    change.previous_digest, note))
     return ApplyOutcome(diagnostics=check.diagnostics, ok=True, plan=plan, event=event, results=results,
-                        dry_run=dry_run)
+                        dry_run=dry_run, gate=gate)
 
 
 def rollback_entry(store: RevisionStore, entry_id: str, ref: str, *, actor: str | None = None) -> Rollback:

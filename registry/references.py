@@ -1,16 +1,16 @@
 """Stage 3: references between entries — IDs unique, workers/clients/imports exist with the right kind.
 
 Only references that passed the schema stage's shape checks are followed here; a
-missing or malformed field has already been reported there.
+missing or malformed field has already been reported there. A ``function.python``
+handler's module is looked up on the python path by the loader (FC210, FC212).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from importlib.machinery import PathFinder
 from typing import Any
 
-from registry.diagnostics import Diagnostic, Severity
+from registry.diagnostics import Diagnostic
 from registry.loader import Entry, Project
 from registry.lua.modules import ALL_MODULES
 from registry.yamlfile import JsonPath
@@ -98,26 +98,6 @@ def _entry_references(entry: Entry, by_id: dict[str, Entry]) -> Iterator[Diagnos
                         ("imports", alias), "FC209",
                         f"import alias {alias!r} hides the flowctl module of the same name",
                         "choose another alias for the library", at_key=True)
-    if entry.kind == "function.python":
-        yield from _python_handler(entry)
-
-
-def _python_handler(entry: Entry) -> Iterator[Diagnostic]:
-    handler = entry.data.get("handler")
-    if not isinstance(handler, str) or ":" not in handler:
-        return
-    module = handler.split(":", 1)[0]
-    relative = module.replace(".", "/")
-    base = entry.file.parent
-    if (base / f"{relative}.py").is_file() or (base / relative / "__init__.py").is_file():
-        return
-    # Installed modules are found without importing anything (importing user code could have side effects).
-    if PathFinder.find_spec(module.split(".")[0]) is not None:
-        return
-    yield entry.diagnostic(
-        ("handler",), "FC210", f"handler module {module!r} is neither next to this file nor installed",
-        f"create {relative}.py next to {entry.document.display} or install the package that provides it",
-        severity=Severity.WARNING)
 
 
 def _import_cycles(project: Project, by_id: dict[str, Entry]) -> Iterator[Diagnostic]:

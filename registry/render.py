@@ -16,12 +16,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from registry.diagnostics import Diagnostic, Severity
 from registry.errors import FlowError
 from registry.plan import Action, Plan, unified_diff
-from registry.revision import Revision, dump_data
+from registry.revision import PYTHON_KIND, Revision, dump_data
 from registry.schema_export import FILE_SCHEMA
 from registry.store import ApplyEvent
 
 if TYPE_CHECKING:
     from registry.browse import ShownRevision
+    from registry.gate import GateVerdict, RunDivergence
     from registry.publish import ApplyOutcome, Rollback, TreeCheck, TreeDiff
     from registry.validate import ValidationReport
 
@@ -199,7 +200,8 @@ def diffed(diff: TreeDiff, *, as_json: bool) -> list[Output]:
         return _invalid_tree(diff.check, as_json=as_json, what="no plan was computed")
     if as_json:
         return [json_text(diff.to_dict())]
-    return [*_diagnostics(diff.check.diagnostics), Output(plan_text(diff.plan, show_diffs=True))]
+    gate = _gate_report(diff.gate, applying=False) if diff.gate else []
+    return [*_diagnostics(diff.check.diagnostics), Output(plan_text(diff.plan, show_diffs=True)), *gate]
 
 
 def apply_progress(step: TreeCheck | Plan) -> list[Output]:
@@ -211,10 +213,13 @@ def apply_progress(step: TreeCheck | Plan) -> list[Output]:
 
 def applied(outcome: ApplyOutcome, *, as_json: bool) -> list[Output]:
     """``flowctl apply``: one ``ID action`` line per entry and the event, or why nothing was applied."""
-    if not outcome.ok:
+    if outcome.plan is None:
         return _invalid_tree(outcome, as_json=as_json, what="nothing was applied")
     if as_json:
         return [json_text(outcome.to_dict())]
+    gate = _gate_report(outcome.gate, applying=True) if outcome.gate else []
+    if not outcome.ok:
+        return gate
     out = []
     for result in outcome.results:
         notes = [result.note] if result.note else []
@@ -225,7 +230,55 @@ def applied(outcome: ApplyOutcome, *, as_json: bool) -> list[Output]:
         out.append("dry run: nothing was written")
     elif outcome.event is not None:
         out.append(f"applied as event #{outcome.event.id}")
-    return [lines(*out)]
+    return [*gate, lines(*out)]
+
+
+def _gate_report(verdict: GateVerdict, *, applying: bool) -> list[Output]:
+    """The replay gate's verdict: one line when it passed or was skipped, else each run it refuses for.
+
+    ``applying``: for ``apply`` (a refusal is its error), else for ``diff`` (what apply would do).
+    """
+    refused = "error: the replay gate refused" if applying else "replay gate: `flowctl apply` would refuse"
+    what = "nothing was written" if applying else "no change was checked"
+    if verdict.skipped:
+        reason = f" ({verdict.skipped}): {verdict.no_gate_reason}" if verdict.no_gate_reason else ""
+        return [lines(f"replay gate: skipped{reason}")] if reason else []
+    took = f"({verdict.seconds:.1f} s)"
+    if verdict.error:
+        return [lines(f"{'error' if applying else 'replay gate'}: {verdict.error}; {what}", err=True,
+                      color="red" if applying else "yellow"), lines(f"hint: {verdict.hint}", err=True)]
+    replayed = f"{_plural(verdict.runs, 'run')} of {_plural(len(verdict.workflows), 'workflow')}"
+    if not verdict.divergences:
+        return [lines(f"replay gate: ok: {replayed} replay on the new revisions {took}")]
+    out = [f"replay gate: {len(verdict.divergences)} of {replayed} cannot replay on the new revisions {took}"]
+    groups: dict[tuple[Any, ...], list[RunDivergence]] = {}
+    for d in verdict.divergences:  # runs that fail the same way are listed together
+        key = (d.entry_id, d.status, d.history_command, d.new_command, d.where, d.fix, d.already_failing, d.message
+               if d.status != "diverged" else "")
+        groups.setdefault(key, []).append(d)
+    for group in groups.values():
+        d = group[0]
+        runs = ", ".join(f"{r.workflow_id} ({r.run_id}, {'open' if r.open else 'closed'})" for r in group[:3])
+        more = f" and {len(group) - 3} more (--json lists them all)" if len(group) > 3 else ""
+        out.append(f"  {d.entry_id}: {_plural(len(group), 'run')} {d.status}: {runs}{more}"
+                   + (" (failing on the registry's current revision too: not this apply's doing)"
+                      if d.already_failing else ""))
+        if d.event_id is not None:
+            out.append(f"    history event {d.event_id}: `{d.history_command}`")
+        if d.status == "diverged":
+            issued = f"issues `{d.new_command}`" if d.new_command else "issues no such command"
+            out.append(f"    the new code {issued}" + (f" at {d.where}" if d.where else ""))
+        else:
+            out.append(f"    the new code fails its workflow task: {d.message}" + (f" at {d.where}" if d.where else ""))
+        if d.fix:
+            out += [f"    fix: {d.fix.replace(chr(10), chr(10) + ' ' * 9)}", f"      {d.fix_hint}"]
+    report = [lines(*out)]
+    if verdict.ok:
+        return report
+    return [*report, lines(f"{refused}: {_plural(len(verdict.blocking), 'run')} would fail on the new code"
+                           + (f"; {what}" if applying else ""), err=True, color="red" if applying else "yellow"),
+            lines("hint: guard each change with workflow.version as shown (docs/changing-workflows.md), or apply "
+                  "anyway with --no-gate --reason TEXT", err=True)]
 
 
 def entry_list(current: Sequence[Revision], *, as_json: bool) -> list[Output]:
@@ -245,13 +298,23 @@ def shown(found: ShownRevision, *, as_json: bool) -> list[Output]:
     head = [f"{rev.entry_id} ({rev.kind})", f"revision: {rev.digest}{' (current)' if found.is_current else ''}",
             *(f"import:   {alias} -> {lib_id} {rev.libraries[lib_id].short_digest}"
               for alias, lib_id in sorted(rev.imports.items())),
-            f"--- {rev.entry_id}.yaml"]
+            *_handler_line(rev), f"--- {rev.entry_id}.yaml"]
     out = [lines(*head), Output(dump_data(rev.data))]
     if rev.source is not None:
         out += [lines(f"--- {rev.source_name}"), Output(rev.source if rev.source.endswith("\n") else rev.source + "\n")]
     revisions = (f"{'*' if info.is_current else ' '} {info.digest[:12]}  {info.at}  event #{info.event_id}"
                  for info in found.revisions)
     return [*out, lines("--- revisions (oldest first)", *revisions)]
+
+
+def _handler_line(rev: Revision) -> list[str]:
+    """A function.python revision's handler: the module file and sha256 it was applied with, or why none."""
+    if rev.kind != PYTHON_KIND:
+        return []
+    spec = rev.data.get("handler")
+    if rev.handler_file is None:
+        return [f"handler:  {spec} (not found on the python path when applied: its code is not in this revision)"]
+    return [f"handler:  {spec} -> {rev.handler_file.path} sha256 {rev.handler_file.sha256}"]
 
 
 def history(events: Sequence[ApplyEvent], entry_id: str | None, *, as_json: bool) -> list[Output]:

@@ -3,13 +3,17 @@
 A revision's digest is the sha256 of a canonical form of the entry: its ID, the entry
 mapping serialized deterministically (sorted keys, canonical JSON), the bytes of its Lua
 source, and the ID + digest of every library it imports. A library that changes therefore
-changes the digest of every entry that imports it, directly or not.
+changes the digest of every entry that imports it, directly or not. A ``function.python``
+revision holds its handler module's source instead (found on the python path when the
+revision is built; its path relative to that directory is part of the digest), so editing
+the handler changes the revision.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime
+import functools
 import hashlib
 import json
 import math
@@ -30,6 +34,8 @@ LUA_KINDS = frozenset({"workflow.lua", "function.lua", "library.lua"})
 #: Kinds that may be imported by name.
 LIBRARY_KIND = "library.lua"
 WORKFLOW_KIND = "workflow.lua"
+#: The kind whose source is its Python handler module, as found on the python path.
+PYTHON_KIND = "function.python"
 #: Bumped if the canonical form ever changes, so old and new digests never collide.
 DIGEST_FORMAT = b"flowctl-revision-v1\x00"
 
@@ -53,9 +59,11 @@ class Revision:
     digest: str
     #: the entry mapping as written (``${env:...}`` unresolved)
     data: dict[str, Any]
-    #: Lua source text (None for kinds without source)
+    #: Lua source text; for ``function.python``, the handler module's Python source (None: no
+    #: source, or a handler module that was not found on the python path)
     source: str | None
-    #: e.g. ``order_workflow.lua``; the Lua chunk name, so errors read file:line
+    #: e.g. ``order_workflow.lua``, the Lua chunk name, so errors read file:line; for
+    #: ``function.python``, the handler module file relative to its python path (``app/handlers.py``)
     source_name: str | None
     #: ``require()`` alias -> library entry ID
     imports: dict[str, str] = field(default_factory=dict)
@@ -97,6 +105,13 @@ class Revision:
         queue = self.data.get("task_queue")
         return queue if isinstance(queue, str) and queue else self.entry_id
 
+    @functools.cached_property
+    def handler_file(self) -> HandlerFile | None:
+        """A ``function.python`` revision's handler module file and its sha256 (None: not resolved)."""
+        if self.kind != PYTHON_KIND or self.source is None or self.source_name is None:
+            return None
+        return HandlerFile(self.source_name, hashlib.sha256(self.source.encode("utf-8")).hexdigest())
+
     def to_dict(self, *, include_source: bool = True) -> dict[str, Any]:
         """A JSON-ready view (``--json`` output); libraries by entry ID -> digest."""
         result: dict[str, Any] = {
@@ -104,9 +119,24 @@ class Revision:
             "data": _canonical(self.data), "source_name": self.source_name, "imports": dict(self.imports),
             "libraries": {lib_id: lib.digest for lib_id, lib in sorted(self.libraries.items())},
         }
+        if self.kind == PYTHON_KIND:
+            result["handler_file"] = self.handler_file.to_dict() if self.handler_file else None
         if include_source:
             result["source"] = self.source
         return result
+
+
+@dataclass(frozen=True)
+class HandlerFile:
+    """The module file a ``function.python`` handler was found in when its revision was built."""
+
+    #: relative to the python path directory it was found in, posix (``app/handlers.py``)
+    path: str
+    #: sha256 hex of the file's bytes
+    sha256: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "sha256": self.sha256}
 
 
 def _section(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -165,8 +195,12 @@ def _canonical_key(key: Any) -> str:
 
 
 def compute_digest(entry_id: str, data: Mapping[str, Any], source: str | None,
-                   libraries: Mapping[str, str]) -> str:
-    """The revision digest from its parts; ``libraries`` maps imported entry ID -> its digest."""
+                   libraries: Mapping[str, str], *, handler_path: str | None = None) -> str:
+    """The revision digest from its parts; ``libraries`` maps imported entry ID -> its digest.
+
+    ``handler_path``: a ``function.python`` handler module's file (``source`` is its code). Absent
+    for every other kind, so their digests are those of earlier flowctl versions.
+    """
     h = hashlib.sha256(DIGEST_FORMAT)
     for part in (entry_id.encode(), canonical_json(data).encode()):
         h.update(len(part).to_bytes(8, "big"))
@@ -179,6 +213,9 @@ def compute_digest(entry_id: str, data: Mapping[str, Any], source: str | None,
         h.update(raw)
     for lib_id in sorted(libraries):
         h.update(f"\x02{lib_id}\x00{libraries[lib_id]}".encode())
+    if handler_path is not None:
+        raw = handler_path.encode("utf-8")
+        h.update(b"\x03" + len(raw).to_bytes(8, "big") + raw)
     return h.hexdigest()
 
 
@@ -221,7 +258,8 @@ class _RevisionBuilder:
                 libraries.update(lib.libraries)
             source, source_name = self._source(entry)
             digest = compute_digest(entry_id, entry.data, source,
-                                    {lib_id: self.done[lib_id].digest for lib_id in set(imports.values())})
+                                    {lib_id: self.done[lib_id].digest for lib_id in set(imports.values())},
+                                    handler_path=source_name if entry.kind == PYTHON_KIND else None)
         finally:
             self.in_progress.pop()
         rev = Revision(entry_id=entry_id, kind=entry.kind, digest=digest, data=entry.data, source=source,
@@ -249,6 +287,8 @@ class _RevisionBuilder:
         return imports
 
     def _source(self, entry: Entry) -> tuple[str | None, str | None]:
+        if entry.kind == PYTHON_KIND:  # the handler module, when the loader found it on the python path
+            return entry.source_text, entry.source_name
         if entry.kind not in LUA_KINDS:
             return None, None
         if entry.source_text is not None and entry.source_path is not None:

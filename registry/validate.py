@@ -44,16 +44,18 @@ class ValidationReport:
 
 
 def validate_project(
-    paths: Sequence[Path | str], *, strict: bool = False, cache_dir: Path | None = None
+    paths: Sequence[Path | str], *, strict: bool = False, cache_dir: Path | None = None,
+    python_paths: Sequence[Path | str] | None = None,
 ) -> ValidationReport:
     """Validate the entry files under ``paths`` (directories or files; default ``entries``).
 
     ``cache_dir`` holds the Lua analysis cache and the list of entry files known to pass
     the schema stage (both keyed on file bytes and the flowctl version, so never stale);
-    None disables them.
+    None disables them. ``python_paths`` (default: the entries directories) is where
+    ``function.python`` handler modules are looked up (``--python-path``).
     """
     path_list = [Path(p) for p in paths] or [Path("entries")]
-    project = load_project(path_list)
+    project = load_project(path_list, python_paths=python_paths)
     found: list[Diagnostic] = list(project.diagnostics)
     if not project.documents and not found:
         shown = ", ".join(display_path(p) for p in path_list)

@@ -1,4 +1,5 @@
-"""What the runner commands print: run, describe, versions, replay, signal|query|update|cancel|terminate, dev.
+"""What the runner commands print: run, describe, list, versions, replay, upgrade, signal|query|update|cancel|
+terminate, dev.
 
 Like ``registry.render``: each function returns :class:`~registry.render.Output` pieces that
 ``cli.py`` prints in order, JSON bodies being the results' ``to_dict()``; the ``dev_*`` and
@@ -16,12 +17,14 @@ from registry.render import Output, json_text, lines
 
 if TYPE_CHECKING:
     from runner.client.control import ControlResult
-    from runner.client.executions import Described, RunOutcome
+    from runner.client.executions import Described, RunOutcome, TaskFailure
+    from runner.client.listing import RunList
     from runner.client.open_versions import OpenVersions
     from runner.replay import ReplayReport
+    from runner.rollout.upgrade import UpgradeResult
 
 __all__ = ["controlled", "demo_finished", "demo_started", "described", "dev_applied", "dev_server", "replayed",
-           "started", "versions"]
+           "run_list", "started", "stuck_warning", "upgraded", "versions"]
 
 #: How each replay verdict is labelled in the text report.
 _REPLAY_LABELS = {"ok": "OK", "diverged": "DIVERGED", "error": "ERROR"}
@@ -38,17 +41,52 @@ def started(outcome: RunOutcome, *, as_json: bool) -> list[Output]:
     elif outcome.waited and outcome.failure is not None:
         where = f" at {outcome.failure.where}" if outcome.failure.where else ""
         out.append(lines(f"failed: {outcome.failure.kind}: {outcome.failure.message}{where}", err=True, color="red"))
+    elif outcome.waited and outcome.stuck is not None:
+        out.append(lines(f"stuck: {_stuck_text(outcome.stuck)}", err=True, color="red"))
+        out.append(lines(f"hint: {outcome.workflow_id} is still open: {_stuck_hint(outcome.workflow_id)}", err=True))
     return out
 
 
+def stuck_warning(workflow_id: str, failure: TaskFailure) -> list[Output]:
+    """``flowctl run --wait``, while the run's workflow task keeps failing (stderr)."""
+    return [lines(f"warning: {workflow_id} is stuck: {_stuck_text(failure)}", err=True, color="yellow")]
+
+
+def _stuck_hint(workflow_id: str) -> str:
+    """What to do about a stuck run."""
+    return (f"fix the workflow and apply it (a pinned run then needs `flowctl upgrade {workflow_id}`), "
+            f"or `flowctl terminate {workflow_id}`")
+
+
+def _stuck_text(failure: TaskFailure) -> str:
+    """One line: how often the workflow task failed, why, and where in the Lua."""
+    kind = "nondeterminism: " if failure.nondeterminism else ""
+    where = f" at {failure.where}" if failure.where else ""
+    failed = f"workflow task failed {_times(failure.failures)} (attempt {failure.attempt})"
+    return f"{failed}: {kind}{failure.message}{where}"
+
+
+def _times(n: int) -> str:
+    return "1 time" if n == 1 else f"{n} times"
+
+
 def described(found: Described, *, as_json: bool) -> list[Output]:
-    """``flowctl describe``: status, type, run, revision, history length, pending activities, outcome."""
+    """``flowctl describe``: status (stuck or not), type, run, revision, history length, pending activities, outcome."""
     if as_json:
         return [json_text(found.to_dict(), default=str)]
-    out = [f"{found.workflow_id}  {found.status}", f"  type:       {found.workflow_type} on {found.task_queue}",
-           f"  run:        {found.run_id}", f"  revision:   {found.revision or '(not started by flowctl)'}",
+    stuck = found.task_failure
+    status = found.status + (f" (stuck: workflow task failed {_times(stuck.failures)})" if stuck else "")
+    moved = f" (moved by `flowctl upgrade` from {found.upgraded_from[:12]})" if found.upgraded_from else ""
+    out = [f"{found.workflow_id}  {status}", f"  type:       {found.workflow_type} on {found.task_queue}",
+           f"  run:        {found.run_id}", f"  revision:   {found.revision or '(not started by flowctl)'}{moved}",
            f"  started:    {found.start_time}" + (f", closed {found.close_time}" if found.close_time else ""),
            f"  history:    {found.history_length} events"]
+    if stuck is not None:
+        out.append(f"  stuck:      {'nondeterminism: ' if stuck.nondeterminism else ''}{stuck.message}")
+        out.append(f"              {'at ' + stuck.where + ', ' if stuck.where else ''}workflow task attempt "
+                   f"{stuck.attempt}, first failed {stuck.failed_at or '(not recorded)'}")
+        out.extend(f"              {line.strip()}" for line in stuck.traceback.splitlines() if line.strip())
+        out.append(f"  hint:       {_stuck_hint(found.workflow_id)}")
     for pending in found.pending_activities:
         failure = f", last failure: {pending['last_failure']}" if pending["last_failure"] else ""
         out.append(f"  pending:    {pending['activity_type']} attempt {pending['attempt']} "
@@ -58,6 +96,30 @@ def described(found: Described, *, as_json: bool) -> list[Output]:
     if found.failure is not None:
         out.append(f"  failure:    {found.failure['kind']}: {found.failure['message']}")
     return [lines(*out)]
+
+
+def run_list(found: RunList, *, as_json: bool) -> list[Output]:
+    """``flowctl list``: one line per run (workflow ID, run ID, entry, revision, status, start), newest first."""
+    if as_json:
+        return [json_text(found.to_dict(), ascii_only=True)]
+    stopped = "(stopped after --limit runs: raise it, or narrow with --entry, --status or --query)"
+    more = [stopped] if found.truncated else []
+    if not found.runs:
+        return [lines(f"no runs match{' ' + repr(found.query) if found.query else ''}"
+                      f"{' among the runs examined' if found.truncated else ''}", *more)]
+    rows = [("WORKFLOW ID", "RUN ID", "ENTRY", "REVISION", "STATUS", "STARTED")]
+    for run in found.runs:
+        revision = (run.revision[:12] + ("*" if run.upgraded else "")) if run.revision else "-"
+        rows.append((run.workflow_id, run.run_id, run.entry_id or run.workflow_type, revision, run.status,
+                     run.start_time or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    out = ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
+           for row in rows]
+    out.extend(f"{run.workflow_id} is stuck: {_stuck_text(run.task_failure)}"
+               for run in found.runs if run.task_failure is not None)
+    if any(run.upgraded for run in found.runs):
+        out.append("* moved there by `flowctl upgrade`")
+    return [lines(*out, *more)]
 
 
 def versions(found: OpenVersions, *, as_json: bool) -> list[Output]:
@@ -93,6 +155,43 @@ def replayed(report: ReplayReport, *, as_json: bool) -> list[Output]:
         out.append(lines("hint: guard the change with workflow.version(change_id, min, max) so running workflows "
                          "keep their old path (docs/testing.md)", err=True))
     return out
+
+
+def upgraded(result: UpgradeResult, *, as_json: bool) -> list[Output]:
+    """``flowctl upgrade``: the runs moved (or that would move), or why the upgrade was refused."""
+    if as_json:
+        return [json_text(result.to_dict())]
+    target = result.target[:12]
+    if not result.ok:
+        bad = len(result.runs) - result.count("held", "already")
+        out = [lines(f"refused: {bad} of {len(result.runs)} run(s) of {result.entry_id} do not replay on revision "
+                     f"{target}; nothing recorded", err=True, color="red")]
+        for run in result.runs:
+            label = {"held": "ok", "already": "at target"}.get(run.status, run.status.upper())
+            out.append(lines(f"  {label:<9} {run.workflow_id} (run {run.run_id})", err=True))
+            if run.message:
+                out.append(lines(f"            {run.message}", *([f"            at {run.where}"] if run.where else []),
+                                 err=True))
+        out.append(lines("hint: make the new code issue the recorded commands for these runs (guard the change with "
+                         "workflow.version(change_id, min, max)), or leave them on their revision "
+                         "(docs/changing-workflows.md)", err=True))
+        return out
+    moving = result.count("moved", "would_move")
+    if result.dry_run:
+        head = f"{result.entry_id}: {moving} run(s) would move to revision {target} (dry run: nothing recorded)"
+    elif moving:
+        head = (f"{result.entry_id}: moved {moving} run(s) to revision {target} (registry event #{result.event_id}); "
+                "each takes it on its next workflow task")
+    else:
+        head = f"{result.entry_id}: nothing to move, every run already executes revision {target}"
+    body = [head]
+    for run in result.runs:
+        if run.status == "already":
+            body.append(f"  {run.workflow_id} (run {run.run_id}) already executes {target}")
+        else:
+            body.append(f"  {run.workflow_id} (run {run.run_id}) {(run.from_digest or '-')[:12]} -> {target} "
+                        f"(replayed {run.events} events)")
+    return [lines(*body)]
 
 
 def controlled(result: ControlResult, *, as_json: bool) -> list[Output]:

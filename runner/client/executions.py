@@ -3,18 +3,34 @@
 Both connect with a ``temporal.client`` entry of the registry: ``run`` uses the client of
 the workflow's worker; ``describe`` the one named by ``--client``, or the registry's only
 client entry.
+
+A running workflow whose workflow task keeps failing (a Lua ``error("...")``, a
+nondeterminism error) looks like any running workflow to Temporal: it is retried forever.
+``workflow_task_failure`` reads why (the pending task's attempt, the last recorded
+WorkflowTaskFailed event, read backwards from the end of the history), and ``describe``,
+``run --wait`` and ``flowctl list`` call such a run **stuck**.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import UTC
 from typing import Any
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import PendingActivityState, WorkflowTaskFailedCause
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryReverseRequest
 from temporalio.client import (
     Client,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
+    WorkflowHandle,
     WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
@@ -29,8 +45,51 @@ from runner.sandbox.failures import FlowFailure
 from runner.temporal.failures import failure_from_temporal
 from runner.temporal.memo import REVISION_MEMO
 
-__all__ = ["Described", "RunOutcome", "client_entry", "control_execution", "describe_execution", "run_entry",
-           "workflow_client"]
+__all__ = ["DEFAULT_STUCK_AFTER", "Described", "RunOutcome", "StuckWatch", "TaskFailure", "client_entry",
+           "control_execution", "describe_execution", "run_entry", "workflow_client", "workflow_task_failure"]
+
+#: ``run --wait --stuck-after``: failed workflow-task attempts before the warning. One, because that
+#: is all Temporal shows within 10 s: the first failure is reported at once and retried at once, but
+#: the SDK does not report a retry's failure, so each later attempt ends by the workflow task
+#: timeout (10 s by default), then with a growing backoff (measured on the dev server: failures
+#: 1, 2, 3, 4 seen after 0.2 s, 10 s, 20 s, 35 s).
+DEFAULT_STUCK_AFTER = 1
+#: While a run stays stuck, ``run --wait`` warns again when more attempts failed, at most this often (s).
+REPEAT_WARNING_EVERY = 60.0
+#: Seconds between two looks at a run ``run --wait`` waits for.
+CHECK_EVERY = 1.0
+#: Task failures flowctl causes on purpose (an auto_upgrade apply, ``flowctl upgrade``): the next
+#: attempt replays the run on its new revision, so one such failure is not a stuck run. (They happen
+#: on cached runs, and the dev server retries those as a fresh attempt 1; this covers a retry that counts.)
+_DELIBERATE_FAILURES = frozenset({"RevisionChanged"})
+#: ``file.lua:12`` at the start of a Lua message, or in a traceback line (``\tfile.lua:12: in ...``).
+_LUA_WHERE = re.compile(r"^\s*(?P<where>[^\s\[:][^:\n]*\.lua:\d+):", re.MULTILINE)
+#: Reverse-history pages read at most to find a run's last workflow task event.
+_MAX_PAGES = 5
+
+
+@dataclass(frozen=True)
+class TaskFailure:
+    """Why a running workflow does not progress: its workflow task failed and Temporal keeps retrying it."""
+
+    #: the attempt Temporal is on now
+    attempt: int
+    #: failed attempts so far (flowctl's own deliberate replay not counted)
+    failures: int
+    #: the Lua message (its first line, without the file:line), or Temporal's
+    message: str
+    #: the Lua ``file:line`` of the error, when the failure came from Lua
+    where: str | None
+    #: Temporal's WorkflowTaskFailedCause, e.g. ``workflow_worker_unhandled_failure``, ``non_deterministic_error``
+    cause: str
+    nondeterminism: bool
+    #: when the failure Temporal recorded happened (the first of the streak: later attempts are not recorded)
+    failed_at: str | None = None
+    #: the rest of the failure message (the Lua traceback)
+    traceback: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
 
 
 @dataclass(frozen=True)
@@ -45,16 +104,21 @@ class RunOutcome:
     waited: bool = False
     result: Any = None
     failure: FlowFailure | None = None
+    #: ``run --wait --stuck-timeout``: the run was still stuck when the wait gave up (it stays open)
+    stuck: TaskFailure | None = None
 
     @property
     def ok(self) -> bool:
-        return self.failure is None
+        return self.failure is None and self.stuck is None
 
     def to_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {"workflow_id": self.workflow_id, "run_id": self.run_id,
                                 "workflow_type": self.workflow_type, "task_queue": self.task_queue,
                                 "revision": self.revision}
-        if self.waited:
+        if self.waited and self.stuck is not None:
+            body["status"] = "stuck"
+            body["task_failure"] = self.stuck.to_dict()
+        elif self.waited:
             body["status"] = "completed" if self.ok else "failed"
             if self.failure is None:
                 body["result"] = self.result
@@ -80,9 +144,45 @@ class Described:
     pending_activities: list[dict[str, Any]] = field(default_factory=list)
     result: Any = None
     failure: dict[str, Any] | None = None
+    #: set while the run is stuck (running, its workflow task failing)
+    task_failure: TaskFailure | None = None
+    #: the revision in the run's memo when ``flowctl upgrade`` moved the run to ``revision``
+    upgraded_from: str | None = None
+
+    @property
+    def stuck(self) -> bool:
+        return self.task_failure is not None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        body = {k: v for k, v in self.__dict__.items() if k != "task_failure"}
+        body["stuck"] = self.stuck
+        body["task_failure"] = self.task_failure.to_dict() if self.task_failure is not None else None
+        return body
+
+
+class StuckWatch:
+    """``run --wait``: when to warn that the run is stuck, and when to stop waiting for it."""
+
+    def __init__(self, stuck_after: int = DEFAULT_STUCK_AFTER, stuck_timeout: float | None = None) -> None:
+        self.stuck_after = stuck_after
+        self.stuck_timeout = stuck_timeout
+        self._since: float | None = None
+        self._warned_at = float("-inf")
+        self._warned_failures = 0
+
+    def observe(self, failure: TaskFailure | None, now: float) -> tuple[bool, bool]:
+        """``(warn, give_up)`` for what a look at the run found at monotonic time ``now``."""
+        if failure is None or failure.failures < self.stuck_after:
+            self._since, self._warned_failures = None, 0  # progressing (again): a new streak warns anew
+            return False, False
+        if self._since is None:
+            self._since = now
+            warn = True
+        else:
+            warn = failure.failures > self._warned_failures and now - self._warned_at >= REPEAT_WARNING_EVERY
+        if warn:
+            self._warned_at, self._warned_failures = now, failure.failures
+        return warn, self.stuck_timeout is not None and now - self._since >= self.stuck_timeout
 
 
 def client_entry(source: StoreRevisionSource, client_id: str | None = None) -> Revision:
@@ -119,8 +219,13 @@ async def run_entry(source: StoreRevisionSource, entry_id: str, input: Any = NO_
                     workflow_id: str | None = None, wait: bool = False,
                     context: Mapping[str, Any] | None = None, client: Client | None = None,
                     options: Mapping[str, Any] | None = None,
-                    messages: Sequence[tuple[str, Any]] = ()) -> RunOutcome:
-    """Start the workflow entry ``entry_id`` (pinned to its current revision); with ``wait``, await it."""
+                    messages: Sequence[tuple[str, Any]] = (), watch: StuckWatch | None = None,
+                    on_stuck: Callable[[str, TaskFailure], None] | None = None) -> RunOutcome:
+    """Start the workflow entry ``entry_id`` (pinned to its current revision); with ``wait``, await it.
+
+    While waiting, the run is looked at every second: ``on_stuck(workflow_id, failure)`` is called
+    when ``watch`` says to warn, and the wait ends with ``stuck`` set when it says to give up.
+    """
     revision = workflow_revision(source, entry_id)
     if client is None:
         client = await connect(workflow_client(source, revision))
@@ -131,15 +236,42 @@ async def run_entry(source: StoreRevisionSource, entry_id: str, input: Any = NO_
                          revision=started.revision.digest)
     if not wait:
         return outcome
+    result = asyncio.ensure_future(started.handle.result())
+    stuck = await _watch(client, started.handle, result, watch or StuckWatch(), on_stuck)
+    if stuck is not None:
+        return replace(outcome, waited=True, stuck=stuck)
     try:
-        result = await started.handle.result()
+        return replace(outcome, waited=True, result=await result)
     except WorkflowFailureError as exc:
         return replace(outcome, waited=True, failure=failure_from_temporal(exc.cause or exc))
-    return replace(outcome, waited=True, result=result)
 
 
-async def describe_execution(client: Client, workflow_id: str, run_id: str | None = None) -> Described:
-    """Status, revision, pending activities and (when closed) the result or failure of one execution."""
+async def _watch(client: Client, handle: WorkflowHandle[Any, Any], result: asyncio.Future[Any], watch: StuckWatch,
+                 on_stuck: Callable[[str, TaskFailure], None] | None) -> TaskFailure | None:
+    """Wait for ``result``, looking at the run every second; the failure when ``watch`` gives up on it."""
+    while True:
+        done, _ = await asyncio.wait({result}, timeout=CHECK_EVERY)
+        if done:
+            return None
+        try:
+            failure = await workflow_task_failure(client, await handle.describe())
+        except RPCError:
+            continue  # a look failed (server busy, restarting): the result call reports real trouble
+        warn, give_up = watch.observe(failure, time.monotonic())
+        if warn and on_stuck is not None and failure is not None:
+            on_stuck(handle.id, failure)
+        if give_up:
+            result.cancel()
+            return failure
+
+
+async def describe_execution(client: Client, workflow_id: str, run_id: str | None = None, *,
+                             upgrades: Mapping[tuple[str, str], str] | None = None) -> Described:
+    """Status, revision, pending activities, why it is stuck, and (when closed) the result or failure of one execution.
+
+    ``upgrades`` maps ``(workflow_id, run_id)`` to the revision ``flowctl upgrade`` moved a run to
+    (the registry's record wins over the run's memo).
+    """
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     try:
         desc = await handle.describe()
@@ -151,9 +283,7 @@ async def describe_execution(client: Client, workflow_id: str, run_id: str | Non
                         hint="is the server reachable?") from None
     memo = await desc.memo()
     status = desc.status.name.lower() if desc.status is not None else "unknown"
-    pending = [{"activity_type": p.activity_type.name, "attempt": p.attempt, "state": _enum_name(p.state),
-                "last_failure": p.last_failure.message if p.HasField("last_failure") else None}
-               for p in desc.raw_description.pending_activities]
+    pending = [await _pending_activity(client, p) for p in desc.raw_description.pending_activities]
     result: Any = None
     failure: dict[str, Any] | None = None
     if desc.status == WorkflowExecutionStatus.COMPLETED:
@@ -163,14 +293,90 @@ async def describe_execution(client: Client, workflow_id: str, run_id: str | Non
             await handle.result()
         except WorkflowFailureError as exc:
             failure = _failure_dict(failure_from_temporal(exc.cause or exc))
+    pinned = memo.get(REVISION_MEMO) if isinstance(memo.get(REVISION_MEMO), str) else None
+    moved = (upgrades or {}).get((desc.id, desc.run_id))
     return Described(
         workflow_id=desc.id, run_id=desc.run_id, workflow_type=desc.workflow_type, status=status,
         task_queue=desc.task_queue, start_time=desc.start_time.isoformat() if desc.start_time else None,
         close_time=desc.close_time.isoformat() if desc.close_time else None,
-        history_length=desc.history_length,
-        revision=memo.get(REVISION_MEMO) if isinstance(memo.get(REVISION_MEMO), str) else None,
+        history_length=desc.history_length, revision=moved or pinned,
         memo={k: v for k, v in memo.items() if k != REVISION_MEMO}, pending_activities=pending, result=result,
-        failure=failure)
+        failure=failure, task_failure=await workflow_task_failure(client, desc),
+        upgraded_from=pinned if moved and moved != pinned else None)
+
+
+async def workflow_task_failure(client: Client, desc: WorkflowExecutionDescription) -> TaskFailure | None:
+    """Why a running execution's workflow task keeps failing, or None when it is not stuck.
+
+    Stuck means: running, and its pending workflow task is a retry of a failed (or timed out)
+    attempt. Only the first failure of a streak is in the history; it is found by reading the
+    history backwards to the last workflow task event (one small page, usually).
+    """
+    raw = desc.raw_description
+    if desc.status != WorkflowExecutionStatus.RUNNING or not raw.HasField("pending_workflow_task"):
+        return None
+    attempt = raw.pending_workflow_task.attempt
+    if attempt <= 1:
+        return None
+    event = await _last_task_event(client, desc.id, desc.run_id)
+    failures = attempt - 1
+    if event is not None and event.HasField("workflow_task_failed_event_attributes"):
+        attributes = event.workflow_task_failed_event_attributes
+        text = attributes.failure.message
+        deliberate = attributes.failure.application_failure_info.type in _DELIBERATE_FAILURES
+        if deliberate:
+            failures -= 1
+            text = ("the replay on the run's new revision fails too: its error is in the worker's log (Temporal "
+                    f"records the first failure of a streak only: {text.splitlines()[0] if text else ''})")
+        cause = str(WorkflowTaskFailedCause.Name(attributes.cause)).removeprefix("WORKFLOW_TASK_FAILED_CAUSE_")
+        nondeterminism = cause == "NON_DETERMINISTIC_ERROR" or "[TMPRL1100]" in text
+    elif event is not None and event.HasField("workflow_task_timed_out_event_attributes"):
+        text, cause, nondeterminism = ("the workflow task timed out: its worker stopped, or took longer than the "
+                                       "workflow task timeout"), "TIMED_OUT", False
+    else:
+        text, cause, nondeterminism = "the workflow task failed (no failure recorded in the history)", "UNKNOWN", False
+    if failures < 1:
+        return None
+    first, _, rest = text.partition("\n")
+    found = _LUA_WHERE.search(text)
+    where = found["where"] if found else None
+    message = first.removeprefix(f"{where}: ") if where else first
+    return TaskFailure(attempt=attempt, failures=failures, message=message, where=where, cause=cause.lower(),
+                       nondeterminism=nondeterminism, traceback=rest.strip(),
+                       failed_at=event.event_time.ToDatetime(tzinfo=UTC).isoformat() if event else None)
+
+
+async def _last_task_event(client: Client, workflow_id: str, run_id: str) -> HistoryEvent | None:
+    """The run's newest WorkflowTaskCompleted/Failed/TimedOut event, read from the end of its history."""
+    request = GetWorkflowExecutionHistoryReverseRequest(
+        namespace=client.namespace, execution=WorkflowExecution(workflow_id=workflow_id, run_id=run_id),
+        maximum_page_size=50)
+    for _ in range(_MAX_PAGES):
+        response = await client.workflow_service.get_workflow_execution_history_reverse(request)
+        for event in response.history.events:
+            if (event.HasField("workflow_task_failed_event_attributes")
+                    or event.HasField("workflow_task_timed_out_event_attributes")
+                    or event.HasField("workflow_task_completed_event_attributes")):
+                return event
+        if not response.next_page_token:
+            return None
+        request.next_page_token = response.next_page_token
+    return None
+
+
+async def _pending_activity(client: Client, pending: Any) -> dict[str, Any]:
+    """One pending activity: type, attempt (of how many; 0: unlimited), state, last failure and next retry."""
+    last_failure: FlowFailure | None = None
+    if pending.HasField("last_failure"):
+        last_failure = failure_from_temporal(await client.data_converter.decode_failure(pending.last_failure))
+    where = f" at {last_failure.where}" if last_failure is not None and last_failure.where else ""
+    next_attempt = (pending.next_attempt_schedule_time.ToDatetime(tzinfo=UTC).isoformat()
+                    if pending.HasField("next_attempt_schedule_time") else None)
+    return {"activity_id": pending.activity_id, "activity_type": pending.activity_type.name,
+            "attempt": pending.attempt, "maximum_attempts": pending.maximum_attempts,
+            "state": str(PendingActivityState.Name(pending.state)).removeprefix("PENDING_ACTIVITY_STATE_").lower(),
+            "last_failure": f"{last_failure.kind}: {last_failure.message}{where}" if last_failure else None,
+            "last_failure_kind": last_failure.kind if last_failure else None, "next_attempt_time": next_attempt}
 
 
 async def control_execution(client: Client, workflow_id: str, action: str, name: str = "",
@@ -209,9 +415,3 @@ async def control_execution(client: Client, workflow_id: str, action: str, name:
 def _failure_dict(failure: FlowFailure) -> dict[str, Any]:
     return {"kind": failure.kind, "message": failure.message, "retryable": failure.retryable,
             "details": failure.details, "where": failure.where}
-
-
-def _enum_name(value: Any) -> str:
-    from temporalio.api.enums.v1 import PendingActivityState
-
-    return str(PendingActivityState.Name(value)).removeprefix("PENDING_ACTIVITY_STATE_").lower()

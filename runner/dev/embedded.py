@@ -84,7 +84,8 @@ def run_dev(options: DevOptions, echo: Echo) -> bool:
     configure_logging()
     registry_url = options.registry_url or str(options.state_dir / "registry.db")
     with open_store(registry_url) as store:
-        outcome = apply_tree([options.entries], store, cache_dir=options.state_dir / "cache")
+        outcome = apply_tree([options.entries], store, cache_dir=options.state_dir / "cache",
+                             python_paths=list(options.python_paths) or None)
         if not outcome.ok:
             shown = "\n".join(f"  {d.location()}: {d.code} {d.message}" for d in outcome.diagnostics
                               if d.is_error)

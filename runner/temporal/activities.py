@@ -8,7 +8,9 @@
 - ``function.python``: ``handler: "package.module:function"`` imported by the worker
   (installed, on ``PYTHONPATH``, or under ``flowctl worker --python-path``); an ``async def``
   runs on the event loop, a plain ``def`` on the thread pool. Handlers may use
-  ``temporalio.activity`` (heartbeat, info, is_cancelled) from either.
+  ``temporalio.activity`` (heartbeat, info, is_cancelled) from either. The first call of
+  each revision compares the imported module's file with the one the revision recorded
+  at apply and logs a warning when they differ.
 
 Every failure crosses Temporal as an ApplicationError (runner.temporal.failures), so a
 workflow's Lua sees ``err:kind()``, ``err:retryable()``, ``err:message()``.
@@ -20,8 +22,10 @@ import asyncio
 import contextvars
 import dataclasses
 import functools
+import hashlib
 import importlib
 import inspect
+import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,6 +49,8 @@ from runner.temporal.metrics import limit_hit
 
 __all__ = ["ActivityRunner", "make_activity"]
 
+_log = logging.getLogger(__name__)
+
 
 class ActivityRunner:
     """Runs activity entries; ``make_activity`` wraps ``run`` as the worker's dynamic activity."""
@@ -55,6 +61,10 @@ class ActivityRunner:
         self.executor = executor
         self.limits = limits
         self._handlers: dict[str, Callable[..., Any]] = {}
+        #: module name -> (file, sha256) of the handler module as first imported (None: no source file)
+        self._module_files: dict[str, tuple[str, str] | None] = {}
+        #: digests of the function.python revisions whose handler file was compared with the import
+        self._checked: set[str] = set()
         self._import_lock = threading.Lock()
 
     async def run(self, args: Sequence[RawValue]) -> Any:
@@ -132,22 +142,29 @@ class ActivityRunner:
     def _handler(self, revision: Revision) -> Callable[..., Any]:
         spec = str(revision.data.get("handler") or "")
         with self._import_lock:
-            if spec in self._handlers:
-                return self._handlers[spec]
-            module_name, _, attr = spec.partition(":")
-            hint = "install the module or start the worker with --python-path DIR (default: the entries dir)"
-            try:
-                module = importlib.import_module(module_name)
-            except Exception as exc:
-                raise FlowFailure(
-                    "INVALID", f"{revision.entry_id}: cannot import handler module {module_name!r}: "
-                    f"{type(exc).__name__}: {exc}; {hint}", retryable=False) from None
-            handler = getattr(module, attr, None)
-            if not callable(handler):
-                raise FlowFailure("INVALID", f"{revision.entry_id}: module {module_name!r} has no function "
-                                  f"{attr!r}; fix `handler: {spec}`", retryable=False)
-            self._handlers[spec] = handler
+            handler = self._handlers.get(spec) or self._import_handler(revision, spec)
+            if revision.digest not in self._checked:  # once per revision: a warning, not a flood
+                self._checked.add(revision.digest)
+                _check_handler_file(revision, self._module_files.get(spec.partition(":")[0]))
             return handler
+
+    def _import_handler(self, revision: Revision, spec: str) -> Callable[..., Any]:
+        """Import ``module:function`` (under the import lock) and remember the module file's digest."""
+        module_name, _, attr = spec.partition(":")
+        hint = "install the module or start the worker with --python-path DIR (default: the entries dir)"
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise FlowFailure(
+                "INVALID", f"{revision.entry_id}: cannot import handler module {module_name!r}: "
+                f"{type(exc).__name__}: {exc}; {hint}", retryable=False) from None
+        handler = getattr(module, attr, None)
+        if not callable(handler):
+            raise FlowFailure("INVALID", f"{revision.entry_id}: module {module_name!r} has no function "
+                              f"{attr!r}; fix `handler: {spec}`", retryable=False)
+        self._handlers[spec] = handler
+        self._module_files.setdefault(module_name, _module_file(module))
+        return handler
 
 
 async def _terminate(request: dict[str, Any]) -> None:
@@ -178,6 +195,31 @@ def make_activity(source: RevisionSource, *, executor: Executor | None = None,
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _module_file(module: Any) -> tuple[str, str] | None:
+    """The imported module's source file and its sha256 (read right after the import)."""
+    file = getattr(module, "__file__", None)
+    if not isinstance(file, str) or not file.endswith(".py"):
+        return None  # a namespace package or a compiled module: nothing to compare
+    try:
+        with open(file, "rb") as handle:
+            return file, hashlib.sha256(handle.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def _check_handler_file(revision: Revision, imported: tuple[str, str] | None) -> None:
+    """Warn when the handler module this worker imported is not the one the revision was applied with."""
+    recorded = revision.handler_file
+    if recorded is None or imported is None or imported[1] == recorded.sha256:
+        return
+    file, digest = imported
+    _log.warning(
+        "%s: handler module %s (sha256 %s) differs from revision %s, applied with %s (sha256 %s); the worker runs "
+        "other code than the registry records: the file changed after apply or the worker's --python-path is "
+        "another directory; restart the worker after changing handler code and apply from its --python-path",
+        revision.entry_id, file, digest[:12], revision.short_digest, recorded.path, recorded.sha256[:12])
 
 
 def _answer(handlers: dict[str, Handler], calls: ActivityCalls, command: Any) -> Reply:

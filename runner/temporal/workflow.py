@@ -23,9 +23,10 @@ How a run ends:
   on the same history would hit it again;
 - any other Lua error (``error("...")``, ``attempt to index a nil value``…) → the
   *workflow task* fails, like an exception in a Temporal workflow written in Python or
-  Go: Temporal retries the task and the run resumes from its history once the code is
-  fixed (a new revision for ``auto_upgrade`` workers) — or an operator resets or
-  terminates it. The Lua message and traceback are in the task failure (UI / describe).
+  Go: Temporal retries the task (with backoff) and the run resumes from its history once
+  it gets fixed code: on ``auto_upgrade`` workers a newly applied revision, on ``pinned``
+  ones only after ``flowctl upgrade`` moved the run (``_pinned_revision``) — or an operator
+  resets or terminates it. The Lua message and traceback are in the task failure (describe).
 """
 
 from __future__ import annotations

@@ -1,0 +1,5 @@
+local function main(input)
+    return "charged " .. tostring(input.amount)
+end
+
+return { main = main }
