@@ -23,10 +23,12 @@ import runner.render
 from registry import browse, publish
 from registry.errors import ExitCode
 from registry.render import FORMATS, Format
+from registry.schedules import OVERLAPS
 from registry.schema_export import export_schemas
 from runner import console
 from runner.console import Decorator, FlowGroup, emit, finish, options
 from runner.rollout import DEFAULT_GATE_LIMIT, ReplayGate
+from runner.schedules import ScheduleReconciler
 
 #: Where validate, diff and apply keep the Lua analysis cache (created on first use; skipped when not writable).
 _VALIDATE_CACHE = Path(".flowctl", "cache")
@@ -109,14 +111,16 @@ gate_options = options(
 @gate_options
 def diff_command(entries_dir: str, registry_url: str | None, prune: bool, strict: bool, as_json: bool,
                  python_paths: tuple[str, ...], gate_limit: int, no_gate: bool) -> None:
-    """Show what apply would change: created / changed (unified diffs) / unchanged / deleted; the replay gate's verdict.
+    """Show what apply would change: created / changed (unified diffs) / unchanged / deleted; the replay gate's verdict;
+    the schedules it would create, update or delete on the cluster.
 
     Writes nothing. Exit 0: nothing to do; 1: changes pending; 2: invalid tree or error.
     """
     diff = publish.diff_registry([entries_dir], registry_url, prune=prune, strict=strict, cache_dir=_VALIDATE_CACHE,
-                                 gate=None if no_gate else ReplayGate(gate_limit), python_paths=python_paths or None)
+                                 gate=None if no_gate else ReplayGate(gate_limit), python_paths=python_paths or None,
+                                 schedules=ScheduleReconciler())
     emit(registry.render.diffed(diff, as_json=as_json))
-    sys.exit(int(ExitCode.USAGE if diff.plan is None else ExitCode.PROBLEMS if diff.plan.has_changes else ExitCode.OK))
+    sys.exit(int(diff.exit_code))
 
 
 @main.command("apply")
@@ -129,14 +133,17 @@ def apply_command(entries_dir: str, registry_url: str | None, prune: bool, stric
                   reason: str | None) -> None:
     """Validate the tree and publish it to the registry as immutable revisions, in one transaction.
 
-    Prints the plan, the replay gate's verdict, then one `ID created|changed|unchanged|deleted` line per entry.
-    Exit 0: applied (or nothing to do); 1: invalid tree, refused by the replay gate, conflict or registry error.
+    Prints the plan, the replay gate's verdict, then one `ID created|changed|unchanged|deleted` line per entry, then
+    what was done to each schedule on the cluster (after the registry write; docs/schedules.md).
+    Exit 0: applied (or nothing to do); 1: invalid tree, refused by the replay gate, conflict, registry error or a
+    schedule not reconciled.
     """
     if no_gate != bool(reason):
         raise click.UsageError("--no-gate and --reason TEXT go together (the reason is recorded in the registry)")
     outcome = publish.publish_tree([entries_dir], registry_url, prune=prune, dry_run=dry_run, strict=strict,
                                    cache_dir=_VALIDATE_CACHE, gate=None if no_gate else ReplayGate(gate_limit),
                                    no_gate_reason=reason, python_paths=python_paths or None,
+                                   schedules=ScheduleReconciler(),
                                    on_progress=None if as_json else lambda s: emit(registry.render.apply_progress(s)))
     finish(registry.render.applied(outcome, as_json=as_json), ok=outcome.ok)
 
@@ -323,6 +330,52 @@ def list_command(entry_id: str | None, revision: str | None, status: str | None,
     from runner.client import control
     emit(runner.render.run_list(control.runs(registry_url, client_id, entry_id=entry_id, revision=revision,
                                              status=status, query=query, limit=limit), as_json=as_json))
+
+
+@main.group("schedule")
+def schedule_group() -> None:
+    """Operate the schedules of temporal.schedule entries (`flowctl apply` creates, updates and deletes them)."""
+
+
+#: ``--client ID --registry URL --json``, which every schedule command takes.
+schedule_options = options(client_option(help="temporal.client entry (default: the schedule entry's, else the "
+                                              "registry's only one)."), registry_json_options)
+overlap_option = click.option("--overlap", type=click.Choice(OVERLAPS), help="Overlap policy (default: the schedule's)")
+
+
+@schedule_group.command("list")
+@schedule_options
+def schedule_list_command(client_id: str | None, registry_url: str | None, as_json: bool) -> None:
+    """flowctl's schedules: entry, revision applied, state, next run; and schedule entries with no schedule yet."""
+    from runner.schedules import operate
+    emit(runner.render.schedule_list(operate.list_schedules(registry_url, client_id), as_json=as_json))
+
+
+def _schedule_command(action: str, help_text: str, *own: Decorator) -> None:
+    """Declare ``flowctl schedule ACTION ID`` (a schedule entry or a schedule ID); ``own``: its own parameters."""
+
+    def command(schedule_id: str, client_id: str | None, registry_url: str | None, as_json: bool, **given: Any) -> None:
+        from runner.schedules import operate
+        done = operate.operate(registry_url, client_id, action, schedule_id, **given)
+        emit(runner.render.schedule_result(done, as_json=as_json))
+
+    command.__doc__ = help_text
+    schedule_group.command(action)(options(click.argument("schedule_id", metavar="ID"), *own,
+                                           schedule_options)(command))
+
+
+note_option = click.option("--note", default="", show_default=False, help="Why (shown with the schedule's state).")
+_schedule_command("describe", "Spec, policies and state of schedule ID, its next action times and recent runs.",
+                  click.option("--next", "next_count", type=click.IntRange(1, 10), default=5, metavar="N",
+                               help="How many next action times to show."))
+_schedule_command("trigger", "Start a run of schedule ID now.", overlap_option)
+_schedule_command("pause", "Pause schedule ID (apply keeps it paused until the entry's paused or note changes).",
+                  note_option)
+_schedule_command("unpause", "Unpause schedule ID.", note_option)
+_schedule_command("backfill", "Start the runs schedule ID would have started from --from to --to (TIME: ISO 8601, "
+                  "no offset: UTC; `now`; `-2h`: two hours ago).", overlap_option,
+                  click.option("--from", "start", required=True, metavar="TIME", help="Window start."),
+                  click.option("--to", "end", required=True, metavar="TIME", help="Window end."))
 
 
 @main.command("test", error_exit=ExitCode.USAGE)

@@ -1,5 +1,9 @@
 """Publishing a tree: validate -> build revisions -> plan -> apply; and rolling an entry back.
 
+A tree with ``temporal.schedule`` entries also has a cluster side: ``diff`` and ``apply`` hand the
+schedules to a ``ScheduleSync`` callback (``registry.schedules``), ``apply`` only after the
+registry write succeeded, so a failed write sends nothing to the cluster.
+
 ``diff_registry``, ``publish_tree`` and ``rollback`` are the single functions ``flowctl diff``,
 ``flowctl apply`` and ``flowctl registry rollback`` call (each opens the registry a URL names);
 they return plain results with ``to_dict()`` that ``registry.render`` prints.
@@ -14,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from registry.diagnostics import Diagnostic, display_path
-from registry.errors import FlowError
+from registry.errors import ExitCode, FlowError
 from registry.gate import Gate, GateVerdict, run_gate
 from registry.open_store import open_store
 from registry.plan import Action, Plan, compute_plan
 from registry.revision import Revision, build_revisions
+from registry.schedules import ScheduleReport, ScheduleSync, schedule_request
 from registry.store import ApplyEvent, RevisionStore
 from registry.validate import validate_project
 
@@ -44,15 +49,30 @@ class TreeDiff:
     plan: Plan | None = None
     #: the replay gate's verdict on the plan (None: no gate was asked for)
     gate: GateVerdict | None = None
+    #: what apply would do to the tree's schedules on the cluster (None: the tree has none)
+    schedules: ScheduleReport | None = None
+
+    @property
+    def has_changes(self) -> bool:
+        """Apply would write to the registry or change a schedule on the cluster."""
+        return self.plan is not None and (self.plan.has_changes or bool(self.schedules and self.schedules.has_changes))
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """``flowctl diff``: 0 nothing to do, 1 changes pending, 2 invalid tree or schedules that could not be read."""
+        if self.plan is None or (self.schedules is not None and self.schedules.error):
+            return ExitCode.USAGE
+        return ExitCode.PROBLEMS if self.has_changes else ExitCode.OK
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (``flowctl diff --json``)."""
         if self.plan is None:
             return self.check.to_dict()
-        return {"ok": True, "prune": self.plan.prune, "has_changes": self.plan.has_changes,
+        return {"ok": True, "prune": self.plan.prune, "has_changes": self.has_changes,
                 "counts": self.plan.counts(), "diagnostics": self.check.to_dict()["diagnostics"],
                 "changes": [change.to_dict() for change in self.plan.changes],
-                **({"gate": self.gate.to_dict()} if self.gate else {})}
+                **({"gate": self.gate.to_dict()} if self.gate else {}),
+                **({"schedules": self.schedules.to_dict()} if self.schedules else {})}
 
 
 @dataclass(frozen=True)
@@ -87,6 +107,8 @@ class ApplyOutcome:
     dry_run: bool = False
     #: the replay gate's verdict (None: no gate was asked for)
     gate: GateVerdict | None = None
+    #: what was done to the tree's schedules on the cluster (None: nothing to do, or not asked)
+    schedules: ScheduleReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready view (``flowctl apply --json``)."""
@@ -96,7 +118,8 @@ class ApplyOutcome:
                 "event": self.event.id if self.event else None,
                 "diagnostics": [d.to_dict() for d in self.diagnostics],
                 "entries": [result.to_dict() for result in self.results],
-                **({"gate": self.gate.to_dict()} if self.gate else {})}
+                **({"gate": self.gate.to_dict()} if self.gate else {}),
+                **({"schedules": self.schedules.to_dict()} if self.schedules else {})}
 
 
 @dataclass(frozen=True)
@@ -152,14 +175,20 @@ def plan_tree(paths: Sequence[Path | str], store: RevisionStore, *, prune: bool 
 
 def diff_registry(paths: Sequence[Path | str], registry_url: str | None, *, prune: bool = False,
                   strict: bool = False, cache_dir: Path | None = None,
-                  python_paths: Sequence[Path | str] | None = None, gate: Gate | None = None) -> TreeDiff:
+                  python_paths: Sequence[Path | str] | None = None, gate: Gate | None = None,
+                  schedules: ScheduleSync | None = None) -> TreeDiff:
     """``flowctl diff``: the tree against the registry ``registry_url`` names (a missing store reads as empty).
 
-    ``gate`` (see registry.gate) replays the open runs the plan would move onto new code.
+    ``gate`` (see registry.gate) replays the open runs the plan would move onto new code; ``schedules``
+    (see registry.schedules) says what apply would do to the tree's schedules on the cluster.
     """
     with open_store(registry_url, create=False) as store:
         diff = plan_tree(paths, store, prune=prune, strict=strict, cache_dir=cache_dir, python_paths=python_paths)
-        return diff if diff.plan is None else dataclasses.replace(diff, gate=run_gate(diff.plan, store, gate))
+        if diff.plan is None:
+            return diff
+        request = schedule_request(diff.plan, store) if schedules is not None else None
+        return dataclasses.replace(diff, gate=run_gate(diff.plan, store, gate),
+                                   schedules=schedules(request, apply=False) if schedules and request else None)
 
 
 def apply_tree(paths: Sequence[Path | str], store: RevisionStore, *, prune: bool = False,
@@ -181,7 +210,7 @@ def publish_tree(paths: Sequence[Path | str], registry_url: str | None, *, prune
                  dry_run: bool = False, strict: bool = False, cache_dir: Path | None = None,
                  on_progress: Progress | None = None,
                  python_paths: Sequence[Path | str] | None = None, gate: Gate | None = None,
-                 no_gate_reason: str | None = None) -> ApplyOutcome:
+                 no_gate_reason: str | None = None, schedules: ScheduleSync | None = None) -> ApplyOutcome:
     """``flowctl apply``: validate, plan and apply the tree to the registry ``registry_url`` names.
 
     The tree is checked before the store is opened, so an invalid tree creates no registry file;
@@ -189,6 +218,8 @@ def publish_tree(paths: Sequence[Path | str], registry_url: str | None, *, prune
     before anything is written (a conflict raised by the write comes after both).
     ``gate`` (see registry.gate) replays the open runs the plan would move onto new code, a dry
     run too; a refusal writes nothing. ``no_gate_reason`` skips it and is recorded in the event.
+    ``schedules`` (see registry.schedules) reconciles the tree's schedules with the cluster once the
+    registry write succeeded (a dry run only plans them); a failed call makes the outcome not ok.
     """
     check = check_tree(paths, strict=strict, cache_dir=cache_dir, python_paths=python_paths)
     if not check.ok:
@@ -201,7 +232,12 @@ def publish_tree(paths: Sequence[Path | str], registry_url: str | None, *, prune
         verdict = run_gate(plan, store, gate, no_gate_reason=no_gate_reason)
         if verdict is not None and not verdict.ok:
             return ApplyOutcome(diagnostics=check.diagnostics, ok=False, plan=plan, dry_run=dry_run, gate=verdict)
-        return apply_plan(check, plan, store, dry_run=dry_run, gate=verdict)
+        request = schedule_request(plan, store) if schedules is not None else None
+        outcome = apply_plan(check, plan, store, dry_run=dry_run, gate=verdict)
+    if schedules is None or request is None:
+        return outcome
+    synced = schedules(request, apply=not dry_run)
+    return dataclasses.replace(outcome, schedules=synced, ok=outcome.ok and synced.ok)
 
 
 def apply_plan(check: TreeCheck, plan: Plan, store: RevisionStore, *, dry_run: bool = False,

@@ -1,5 +1,8 @@
 """Stage 3: references between entries — IDs unique, workers/clients/imports exist with the right kind.
 
+A ``temporal.schedule`` names its workflow (and maybe its client); its ``input`` must satisfy the
+workflow's ``input_schema`` (FC213), and two schedules cannot share a schedule ID on one client (FC214).
+
 Only references that passed the schema stage's shape checks are followed here; a
 missing or malformed field has already been reported there. A ``function.python``
 handler's module is looked up on the python path by the loader (FC210, FC212).
@@ -13,6 +16,7 @@ from typing import Any
 from registry.diagnostics import Diagnostic
 from registry.loader import Entry, Project
 from registry.lua.modules import ALL_MODULES
+from registry.schedule_spec import SCHEDULE_KIND, plain_value
 from registry.yamlfile import JsonPath
 
 WORKER_PATH: dict[str, JsonPath] = {
@@ -40,6 +44,7 @@ def check_references(project: Project) -> list[Diagnostic]:
         problems.extend(_entry_references(entry, by_id))
     problems.extend(_import_cycles(project, by_id))
     problems.extend(_workflow_type_clashes(project, by_id))
+    problems.extend(_schedule_id_clashes(by_id))
     return problems
 
 
@@ -88,6 +93,12 @@ def _entry_references(entry: Entry, by_id: dict[str, Entry]) -> Iterator[Diagnos
                     worker_path, "FC207", f"worker {worker.id!r} has no usable temporal.client "
                     f"({worker.data['client']!r})", f"fix the `client` of {worker.id} "
                     f"({worker.document.display}:{worker.document.position((*worker.path, 'client')).line})")
+    if entry.kind == SCHEDULE_KIND:
+        yield from _resolve(entry, ("client",), "temporal.client", by_id, "client")[1]
+        workflow, problems = _resolve(entry, ("workflow",), "workflow.lua", by_id, "workflow")
+        yield from problems
+        if workflow is not None:
+            yield from _schedule_input(entry, workflow)
     if entry.kind in KINDS_WITH_IMPORTS:
         imports = entry.data.get("imports")
         if isinstance(imports, dict):
@@ -153,3 +164,54 @@ def _workflow_type_clashes(project: Project, by_id: dict[str, Entry]) -> Iterato
                 ("meta", "temporal", "workflow", "name") if isinstance(name, str) else ("name",), "FC211",
                 f"workflow type {type_name!r} on worker {key[0]!r} is also used by {other.id}",
                 "give one of them another meta.temporal.workflow.name")
+
+
+def _schedule_input(entry: Entry, workflow: Entry) -> Iterator[Diagnostic]:
+    """FC213: a schedule's ``input`` that its workflow's ``input_schema`` refuses."""
+    schema = workflow.data.get("input_schema")
+    if "input" not in entry.data or not isinstance(schema, dict | bool):
+        return
+    import jsonschema  # the slowest import: only for a schedule whose workflow has an input_schema
+    from jsonschema.exceptions import best_match
+
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError:
+        return  # FC110 says so at the workflow
+    # the runs get YAML timestamps as ISO 8601 text, so the schema sees them so too
+    error = best_match(jsonschema.Draft202012Validator(schema).iter_errors(plain_value(entry.data["input"])))
+    if error is not None:
+        line = workflow.document.position((*workflow.path, "input_schema")).line
+        yield entry.diagnostic(
+            ("input", *error.absolute_path), "FC213",
+            f"input does not match the input_schema of {workflow.id}: {error.message}",
+            f"fix the input, or the workflow's input_schema ({workflow.document.display}:{line})")
+
+
+def _schedule_id_clashes(by_id: dict[str, Entry]) -> Iterator[Diagnostic]:
+    """FC214: two schedules with one schedule ID on the same client would overwrite each other."""
+    seen: dict[tuple[str, str], Entry] = {}
+    for entry in by_id.values():
+        if entry.kind != SCHEDULE_KIND:
+            continue
+        client = _schedule_client(entry, by_id)
+        schedule_id = entry.data.get("schedule_id")
+        key = (client or "", schedule_id if isinstance(schedule_id, str) and schedule_id else entry.id)
+        other = seen.setdefault(key, entry)
+        if client is not None and other is not entry:
+            yield entry.diagnostic(
+                ("schedule_id",) if "schedule_id" in entry.data else ("name",), "FC214",
+                f"schedule ID {key[1]!r} on client {client!r} is also the schedule of {other.id}",
+                "give one of them another `schedule_id`")
+
+
+def _schedule_client(entry: Entry, by_id: dict[str, Entry]) -> str | None:
+    """The temporal.client a schedule entry lives on: its own ``client``, else its workflow's worker's."""
+    client = entry.data.get("client")
+    if isinstance(client, str) and client:
+        return entry.ref(client)
+    workflow = by_id.get(entry.ref(str(entry.data.get("workflow") or "")))
+    worker_ref = dig(workflow.data, WORKER_PATH["workflow.lua"]) if workflow is not None else None
+    worker = by_id.get(workflow.ref(worker_ref)) if workflow is not None and isinstance(worker_ref, str) else None
+    client = worker.data.get("client") if worker is not None else None
+    return worker.ref(client) if worker is not None and isinstance(client, str) else None

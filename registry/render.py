@@ -17,6 +17,7 @@ from registry.diagnostics import Diagnostic, Severity
 from registry.errors import FlowError
 from registry.plan import Action, Plan, unified_diff
 from registry.revision import PYTHON_KIND, Revision, dump_data
+from registry.schedules import ScheduleAction, ScheduleChange, ScheduleReport
 from registry.schema_export import FILE_SCHEMA
 from registry.store import ApplyEvent
 
@@ -27,8 +28,8 @@ if TYPE_CHECKING:
     from registry.validate import ValidationReport
 
 __all__ = ["FORMATS", "Format", "Output", "applied", "apply_progress", "crashed", "diagnostics_report", "diffed",
-           "entry_list", "failed", "history", "json_text", "lines", "plan_text", "rolled_back", "schemas_written",
-           "shown", "validation"]
+           "entry_list", "failed", "history", "json_text", "lines", "plan_text", "rolled_back", "schedule_report",
+           "schemas_written", "shown", "validation"]
 
 
 Format = Literal["text", "json", "github"]
@@ -201,7 +202,8 @@ def diffed(diff: TreeDiff, *, as_json: bool) -> list[Output]:
     if as_json:
         return [json_text(diff.to_dict())]
     gate = _gate_report(diff.gate, applying=False) if diff.gate else []
-    return [*_diagnostics(diff.check.diagnostics), Output(plan_text(diff.plan, show_diffs=True)), *gate]
+    schedules = schedule_report(diff.schedules) if diff.schedules else []
+    return [*_diagnostics(diff.check.diagnostics), Output(plan_text(diff.plan, show_diffs=True)), *schedules, *gate]
 
 
 def apply_progress(step: TreeCheck | Plan) -> list[Output]:
@@ -218,7 +220,7 @@ def applied(outcome: ApplyOutcome, *, as_json: bool) -> list[Output]:
     if as_json:
         return [json_text(outcome.to_dict())]
     gate = _gate_report(outcome.gate, applying=True) if outcome.gate else []
-    if not outcome.ok:
+    if outcome.gate is not None and not outcome.gate.ok:
         return gate
     out = []
     for result in outcome.results:
@@ -230,7 +232,64 @@ def applied(outcome: ApplyOutcome, *, as_json: bool) -> list[Output]:
         out.append("dry run: nothing was written")
     elif outcome.event is not None:
         out.append(f"applied as event #{outcome.event.id}")
-    return [*gate, lines(*out)]
+    schedules = schedule_report(outcome.schedules) if outcome.schedules else []
+    return [*gate, lines(*out), *schedules]
+
+
+#: Markers of schedule actions in a plan, and the words an apply reports them with.
+_SCHEDULE_MARKERS = {ScheduleAction.CREATE: "+", ScheduleAction.UPDATE: "~", ScheduleAction.DELETE: "-",
+                     ScheduleAction.UNCHANGED: " ", ScheduleAction.KEPT: " ", ScheduleAction.CONFLICT: "!"}
+_SCHEDULE_DONE = {ScheduleAction.CREATE: "created", ScheduleAction.UPDATE: "updated",
+                  ScheduleAction.DELETE: "deleted"}
+
+
+def schedule_report(report: ScheduleReport) -> list[Output]:
+    """The schedules part of ``diff`` / ``apply --dry-run`` (a plan) or of ``apply`` (what each call did)."""
+    out: list[Output] = []
+    if report.applied:
+        for change in report.changes:
+            failed = change.status == "failed" or change.action is ScheduleAction.CONFLICT
+            out.append(lines(_schedule_done(change), err=failed, color="red" if failed else None))
+    elif report.changes:
+        out.append(lines("Schedules on the cluster:", *(_schedule_planned(c) for c in report.changes)))
+        counts = report.counts()
+        out.append(lines(f"Schedules: {counts['create']} to create, {counts['update']} to update, {counts['delete']} "
+                         f"to delete, {counts['unchanged']} unchanged, {counts['kept']} kept."))
+    if report.error:
+        what = "the registry was written, the schedules were not reconciled" if report.applied else "no plan for them"
+        out += [lines(f"{'error' if report.applied else 'schedules'}: {report.error}; {what}", err=True,
+                      color="red" if report.applied else "yellow"), lines(f"hint: {report.hint}", err=True)]
+    elif report.applied and not report.ok:
+        done = [c.schedule_id for c in report.changes if c.changing and c.status == "done"]
+        out += [lines(f"error: not every schedule was reconciled (changed: {', '.join(done) or 'none'})", err=True,
+                      color="red"),
+                lines("hint: fix the cause above and apply again: apply compares each schedule with the cluster, so "
+                      "it converges", err=True)]
+    return out
+
+
+def _schedule_label(change: ScheduleChange) -> str:
+    entry = f", entry {change.entry_id}" if change.entry_id != change.schedule_id else ""
+    return f"{change.schedule_id} (on {change.client_id or '?'}{entry})"
+
+
+def _schedule_planned(change: ScheduleChange) -> str:
+    parts = f": {', '.join(change.parts)}" if change.parts else ""
+    why = f": {change.error}" if change.error else f" ({change.note})" if change.note else ""
+    return f"{_SCHEDULE_MARKERS[change.action]} {_schedule_label(change)} {change.action}{parts}{why}"
+
+
+def _schedule_done(change: ScheduleChange) -> str:
+    label = f"schedule {_schedule_label(change)}"
+    parts = f" ({', '.join(change.parts)})" if change.parts else ""
+    if change.action is ScheduleAction.CONFLICT:
+        return f"{label} conflict: {change.error}"
+    if change.status == "failed":
+        return f"{label} failed to {change.action}{parts}: {change.error}"
+    if change.status == "skipped":
+        return f"{label} not {_SCHEDULE_DONE[change.action]}{parts}: an earlier schedule call failed"
+    note = f" ({change.note})" if change.note else ""
+    return f"{label} {_SCHEDULE_DONE.get(change.action, str(change.action))}{parts}{note}"
 
 
 def _gate_report(verdict: GateVerdict, *, applying: bool) -> list[Output]:

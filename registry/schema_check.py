@@ -25,11 +25,12 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from registry.diagnostics import Diagnostic, json_path
+from registry.schedule_spec import SCHEDULE_KIND, check_schedule
 from registry.yamlfile import JsonPath, YamlDocument
 
 #: Every entry kind, in the order the docs list them.
 KINDS = ("temporal.client", "temporal.worker", "workflow.lua", "function.lua", "function.python",
-         "library.lua")
+         "library.lua", "temporal.schedule")
 #: File names of the schemas shipped in the ``schemas`` package.
 FILE_SCHEMA = "entry-file.schema.json"
 ENTRY_SCHEMA = "entry.schema.json"
@@ -106,6 +107,8 @@ def _check_entry(doc: YamlDocument, where: JsonPath, item: dict[str, Any]) -> It
         return
     for err in kind_validator(kind).iter_errors(item):
         yield _diagnostic(doc, where, err)
+    if kind == SCHEDULE_KIND:
+        yield from check_schedule(doc, where, item)
     for field_name in ("input_schema", "output_schema"):
         user_schema = item.get(field_name)
         if isinstance(user_schema, dict):

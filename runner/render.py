@@ -1,5 +1,5 @@
 """What the runner commands print: run, describe, list, versions, replay, upgrade, signal|query|update|cancel|
-terminate, dev.
+terminate, schedule, dev.
 
 Like ``registry.render``: each function returns :class:`~registry.render.Output` pieces that
 ``cli.py`` prints in order, JSON bodies being the results' ``to_dict()``; the ``dev_*`` and
@@ -13,18 +13,22 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from registry.render import Output, json_text, lines
+from registry.render import Output, json_text, lines, schedule_report
+from runner.schedules.results import ScheduleOperation
 
 if TYPE_CHECKING:
+    from registry.schedules import ScheduleReport
     from runner.client.control import ControlResult
     from runner.client.executions import Described, RunOutcome, TaskFailure
     from runner.client.listing import RunList
     from runner.client.open_versions import OpenVersions
     from runner.replay import ReplayReport
     from runner.rollout.upgrade import UpgradeResult
+    from runner.schedules.results import ScheduleDetails, ScheduleList
 
-__all__ = ["controlled", "demo_finished", "demo_started", "described", "dev_applied", "dev_server", "replayed",
-           "run_list", "started", "stuck_warning", "upgraded", "versions"]
+__all__ = ["controlled", "demo_finished", "demo_started", "described", "dev_applied", "dev_schedules", "dev_server",
+           "replayed", "run_list", "schedule_list", "schedule_result", "started", "stuck_warning", "upgraded",
+           "versions"]
 
 #: How each replay verdict is labelled in the text report.
 _REPLAY_LABELS = {"ok": "OK", "diverged": "DIVERGED", "error": "ERROR"}
@@ -208,6 +212,11 @@ def dev_applied(entries: int, changed: int, registry_url: str) -> str:
     return f"applied {entries} entries to {registry_url} ({changed} created or changed)"
 
 
+def dev_schedules(report: ScheduleReport) -> list[str]:
+    """``flowctl dev``, after reconciling the schedules with the local server: one line per schedule."""
+    return [line for out in schedule_report(report) for line in out.text.splitlines()]
+
+
 def dev_server(address: str, ui_url: str | None, state_dir: Path) -> str:
     """``flowctl dev``, once the Temporal dev server is up."""
     ui = f", web UI {ui_url}" if ui_url else ""
@@ -223,3 +232,75 @@ def demo_finished(outcome: RunOutcome) -> list[str]:
     """``flowctl dev``, after a demo run: whether it completed, then its result or error as JSON."""
     return [f"demo: {outcome.workflow_id} {('completed' if outcome.ok else 'failed')}",
             json.dumps(outcome.to_dict().get("result" if outcome.ok else "error"), indent=2)]
+
+
+def schedule_list(found: ScheduleList, *, as_json: bool) -> list[Output]:
+    """``flowctl schedule list``: one line per schedule (ID, entry, revision applied, state, next run, workflow)."""
+    if as_json:
+        return [json_text(found.to_dict(), ascii_only=True)]
+    if not found.schedules:
+        return [lines("no schedules (temporal.schedule entries get theirs with `flowctl apply`)")]
+    rows = [("SCHEDULE", "ENTRY", "REVISION", "STATE", "NEXT", "WORKFLOW")]
+    for s in found.schedules:
+        state = "missing" if s.missing else "orphaned" if s.orphaned else "paused" if s.paused else "active"
+        revision = (s.applied_revision or "-")[:12] + ("*" if s.behind and not s.missing and not s.orphaned else "")
+        rows.append((s.schedule_id, s.entry_id or "-", revision, state, s.next_time or "-", s.workflow_type or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    out = ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]])
+           for row in rows]
+    if any(s.missing for s in found.schedules):
+        out.append("missing: the registry has the entry, the cluster no schedule: run `flowctl apply`")
+    if any(s.orphaned for s in found.schedules):
+        out.append("orphaned: flowctl created it for an entry the registry no longer has: `flowctl apply --prune` "
+                   "with a schedule entry in the tree deletes it, or `temporal schedule delete`")
+    if any(s.behind and not s.missing and not s.orphaned for s in found.schedules):
+        out.append("* applied from another revision than the registry's current one: run `flowctl apply`")
+    return [lines(*out)]
+
+
+def schedule_result(done: ScheduleDetails | ScheduleOperation, *, as_json: bool) -> list[Output]:
+    """``flowctl schedule describe|trigger|pause|unpause|backfill``: the description, or what was done."""
+    if isinstance(done, ScheduleOperation):
+        return _schedule_operated(done, as_json=as_json)
+    return _schedule_described(done, as_json=as_json)
+
+
+def _schedule_described(found: ScheduleDetails, *, as_json: bool) -> list[Output]:
+    """``flowctl schedule describe``: state, what it starts, when, its policies, next times and recent runs."""
+    if as_json:
+        return [json_text(found.to_dict(), default=str)]
+    state = f"paused ({found.note})" if found.paused else "active" + (f" ({found.note})" if found.note else "")
+    current = ("" if found.current_revision is None else " (the registry's current)"
+               if found.applied_revision == found.current_revision else
+               f" (the registry has {found.current_revision[:12]}: run `flowctl apply`)")
+    out = [f"{found.schedule_id}  {state}",
+           f"  entry:      {found.entry_id or '(not created by flowctl)'}"
+           + (f", applied from revision {found.applied_revision[:12]}{current}" if found.applied_revision else ""),
+           f"  starts:     {found.workflow_type} on {found.task_queue}, workflow ID {found.workflow_id}-<time>",
+           *(f"  {'spec:' if i == 0 else '':<11} {line}" for i, line in enumerate(found.spec or ("(no times)",))),
+           f"  policy:     overlap {found.overlap}"
+           + (f", catch-up window {found.catchup_window}" if found.catchup_window else "")
+           + (", pauses when a run fails" if found.pause_on_failure else ""),
+           f"  actions:    {found.actions} taken, {found.skipped_overlap} skipped (overlap), {found.missed_catchup} "
+           "missed (catch-up window)"]
+    out += [f"  {'next:' if i == 0 else '':<11} {time}" for i, time in enumerate(found.next_times)]
+    for i, run in enumerate(found.recent):
+        outcome = (f": {json.dumps(run.result, ensure_ascii=False)}" if run.status == "completed"
+                   else f": {run.failure}" if run.failure else "")
+        out.append(f"  {'recent:' if i == 0 else '':<11} {run.scheduled_at}  {run.workflow_id} (run {run.run_id}) "
+                   f"{run.status}{outcome}")
+    return [lines(*out)]
+
+
+def _schedule_operated(done: ScheduleOperation, *, as_json: bool) -> list[Output]:
+    """``flowctl schedule trigger|pause|unpause|backfill``: what was done."""
+    if as_json:
+        return [json_text(done.to_dict(), indent=None, ascii_only=True)]
+    what = {"trigger": "triggered", "pause": "paused", "unpause": "unpaused", "backfill": "backfill requested"}
+    text = f"{done.schedule_id} {what.get(done.action, done.action)}"
+    if done.action == "trigger":
+        text += (f": started {done.workflow_id} (run {done.run_id})" if done.workflow_id
+                 else ": no run seen yet (the overlap policy may skip it; see `flowctl schedule describe`)")
+    elif done.detail:
+        text += f": {done.detail}"
+    return [lines(text)]

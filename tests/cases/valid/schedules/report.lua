@@ -1,0 +1,5 @@
+local function main(input)
+  return {day = input.day}
+end
+
+return {main = main}
