@@ -198,18 +198,22 @@ def registry_rollback_command(entry_id: str, rev: str, registry_url: str | None,
               help="Seconds running activities get to finish after SIGTERM/SIGINT.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="N",
               help="Serve Prometheus metrics (Temporal SDK + flowctl's Lua metrics) on this port.")
+@click.option("--lua-call-timeout", type=click.FloatRange(min=0.1), default=4.0, metavar="SECONDS", help="Watchdog: a "
+              "workflow task's Lua running longer restarts the worker and quarantines the run (docs/sandbox.md).")
 def worker_command(worker_ids: tuple[str, ...], registry_url: str | None, python_paths: tuple[str, ...],
-                   poll_interval: float, drain_timeout: float, metrics_port: int | None) -> None:
+                   poll_interval: float, drain_timeout: float, metrics_port: int | None,
+                   lua_call_timeout: float) -> None:
     """Serve the registry's workflows and activities on their Temporal task queues.
 
     Runs until SIGTERM/SIGINT, then drains. New applies are picked up without a restart.
     """
     from registry.open_store import open_store
     from runner.client.inputs import python_paths_or_entries
-    from runner.temporal.worker import run_worker
+    from runner.temporal.supervisor import run_worker
     with open_store(registry_url, create=False) as store:
         run_worker(store, worker_ids, python_paths=python_paths_or_entries(python_paths), poll_interval=poll_interval,
-                   drain_timeout=timedelta(seconds=drain_timeout), metrics_port=metrics_port)
+                   drain_timeout=timedelta(seconds=drain_timeout), metrics_port=metrics_port,
+                   lua_call_timeout=lua_call_timeout)
 
 
 @main.command("dev")

@@ -72,6 +72,26 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         """CREATE TRIGGER run_upgrades_are_immutable BEFORE UPDATE ON run_upgrades
            BEGIN SELECT RAISE(ABORT, 'flowctl upgrade records are immutable'); END""",
     ),
+    3: (
+        # The worker's watchdog: a run (activity_id '') or one activity of it whose Lua call ran past
+        # its allowance and took a worker process down; its next task or attempt fails at once.
+        # Not an event: nothing about the entries changed (the change token counts these rows too).
+        """CREATE TABLE quarantined_runs (
+               id INTEGER PRIMARY KEY AUTOINCREMENT,
+               workflow_id TEXT NOT NULL,
+               run_id TEXT NOT NULL,
+               activity_id TEXT NOT NULL DEFAULT '',
+               entry_id TEXT NOT NULL,
+               reason TEXT NOT NULL,
+               lua_where TEXT NOT NULL DEFAULT '',
+               history_length INTEGER NOT NULL DEFAULT 0,
+               actor TEXT NOT NULL,
+               at TEXT NOT NULL,
+               UNIQUE (workflow_id, run_id, activity_id)
+           )""",
+        """CREATE TRIGGER quarantined_runs_are_immutable BEFORE UPDATE ON quarantined_runs
+           BEGIN SELECT RAISE(ABORT, 'flowctl quarantine records are immutable'); END""",
+    ),
 }
 
 LATEST_VERSION = max(MIGRATIONS)

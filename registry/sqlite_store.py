@@ -27,6 +27,7 @@ from registry.sqlite_migrations import APPLICATION_ID, LATEST_VERSION, MIGRATION
 from registry.store import (
     ApplyEvent,
     EntryChange,
+    QuarantinedRun,
     RegistryConflict,
     RegistryError,
     RevisionInfo,
@@ -44,6 +45,10 @@ APPLY_PAUSE_ENV = "FLOWCTL_TEST_APPLY_PAUSE"
 _RESTORE_HINT = "restore it from a backup, or apply the entries to a new registry"
 #: How long a writer waits for another writer's lock before reporting the registry busy.
 DEFAULT_BUSY_TIMEOUT = 30.0
+
+
+#: the columns of quarantined_runs in QuarantinedRun's field order
+_QUARANTINE_COLUMNS = "workflow_id, run_id, entry_id, reason, lua_where, activity_id, history_length, actor, at"
 
 
 def _utc_now() -> str:
@@ -233,9 +238,11 @@ class SqliteRevisionStore(RevisionStore):
 
     def change_token(self) -> str:
         with self._lock:
-            store_id = self._sql("SELECT store_id FROM store_identity").fetchone()[0]
-            last = self._sql("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
-        return f"{store_id}:{last}"
+            store_id, last, quarantined = self._sql(
+                "SELECT (SELECT store_id FROM store_identity), (SELECT coalesce(max(id), 0) FROM events), "
+                "(SELECT coalesce(max(id), 0) FROM quarantined_runs)").fetchone()
+        # a quarantine is no event (no entry changed), but workers must notice it too
+        return f"{store_id}:{last}" + (f":q{quarantined}" if quarantined else "")
 
     def revisions_of(self, entry_id: str) -> list[RevisionInfo]:
         with self._lock:
@@ -279,6 +286,13 @@ class SqliteRevisionStore(RevisionStore):
                 "WHERE u.event_id = (SELECT max(event_id) FROM run_upgrades l "
                 "WHERE l.workflow_id = u.workflow_id AND l.run_id = u.run_id)").fetchall()
         return {(row[0], row[1]): RunUpgrade(*row) for row in rows}
+
+    def quarantined_runs(self, workflow_id: str | None = None) -> list[QuarantinedRun]:
+        where, params = ("WHERE workflow_id = ? ", (workflow_id,)) if workflow_id is not None else ("", ())
+        with self._lock:
+            rows = self._sql(f"SELECT {_QUARANTINE_COLUMNS} FROM quarantined_runs {where}ORDER BY id",
+                             params).fetchall()
+        return [QuarantinedRun(*row) for row in rows]
 
     # -- write API ------------------------------------------------------------------------------
 
@@ -353,6 +367,18 @@ class SqliteRevisionStore(RevisionStore):
                 [(event.id, m.workflow_id, m.run_id, m.entry_id, m.digest, m.previous_digest) for m in upgrades])
         return ApplyEvent(id=event.id, verb=event.verb, actor=event.actor, at=event.at, changes=(), note=note,
                           runs=tuple(upgrades))
+
+    def quarantine_run(self, *, workflow_id: str, run_id: str, entry_id: str, reason: str, where: str = "",
+                       activity_id: str = "", history_length: int = 0,
+                       actor: str | None = None) -> QuarantinedRun:
+        key = (workflow_id, run_id, activity_id)
+        with self._write_transaction():
+            self._sql("INSERT OR IGNORE INTO quarantined_runs (workflow_id, run_id, activity_id, entry_id, reason, "
+                      "lua_where, history_length, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                      (*key, entry_id, reason, where, history_length, actor or default_actor(), _utc_now()))
+            row = self._sql(f"SELECT {_QUARANTINE_COLUMNS} FROM quarantined_runs "
+                            "WHERE workflow_id = ? AND run_id = ? AND activity_id = ?", key).fetchone()
+        return QuarantinedRun(*row)
 
     def _current_digests_in_transaction(self, entry_ids: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}

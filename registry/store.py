@@ -2,7 +2,8 @@
 
 Readers (the worker) use ``current``, ``revision``, ``list_current`` and ``change_token``;
 writers (``flowctl apply`` / ``registry rollback``) use ``apply`` and ``rollback``, each one
-transaction recorded as an :class:`ApplyEvent`.
+transaction recorded as an :class:`ApplyEvent`. The worker's supervisor records the runs its
+watchdog stopped (``quarantine_run``), which workers then refuse to run again.
 """
 
 from __future__ import annotations
@@ -62,6 +63,37 @@ class RunUpgrade:
         """A JSON-ready view (``registry history --json``, ``upgrade --json``)."""
         return {"workflow_id": self.workflow_id, "run_id": self.run_id, "id": self.entry_id,
                 "digest": self.digest, "previous_digest": self.previous_digest}
+
+
+@dataclass(frozen=True)
+class QuarantinedRun:
+    """The worker's watchdog stopped a Lua call of this run that ran past its allowance (docs/sandbox.md).
+
+    The run's next workflow task (or, with ``activity_id``, that activity's next attempt) fails with a
+    non-retryable ``LIMIT_EXCEEDED`` instead of taking down another worker process.
+    """
+
+    workflow_id: str
+    run_id: str
+    entry_id: str
+    #: what the watchdog saw, e.g. ``a Lua call ran 4.2 s (allowance 4 s)``
+    reason: str
+    #: the Lua code it was in: the file, and what the call was doing (``order.lua (signal 'approve')``)
+    where: str = ""
+    #: ``""``: the run's workflow tasks; else the activity ID of the attempt that was stopped
+    activity_id: str = ""
+    #: the history length when the stopped workflow task began: the run fails at its first task from there
+    history_length: int = 0
+    #: ``user@host`` of the supervisor that recorded it
+    actor: str = ""
+    #: ISO-8601 UTC timestamp
+    at: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``describe --json``)."""
+        return {"workflow_id": self.workflow_id, "run_id": self.run_id, "activity_id": self.activity_id or None,
+                "id": self.entry_id, "reason": self.reason, "where": self.where,
+                "history_length": self.history_length, "actor": self.actor, "at": self.at}
 
 
 @dataclass(frozen=True)
@@ -192,6 +224,22 @@ class RevisionStore(ABC):
         Every target revision must be stored (RegistryError otherwise); the move is durable:
         workers read it through ``run_upgrades`` and the change token moves.
         """
+
+    # -- quarantine (the worker's watchdog) ----------------------------------------------------
+
+    @abstractmethod
+    def quarantine_run(self, *, workflow_id: str, run_id: str, entry_id: str, reason: str, where: str = "",
+                       activity_id: str = "", history_length: int = 0,
+                       actor: str | None = None) -> QuarantinedRun:
+        """Record a run (or one activity of it, ``activity_id``) as quarantined; the stored record.
+
+        Idempotent: a run quarantined before keeps its first record, which is returned. Workers read
+        the records through ``quarantined_runs``; the change token moves.
+        """
+
+    @abstractmethod
+    def quarantined_runs(self, workflow_id: str | None = None) -> list[QuarantinedRun]:
+        """Every quarantine record (of one workflow ID), oldest first."""
 
     @abstractmethod
     def close(self) -> None:

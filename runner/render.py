@@ -91,6 +91,7 @@ def described(found: Described, *, as_json: bool) -> list[Output]:
                    f"{stuck.attempt}, first failed {stuck.failed_at or '(not recorded)'}")
         out.extend(f"              {line.strip()}" for line in stuck.traceback.splitlines() if line.strip())
         out.append(f"  hint:       {_stuck_hint(found.workflow_id)}")
+    out.extend(f"  quarantined: {record['message']}" for record in found.quarantined)
     for pending in found.pending_activities:
         failure = f", last failure: {pending['last_failure']}" if pending["last_failure"] else ""
         out.append(f"  pending:    {pending['activity_type']} attempt {pending['attempt']} "

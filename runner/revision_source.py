@@ -18,7 +18,7 @@ from typing import Protocol
 from registry.errors import FlowError
 from registry.loader import load_project
 from registry.revision import WORKFLOW_KIND, Revision, build_revisions
-from registry.store import RunUpgrade
+from registry.store import QuarantinedRun, RunUpgrade
 from runner.sandbox.failures import FlowFailure
 
 __all__ = [
@@ -51,6 +51,10 @@ class RevisionSource(Protocol):
         """The digest ``flowctl upgrade`` moved this run to (None: it runs its pin)."""
         ...
 
+    def quarantined(self, workflow_id: str, run_id: str, activity_id: str = "") -> QuarantinedRun | None:
+        """The watchdog's record if this run (or one activity of it) is quarantined (docs/sandbox.md)."""
+        ...
+
 
 class StoreReader(Protocol):
     """The read side of registry.store.RevisionStore that this module needs."""
@@ -60,6 +64,7 @@ class StoreReader(Protocol):
     def list_current(self) -> list[Revision]: ...
     def change_token(self) -> str: ...
     def run_upgrades(self) -> Mapping[tuple[str, str], RunUpgrade]: ...
+    def quarantined_runs(self) -> list[QuarantinedRun]: ...
 
 
 def imported_libraries(revision: Revision) -> list[tuple[str, Revision]]:
@@ -107,6 +112,8 @@ class _RevisionIndex:
         self.seen: dict[tuple[str, str], Revision] = {}
         #: ``(workflow_id, run_id)`` -> the digest ``flowctl upgrade`` moved the run to
         self.upgrades: dict[tuple[str, str], str] = {}
+        #: ``(workflow_id, run_id, activity_id)`` -> the watchdog's quarantine record
+        self.quarantined: dict[tuple[str, str, str], QuarantinedRun] = {}
 
     def replace(self, revisions: Iterable[Revision]) -> None:
         self.current = {rev.entry_id: rev for rev in revisions}
@@ -148,6 +155,8 @@ class StoreRevisionSource:
                 return False
             self._index.replace(self.store.list_current())
             self._index.upgrades = {key: move.digest for key, move in self.store.run_upgrades().items()}
+            self._index.quarantined = {(q.workflow_id, q.run_id, q.activity_id): q
+                                       for q in self.store.quarantined_runs()}
             self._token = token
             return True
 
@@ -174,6 +183,11 @@ class StoreRevisionSource:
         self.refresh()
         with self._lock:
             return self._index.upgrades.get((workflow_id, run_id))
+
+    def quarantined(self, workflow_id: str, run_id: str, activity_id: str = "") -> QuarantinedRun | None:
+        self.refresh()
+        with self._lock:
+            return self._index.quarantined.get((workflow_id, run_id, activity_id))
 
     def activity(self, activity_type: str) -> Revision:
         self.refresh()
@@ -255,6 +269,9 @@ class _MemoryStore:
 
     def run_upgrades(self) -> dict[tuple[str, str], RunUpgrade]:
         return {}
+
+    def quarantined_runs(self) -> list[QuarantinedRun]:
+        return []
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
         return f"_MemoryStore({sorted(self._current)})"

@@ -37,6 +37,7 @@ from runner.client.listing import RunFilter, RunList, list_runs
 from runner.client.open_versions import OpenVersions, open_versions
 from runner.client.start import workflow_revision
 from runner.revision_source import StoreRevisionSource
+from runner.temporal.watchdog import quarantine_failure
 
 __all__ = ["CONTROL_ACTIONS", "ControlResult", "control", "describe", "registry_client", "run", "runs", "versions"]
 
@@ -108,8 +109,10 @@ def describe(registry_url: str | None, client_id: str | None, workflow_id: str,
     with open_store(registry_url, create=False) as store:
         client_revision = client_entry(StoreRevisionSource(store), client_id)
         upgrades = _upgrades(store)
+        quarantined = [{**record.to_dict(), "message": quarantine_failure(record).message}
+                       for record in store.quarantined_runs(workflow_id)]
     return _connected(client_revision, lambda client: describe_execution(client, workflow_id, run_id,
-                                                                         upgrades=upgrades))
+                                                                         upgrades=upgrades, quarantined=quarantined))
 
 
 def runs(registry_url: str | None, client_id: str | None, *, entry_id: str | None = None, revision: str | None = None,

@@ -148,6 +148,9 @@ class Described:
     task_failure: TaskFailure | None = None
     #: the revision in the run's memo when ``flowctl upgrade`` moved the run to ``revision``
     upgraded_from: str | None = None
+    #: what the worker's watchdog stopped (the run itself, or an activity attempt): each record, with the
+    #: failure message the run (or attempt) fails with (docs/sandbox.md, "The watchdog")
+    quarantined: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def stuck(self) -> bool:
@@ -266,11 +269,13 @@ async def _watch(client: Client, handle: WorkflowHandle[Any, Any], result: async
 
 
 async def describe_execution(client: Client, workflow_id: str, run_id: str | None = None, *,
-                             upgrades: Mapping[tuple[str, str], str] | None = None) -> Described:
+                             upgrades: Mapping[tuple[str, str], str] | None = None,
+                             quarantined: Sequence[dict[str, Any]] = ()) -> Described:
     """Status, revision, pending activities, why it is stuck, and (when closed) the result or failure of one execution.
 
     ``upgrades`` maps ``(workflow_id, run_id)`` to the revision ``flowctl upgrade`` moved a run to
-    (the registry's record wins over the run's memo).
+    (the registry's record wins over the run's memo); ``quarantined`` are the watchdog's records of
+    the workflow ID (those of the described run are kept).
     """
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
     try:
@@ -302,7 +307,8 @@ async def describe_execution(client: Client, workflow_id: str, run_id: str | Non
         history_length=desc.history_length, revision=moved or pinned,
         memo={k: v for k, v in memo.items() if k != REVISION_MEMO}, pending_activities=pending, result=result,
         failure=failure, task_failure=await workflow_task_failure(client, desc),
-        upgraded_from=pinned if moved and moved != pinned else None)
+        upgraded_from=pinned if moved and moved != pinned else None,
+        quarantined=[record for record in quarantined if record.get("run_id") == desc.run_id])
 
 
 async def workflow_task_failure(client: Client, desc: WorkflowExecutionDescription) -> TaskFailure | None:

@@ -63,6 +63,8 @@ class Channel:
     id: int
     capacity: int | None
     wake: Waker
+    #: False for a channel only Python feeds (time.after, process.listen/inbox/events): Lua only receives
+    lua_sends: bool = True
     buffer: deque[Any] = field(default_factory=deque)
     closed: bool = False
     receivers: deque[_Waiter] = field(default_factory=deque)

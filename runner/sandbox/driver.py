@@ -29,13 +29,13 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import lupa.lua54 as lupa
-
+from runner.sandbox.c_locale import pin_c_locale
 from runner.sandbox.channels import Channel, ChannelError, Select
-from runner.sandbox.failures import FlowFailure, LuaRuntimeError
+from runner.sandbox.failures import FlowFailure, LuaRuntimeError, ShimError, ShimFailure
+from runner.sandbox.values import command_op, describe, flag, integer, is_lua_object, lua_field, lua_function
 
 __all__ = ["Blocking", "Handler", "Reply", "ShimError", "ShimFailure", "WorkflowDriver", "canceled_failure",
-           "run_until_done", "run_until_done_async"]
+           "read_only", "run_until_done", "run_until_done_async"]
 
 #: What Lua receives after the ``true`` status.
 Reply = tuple[Any, ...]
@@ -55,17 +55,19 @@ class Blocking:
 #: A command handler: called with the command table, answers now (a Reply) or later (Blocking).
 Handler = Callable[[Any], "Reply | Blocking"]
 
+#: The attribute :func:`read_only` sets on a handler (on a method's function).
+_READ_ONLY = "_flowctl_read_only"
 
-class ShimError(Exception):
-    """A misuse of a shim (bad argument, unknown handle): raised in Lua at the caller's line."""
 
+def read_only(handler: Handler) -> Handler:
+    """Mark ``handler`` as one that only reads (the time, the run's info): queries may use it.
 
-class ShimFailure(ShimError):
-    """A typed failure raised in Lua as an error object (``err:kind()``), e.g. CANCELED."""
-
-    def __init__(self, failure: FlowFailure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
+    A query handler or update validator runs outside the workflow's history: Temporal does
+    not replay it, so a command there that changed the run (a listener, a monitor, a random
+    draw, a memo) would make the next replay differ from the run.
+    """
+    setattr(getattr(handler, "__func__", handler), _READ_ONLY, True)
+    return handler
 
 
 @dataclass
@@ -99,6 +101,9 @@ class WorkflowDriver:
         self.on_cancel: list[Callable[[], None]] = []
         #: set by abort(): the run stops with this failure at the next chance
         self._abort: FlowFailure | None = None
+        #: which workflow task is running (Temporal's history length): the instruction budget is
+        #: per task, shared by every wake-up within it; None: every wake-up is a task of its own
+        self.task_id: Callable[[], object] | None = None
         #: called at the start of every later workflow task (may raise to fail the task)
         self.before_task: list[Callable[[], None]] = []
         #: called after each workflow task with the Lua CPU seconds it used (metrics)
@@ -116,6 +121,7 @@ class WorkflowDriver:
         they mean for the workflow.
         """
         self.sandbox.begin_task()
+        task = self.task_id() if self.task_id is not None else None
         main = self.sandbox.start(fn)
         self._ready.append((main, args))
         while True:
@@ -144,7 +150,10 @@ class WorkflowDriver:
             for report in self.after_task:
                 report(time.thread_time() - started)
             await self._wait_for_completions()
-            # A new workflow activation: the instruction budget is per workflow task.
+            if self.task_id is not None and self.task_id() == task:
+                continue  # woken up again within the same workflow task: the same budget
+            # A new workflow task: a fresh instruction budget.
+            task = self.task_id() if self.task_id is not None else None
             self.sandbox.begin_task()
             for hook in self.before_task:
                 hook()
@@ -158,9 +167,12 @@ class WorkflowDriver:
         return future
 
     def call_now(self, fn: Any, *args: Any) -> tuple[Any, ...]:
-        """Run ``fn(*args)`` to completion right now (queries, update validators): it may not block."""
-        self.sandbox.begin_task()
-        return run_until_done(self.sandbox, self.sandbox.start(fn), self._answer_now, *args)
+        """Run ``fn(*args)`` to completion right now (queries, update validators): it may only read.
+
+        A command that waits or changes the run fails there as a ``NONDETERMINISTIC_CALL`` error.
+        """
+        with self.sandbox.own_budget():  # neither resets nor uses up the task's budget
+            return run_until_done(self.sandbox, self.sandbox.start(fn), self._answer_now, *args)
 
     def start_operation(self, work: Coroutine[Any, Any, Reply]) -> int:
         """Start a blocking operation without waiting for it; return its handle (for futures)."""
@@ -181,7 +193,7 @@ class WorkflowDriver:
         """Make ``thread`` wait for ``handle``; return the reply at once if it is already done."""
         operation = self._operations.get(handle)
         if operation is None:
-            raise ShimError(f"unknown or already consumed operation handle {handle!r}")
+            raise ShimError(f"unknown or already consumed operation handle {handle}")
         if operation.task.done() and handle not in self._completed:
             del self._operations[handle]  # a reply is delivered once; Lua futures cache it
             return _reply_of(self.sandbox, operation.task)
@@ -192,20 +204,24 @@ class WorkflowDriver:
 
     def _answer_now(self, command: Any) -> Reply:
         """A command of a query or update validator: only what answers at once and changes nothing."""
-        op = command["op"] if _is_table(command) else None
-        handler = self.handlers.get(op) if isinstance(op, str) else None
-        if handler is None:
-            raise ShimError(f"{op} cannot be used in a query or update validator (it would wait "
-                            "or change the workflow)")
+        op = command_op(command)
+        handler = self.handlers.get(op) if op is not None else None
+        if handler is None or not getattr(handler, _READ_ONLY, False):
+            raise ShimFailure(FlowFailure(
+                "NONDETERMINISTIC_CALL", f"{op or 'this command'} cannot be used in a query handler or update "
+                "validator: they may only read (what they do is not in the workflow's history, so a change or a "
+                "wait there would make a replay differ); do it in the workflow or an update handler",
+                retryable=False))
         reply = handler(command)
         if isinstance(reply, Blocking):
             reply.work.close()
             raise ShimError(f"{op} cannot be used in a query or update validator (it waits)")
-        _check_reply(str(op), reply)
+        _check_reply(op or "", reply)
         return reply
 
     def _step(self, thread: Any, values: tuple[Any, ...]) -> tuple[bool, tuple[Any, ...]]:
         """Resume ``thread`` and answer immediate commands until it blocks or finishes."""
+        pin_c_locale()
         while True:
             finished, results = self.sandbox.resume(thread, *values)
             if finished:
@@ -218,16 +234,16 @@ class WorkflowDriver:
 
     def _dispatch(self, thread: Any, command: Any) -> tuple[Any, ...] | None:
         """Answer one command: a status-prefixed reply, or None when the thread must wait."""
-        op = command["op"] if _is_table(command) else None
+        op = command_op(command)
         try:
             if op == "await":
-                return self.await_operation(command["handle"], thread)
+                return self.await_operation(integer(command, "handle", "await handle"), thread)
             if op == "coroutine.spawn":
-                self._ready.append((self.sandbox.start(command["fn"]), ()))
+                self._ready.append((self.sandbox.start(lua_function(command, "fn", "coroutine.spawn")), ()))
                 return (True,)
-            if isinstance(op, str) and op.startswith("channel."):
+            if op is not None and op.startswith("channel."):
                 return self._channel_command(op, command, thread)
-            handler = self.handlers.get(op) if isinstance(op, str) else None
+            handler = self.handlers.get(op) if op is not None else None
             if handler is None:
                 raise ShimError(f"unknown driver command {op!r}")
             reply = handler(command)
@@ -243,9 +259,12 @@ class WorkflowDriver:
 
     # ----------------------------------------------------------------- channels
 
-    def new_channel(self, capacity: int | None) -> Channel:
-        """A channel Lua can use by id (``capacity`` None: unbounded, for signals and events)."""
-        channel = Channel(self._next_channel, capacity, self.wake)
+    def new_channel(self, capacity: int | None, *, lua_sends: bool = True) -> Channel:
+        """A channel Lua can use by id (``capacity`` None: unbounded, for signals and events).
+
+        ``lua_sends=False``: only Python puts values in (a timer, messages); Lua only receives.
+        """
+        channel = Channel(self._next_channel, capacity, self.wake, lua_sends=lua_sends)
         self.channels[channel.id] = channel
         self._next_channel += 1
         return channel
@@ -262,19 +281,25 @@ class WorkflowDriver:
         self._notify()
 
     def _channel(self, command: Any) -> Channel:
-        channel = self.channels.get(command["id"])
+        channel_id = lua_field(command, "id", "channel")
+        if not isinstance(channel_id, int) or isinstance(channel_id, bool):
+            raise ShimError(f"unknown channel: its id is {describe(channel_id)}, not an integer")
+        channel = self.channels.get(channel_id)
         if channel is None:
-            raise ShimError(f"unknown channel {command['id']!r}")
+            raise ShimError(f"unknown channel {channel_id}")
         return channel
 
     def _channel_command(self, op: str, command: Any, thread: Any) -> tuple[Any, ...] | None:
         if op == "channel.new":
-            size = command["size"]
+            size = lua_field(command, "size", "channel.new")
             if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                 raise ShimError("channel.new: the buffer size must be a non-negative integer")
             return (True, self.new_channel(size).id)
         if op == "channel.send":
-            return self._channel(command).send(thread, command["value"])
+            # a table stays in Lua (Python hands it on unread); a string must be UTF-8 to cross
+            channel = self._channel(command)
+            _check_sendable(channel, "ch:send")
+            return channel.send(thread, lua_field(command, "value", "ch:send value"))
         if op == "channel.receive":
             return self._channel(command).receive(thread)
         if op == "channel.close":
@@ -287,10 +312,15 @@ class WorkflowDriver:
     def _select(self, command: Any, thread: Any) -> tuple[Any, ...] | None:
         """The first ready case in written order; else the default; else park on every case."""
         cases = []
-        count = command["n"] or 0
+        count = integer(command, "n", "channel.select: the number of cases")
+        listed = lua_field(command, "cases", "channel.select cases")
         for index in range(1, count + 1):
-            case = command["cases"][index]
-            cases.append((index, case["send"], self._channel(case), case["value"]))
+            case = lua_field(listed, index, f"channel.select: case {index}")
+            what = f"channel.select: case {index}"
+            is_send, channel = flag(case, "send", what), self._channel(case)
+            if is_send:
+                _check_sendable(channel, what)
+            cases.append((index, is_send, channel, lua_field(case, "value", what)))
         for index, is_send, channel, value in cases:
             if is_send and channel.can_send():
                 reply = channel.send(thread, value)
@@ -299,7 +329,7 @@ class WorkflowDriver:
                 reply = channel.receive(thread)
                 assert reply is not None
                 return (True, index, reply[1], reply[2])
-        if command["default"]:
+        if flag(command, "default", "channel.select default"):
             return (True, 0, None, False)
         if not cases:
             raise ShimError("channel.select: no cases and no default (it would wait forever)")
@@ -379,12 +409,15 @@ def run_until_done(sandbox: Any, thread: Any, answer: Callable[[Any], Reply], *v
 async def run_until_done_async(sandbox: Any, thread: Any, answer: Callable[[Any], Awaitable[Reply]],
                                *values: Any) -> tuple[Any, ...]:
     """:func:`run_until_done` whose ``answer`` may wait (``test.run`` in the Lua test runner)."""
+    pin_c_locale()
     while True:
         finished, results = sandbox.resume(thread, *values)
         if finished:
             return results
         try:
             values = (True, *await answer(results[0]))
+        except ShimFailure as exc:
+            values = (False, sandbox.error_object(exc.failure))
         except ShimError as exc:
             values = (False, str(exc))
 
@@ -411,16 +444,14 @@ def _reply_of(sandbox: Any, task: asyncio.Task[Reply]) -> tuple[Any, ...]:
 _PLAIN = (str, bytes, int, float, bool, type(None))
 
 
+def _check_sendable(channel: Channel, what: str) -> None:
+    if not channel.lua_sends:
+        raise ShimError(f"{what}: this channel only receives (time.after, process.listen, process.inbox and "
+                        "process.events deliver what happens to the workflow; make your own with channel.new)")
+
+
 def _check_reply(op: str, reply: Reply) -> None:
     """Only Lua values and plain scalars go back to Lua: a Python object must never become reachable."""
     for value in reply:
-        if not isinstance(value, _PLAIN) and lupa.lua_type(value) is None:
+        if not isinstance(value, _PLAIN) and not is_lua_object(value):
             raise TypeError(f"driver bug: handler {op!r} answered with a Python {type(value).__name__}")
-
-
-def _is_table(value: Any) -> bool:
-    try:
-        value["op"]
-    except Exception:
-        return False
-    return True

@@ -15,6 +15,8 @@ __all__ = [
     "FlowFailure",
     "LimitExceeded",
     "LuaRuntimeError",
+    "ShimError",
+    "ShimFailure",
 ]
 
 
@@ -68,3 +70,15 @@ class LuaRuntimeError(Exception):
 
     def __str__(self) -> str:
         return self.traceback or self.message
+
+
+class ShimError(Exception):
+    """A misuse of a shim (bad argument, unknown handle): raised in Lua at the caller's line."""
+
+
+class ShimFailure(ShimError):
+    """A typed failure raised in Lua as an error object (``err:kind()``), e.g. CANCELED."""
+
+    def __init__(self, failure: FlowFailure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure

@@ -6,22 +6,26 @@ name order, which keep the dangerous parts of Lua in upvalues and build the envi
 user code runs in: the allow-list (``75_allow_list.lua``, docs/sandbox.md), deterministic
 ``pairs``/``next``/``table.sort``/``tostring``, ``math.random`` seeded from the run,
 ``os.time/clock/date`` on the driver's clock, ``load`` for text only, ``require`` for listed
-modules and imports only. No Python object is ever reachable from Lua: Lua code talks to
-Python only by yielding command tables (runner.sandbox.driver), and the runtime refuses
-attribute access on any Python object that would leak in anyway.
+modules and imports only. No Python object is ever reachable from user code: Lua code talks
+to Python only by yielding command tables (runner.sandbox.driver), and the runtime refuses
+attribute access on any Python object that would leak in anyway. (The prelude itself holds
+one Python function in a local, ``_on_demand``, and calls it once, the first time a run uses a
+string pattern, for the counted matcher's bytecode: lua/45_on_demand.lua.)
 
 Limits: memory per runtime (lupa's allocator cap) and an instruction budget per
-:meth:`begin_task` (a count hook on every coroutine). Hitting one raises
+:meth:`begin_task` (a count hook on every coroutine, plus what C library functions charge for
+the work they do; docs/sandbox.md, Limits). Hitting one raises
 :class:`~runner.sandbox.failures.LimitExceeded` naming the limit and the Lua file:line; user code
-cannot catch it with ``pcall``.
+can neither catch it nor forge one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -99,6 +103,23 @@ def _prelude() -> bytes:
     return _bytecode(source, "=prelude")
 
 
+@functools.cache
+def _on_demand() -> bytes:
+    """``lua/on_demand/`` compiled like the prelude: what a runtime loads when it first needs it.
+
+    Run with what the prelude shares, the chunk returns the counted pattern matcher's
+    string functions and the table functions' slow paths (lua/45_on_demand.lua).
+    """
+    folder = resources.files("runner.sandbox").joinpath("lua", "on_demand")
+    first, *rest = sorted(item.name for item in folder.iterdir() if item.name.endswith(".lua"))
+    blocks = [f"do\n{lua_file('runner.sandbox', 'lua/on_demand/' + name)}\nend" for name in rest]
+    source = "\n".join([lua_file("runner.sandbox", "lua/on_demand/" + first), *blocks,
+                        "return {find = pattern_find, match = pattern_match, gmatch = pattern_gmatch, "
+                        "gsub = pattern_gsub, insert = table_insert, remove = table_remove, "
+                        "concat = table_concat, move_long = table_move_long, read_chunk = read_chunk}"])
+    return _bytecode(source, "=on_demand")
+
+
 @functools.lru_cache(maxsize=256)
 def _bytecode(source: str, chunkname: str) -> bytes:
     """``source`` compiled to stripped Lua 5.4 bytecode (in a throwaway runtime)."""
@@ -129,6 +150,9 @@ class LuaSandbox:
         config = self.lua.table_from({
             "seed": seed if seed is not None else int.from_bytes(os.urandom(7), "big"),
             "spawn": spawn,
+            # the prelude keeps it where user code cannot reach it and calls it once, when the
+            # run first needs that code (lua/45_on_demand.lua): it returns bytecode
+            "on_demand": _on_demand,
         })
         self._control = control = self.lua.execute(_prelude(), config)
         self.env = control.env
@@ -181,12 +205,35 @@ class LuaSandbox:
     # ------------------------------------------------------------------ running
 
     def begin_task(self) -> None:
-        """Reset the instruction budget (once per workflow task, once per activity call)."""
+        """A fresh instruction budget: once per workflow task, once per activity attempt."""
         self._begin_task(self.limits.instructions)
 
+    @contextlib.contextmanager
+    def own_budget(self, *, count_for_task: bool = False) -> Iterator[None]:
+        """Run Lua on a fresh budget of its own, then give the task its budget back.
+
+        A query or an update validator runs between workflow tasks: it must neither reset nor
+        use up the task's budget. With ``count_for_task`` what it used counts for the task too
+        (an export of the task's values): it may overrun the task's budget, which then stops
+        the task at its next instruction.
+        """
+        used, budget = self._begin_task(self.limits.instructions)
+        try:
+            yield
+        finally:
+            spent, _ = self._begin_task(budget, used)
+            if count_for_task:
+                self._begin_task(budget, used + spent)
+
     def start(self, fn: Any) -> Any:
-        """A new Lua thread (coroutine, with the instruction hook) that will run ``fn``."""
-        return self._control.start(fn)
+        """A new Lua thread (coroutine, with the instruction hook) that will run ``fn``.
+
+        Raises LimitExceeded when the heap has no room left for one.
+        """
+        try:
+            return self._control.start(fn)
+        except _LuaMemoryError:
+            raise self._memory_exceeded() from None
 
     def resume(self, thread: Any, *values: Any) -> tuple[bool, tuple[Any, ...]]:
         """Resume ``thread``: ``(True, results)`` once it returns, ``(False, (command,))`` if it yields one.
@@ -211,10 +258,7 @@ class LuaSandbox:
             results = tuple(reply[2:2 + count])
             return True, results + (None,) * (count - len(results))
         if status == "limit":
-            limit, where = reply[1], reply[2]
-            detail = f"{self.limits.memory >> 20} MiB" if limit == "memory" else (
-                f"{self.limits.instructions:,} instructions per task" if limit == "instructions" else "")
-            raise LimitExceeded(str(limit), str(where), detail=detail)
+            raise LimitExceeded(str(reply[1]), str(reply[2]), detail=_limit_detail(self.limits, str(reply[1])))
         if status == "yield":
             raise LuaRuntimeError("coroutine.yield() was called outside a coroutine; yield only inside "
                                   "functions run with coroutine.create/wrap")
@@ -247,7 +291,16 @@ class LuaSandbox:
         if isinstance(value, str):
             return value
         try:
-            text, err = self._export(value, path)
+            # in a Lua thread of its own, with the instruction hook: the encoder's work (sorting
+            # the keys of a big table...) is charged like any Lua code
+            with self.own_budget(count_for_task=True):
+                finished, results = self.resume(self.start(self._export), value, path)
+            text, err = results[:2] if finished else (None, f"{path}: cannot be sent")
+        except LimitExceeded as exc:
+            if exc.where != "?":
+                raise
+            detail = _limit_detail(self.limits, exc.limit)
+            raise LimitExceeded(exc.limit, f"the export of {path}", detail=detail) from None
         except UnicodeDecodeError:
             text, err = None, f"{path}: a string is not valid UTF-8"
         except _LuaMemoryError:
@@ -280,7 +333,10 @@ class LuaSandbox:
                   where: str | None = None) -> Any:
         """A Lua error object (``err:kind()``, ``err:message()``, ...)."""
         lua_details = self.import_(details, "details") if details is not None else None
-        return self._control.new_error(kind, message, retryable, lua_details, where)
+        try:
+            return self._control.new_error(kind, message, retryable, lua_details, where)
+        except _LuaMemoryError:
+            raise self._memory_exceeded() from None
 
     def error_fields(self, value: Any) -> tuple[str, str, bool, Any, str | None] | None:
         """``(kind, message, retryable, details, where)`` of a Lua error object, or None if it is not one."""
@@ -320,6 +376,13 @@ class LuaSandbox:
     def memory_used(self) -> int:
         """Bytes the Lua heap holds now."""
         return int(self.lua.get_memory_used())
+
+
+def _limit_detail(limits: SandboxLimits, limit: str) -> str:
+    """What the limit was: ``64 MiB``, ``50,000,000 instructions per task``, or nothing (stack)."""
+    if limit == "memory":
+        return f"{limits.memory >> 20} MiB"
+    return f"{limits.instructions:,} instructions per task" if limit == "instructions" else ""
 
 
 def _where_of(message: str) -> str | None:

@@ -9,6 +9,17 @@ one call per value, never running user metamethods (``LuaSandbox.import_`` / ``e
 
 Shim handlers read command fields with :func:`lua_value` / :func:`lua_args` /
 :func:`lua_options`, which turn a value that cannot cross into a Lua error at the caller.
+
+This is also the one audited module where Python touches a Lua object it did not create
+(tests/runner/test_lupa_boundary.py keeps it so). lupa runs Lua code for Python's ``str()``
+(the value's ``__tostring``), formatting and indexing (``__index``), on the interpreter's
+main thread, outside any instruction budget and with the GIL held: a looping metamethod
+there would freeze the whole worker, and ``repr()`` shows a heap address. So a command is
+read field by field here (:func:`text`, :func:`integer`, :func:`flag`, :func:`lua_function`,
+:func:`lua_field`), from tables flowctl's own shim code built (no metatable: indexing them runs no
+user code), and every field is checked to be a plain value of the expected type; anything
+else is a ShimError that says what arrived (its Lua type, never its text or address). Lua
+values Python only hands back (a function to run, a payload to export) stay opaque.
 """
 
 from __future__ import annotations
@@ -17,10 +28,13 @@ import json
 import math
 from typing import Any, Protocol
 
-from runner.sandbox.driver import ShimError
-from runner.sandbox.failures import FlowFailure
+import lupa.lua54 as lupa
 
-__all__ = ["MAX_IMPORT_DEPTH", "LuaExporter", "first_problem", "lua_args", "lua_options", "lua_value"]
+from runner.sandbox.failures import FlowFailure, ShimError
+
+__all__ = ["MAX_IMPORT_DEPTH", "LuaExporter", "command_op", "describe", "first_problem", "flag", "integer",
+           "is_lua_object", "lua_args", "lua_field", "lua_function", "lua_options", "lua_record", "lua_type_of",
+           "lua_value", "text"]
 
 #: How deep Python data may nest on its way into Lua (the trusted JSON decoder's limit).
 MAX_IMPORT_DEPTH = 200
@@ -88,9 +102,11 @@ def lua_value(sandbox: LuaExporter, value: Any, what: str) -> Any:
 
 
 def lua_args(sandbox: LuaExporter, packed: Any, what: str) -> list[Any]:
-    """The arguments of a ``table.pack(...)`` (nils included, up to ``n``)."""
-    count = packed["n"] or 0
-    return [lua_value(sandbox, packed[i], f"{what} {i}") for i in range(1, count + 1)]
+    """The arguments of a ``table.pack(...)`` (nils included, up to ``n``), each exported."""
+    if lua_type_of(packed) != "table":
+        raise ShimError(f"{what}s: expected a table.pack of arguments, got {describe(packed)}")
+    count = integer(packed, "n", f"{what} count")
+    return [lua_value(sandbox, lua_field(packed, i, f"{what} {i}"), f"{what} {i}") for i in range(1, count + 1)]
 
 
 def lua_options(sandbox: LuaExporter, options: Any, what: str) -> dict[str, Any]:
@@ -101,3 +117,119 @@ def lua_options(sandbox: LuaExporter, options: Any, what: str) -> dict[str, Any]
     if not isinstance(value, dict):
         raise ShimError(f"{what} must be a table of option = value")
     return value
+
+
+# ---------------------------------------------------------------------- reading commands
+
+
+def lua_type_of(value: Any) -> str:
+    """Lua's name for the type of a value Python holds (``nil``, ``number``, ``table``...), running no Lua."""
+    if value is None:
+        return "nil"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str | bytes):
+        return "string"
+    # lupa's lua_type looks at the object's kind only; None: a Python object, userdata to Lua
+    return lupa.lua_type(value) or "userdata"
+
+
+def is_lua_object(value: Any) -> bool:
+    """True for a table, function, thread or userdata that lives in a Lua runtime."""
+    return lupa.lua_type(value) is not None
+
+
+def describe(value: Any) -> str:
+    """What a value is, for an error message: its Lua type, never its text (``an integer``, ``a table``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    kind = lua_type_of(value)
+    return "nil" if kind == "nil" else f"a {kind}"
+
+
+def lua_field(table: Any, key: str | int, what: str) -> Any:
+    """``table[key]`` of a table flowctl's shim code built (a command, its ``args``, a select case).
+
+    Such a table has no metatable, so reading it runs no Lua code; a string in it that is not
+    UTF-8 (Lua strings hold any bytes) is a ShimError naming ``what``.
+    """
+    try:
+        return table[key]
+    except UnicodeDecodeError:
+        raise ShimError(f"{what}: string is not valid UTF-8 (binary data must be encoded, e.g. as hex, to "
+                        "cross Temporal)") from None
+
+
+def command_op(command: Any) -> str | None:
+    """The ``op`` of a command a Lua thread yielded; None when it is not a command table."""
+    if lupa.lua_type(command) != "table":
+        return None
+    try:
+        op = command["op"]
+    except UnicodeDecodeError:
+        return None
+    return op if isinstance(op, str) else None
+
+
+def text(command: Any, key: str, what: str, *, optional: bool = False, empty: bool = True) -> Any:
+    """A string field (None when ``optional`` and nil; a non-empty one unless ``empty``); else a ShimError."""
+    value = lua_field(command, key, what)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise ShimError(f"{what}: expected a string, got {describe(value)}")
+    if not value and not empty:
+        raise ShimError(f"{what}: expected a non-empty string")
+    return value
+
+
+def integer(command: Any, key: str | int, what: str, *, optional: bool = False) -> Any:
+    """An integer field (None when ``optional`` and nil); else a ShimError."""
+    value = lua_field(command, key, what)
+    if value is None and optional:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ShimError(f"{what}: expected an integer, got {describe(value)}")
+    return value
+
+
+def flag(command: Any, key: str, what: str) -> bool:
+    """A boolean field, nil meaning false; else a ShimError."""
+    value = lua_field(command, key, what)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ShimError(f"{what}: expected true or false, got {describe(value)}")
+    return value
+
+
+def lua_function(command: Any, key: str, what: str, *, optional: bool = False) -> Any:
+    """A Lua function field (None when ``optional`` and nil), kept opaque to run in a Lua thread later."""
+    value = lua_field(command, key, what)
+    if value is None and optional:
+        return None
+    if lupa.lua_type(value) != "function":
+        raise ShimError(f"{what}: expected a function, got {describe(value)}")
+    return value
+
+
+class LuaTables(Protocol):
+    """What building a record needs of a sandbox: its lupa runtime."""
+
+    lua: Any
+
+
+def lua_record(sandbox: LuaTables, fields: dict[str, Any]) -> Any:
+    """A Lua table of ``fields`` whose values are scalars, or values already in Lua (never a Python container).
+
+    lupa would hand Lua a Python dict or list as userdata: a Python object Lua code could index
+    and call into. Such a value is a bug here; data goes in through ``LuaSandbox.import_``.
+    """
+    for key, value in fields.items():
+        if not isinstance(value, str | int | float | bool | type(None)) and not is_lua_object(value):
+            raise TypeError(f"lua_record: field {key!r} is a Python {type(value).__name__}; import_ it first")
+    return sandbox.lua.table_from(fields)

@@ -24,6 +24,7 @@ from temporalio import activity
 
 from runner.sandbox.driver import Handler, Reply, ShimError
 from runner.sandbox.runtime import LuaSandbox
+from runner.sandbox.values import flag, integer, lua_field, lua_value, text
 from runner.shims import time as time_shim
 from runner.shims.log import LEVELS as LOG_LEVELS
 from runner.shims.workflow_modules import BUILTIN_MODULES, install_log, load_shim
@@ -77,8 +78,8 @@ def activity_handlers(sandbox: LuaSandbox, calls: ActivityCalls) -> dict[str, Ha
         return (wall_clock.time_ns(),)
 
     def sleep(cmd: Any) -> Reply:
-        ns = cmd["ns"]
-        if not isinstance(ns, int) or ns < 0:
+        ns = integer(cmd, "ns", "time.sleep: the duration in nanoseconds")
+        if ns < 0:
             raise ShimError("time.sleep: expected a non-negative duration")
         if calls.wait_cancelled(ns / 1e9):
             raise ShimError("time.sleep: the activity was cancelled")
@@ -88,8 +89,9 @@ def activity_handlers(sandbox: LuaSandbox, calls: ActivityCalls) -> dict[str, Ha
         raise ShimError("time.after is only available in workflows; use time.sleep in an activity")
 
     def heartbeat(cmd: Any) -> Reply:
-        if cmd["has_details"]:
-            calls.heartbeat(sandbox.export(cmd["details"], path="activity.heartbeat(details)"))
+        if flag(cmd, "has_details", "activity.heartbeat"):
+            what = "activity.heartbeat(details)"
+            calls.heartbeat(sandbox.export(lua_field(cmd, "details", what), path=what))
         else:
             calls.heartbeat()
         return ()
@@ -101,10 +103,10 @@ def activity_handlers(sandbox: LuaSandbox, calls: ActivityCalls) -> dict[str, Ha
         return (calls.is_cancelled(),)
 
     def log(cmd: Any) -> Reply:
-        level = LOG_LEVELS.get(str(cmd["level"]), logging.INFO)
-        fields = sandbox.export(cmd["fields"], path="log fields") if cmd["fields"] is not None else None
-        message = str(cmd["message"]) + (f" {fields}" if fields else "")
-        activity.logger.log(level, f"[{cmd['where'] or '?'}] {message}")
+        level = LOG_LEVELS.get(text(cmd, "level", "log level"), logging.INFO)
+        fields = lua_value(sandbox, lua_field(cmd, "fields", "log fields"), "log fields")
+        message = text(cmd, "message", "log message") + (f" {fields}" if fields else "")
+        activity.logger.log(level, f"[{text(cmd, 'where', 'log where', optional=True) or '?'}] {message}")
         return ()
 
     def ctx_all(_cmd: Any) -> Reply:
@@ -117,8 +119,8 @@ def activity_handlers(sandbox: LuaSandbox, calls: ActivityCalls) -> dict[str, Ha
         return (str(_uuid7()),)
 
     def random_bytes(cmd: Any) -> Reply:
-        n = cmd["n"]
-        if not isinstance(n, int) or not 0 <= n <= MAX_RANDOM_BYTES:
+        n = integer(cmd, "n", "crypto.random_bytes: n")
+        if not 0 <= n <= MAX_RANDOM_BYTES:
             raise ShimError(f"crypto.random_bytes: n must be between 0 and {MAX_RANDOM_BYTES}")
         return (os.urandom(n),)
 

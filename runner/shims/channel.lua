@@ -7,8 +7,9 @@
 -- workflow run and returns the module and the kernel other shims make channels with; the
 -- `channel` global exists only when the entry lists the module.
 local kit = ...
-local call, class, setmetatable, getmetatable = kit.call, kit.class, kit.setmetatable, kit.getmetatable
-local type, error, ipairs, mtype = type, error, ipairs, math.type
+local call, class, setmetatable = kit.call, kit.class, kit.setmetatable
+local field, describe, rawget, is_a = kit.field, kit.describe, kit.rawget, kit.is_a
+local type, error, ipairs, mtype = kit.type, kit.error, kit.ipairs, kit.math_type
 local M = {}
 
 local Channel, ChannelMT = class("flowctl.Channel")
@@ -19,7 +20,18 @@ local function new_channel(id, wrap)
 end
 
 local function is_channel(v)
-    return getmetatable(v) == ChannelMT
+    return is_a(v, ChannelMT)
+end
+
+-- channel_id(ch, what): the driver's id of a channel, read raw and checked (user code can
+-- rawset anything into a channel object); an error at the caller's caller otherwise.
+local function channel_id(ch, what)
+    local id = is_channel(ch) and field(ch, "id", "integer")
+    if not id then
+        error(what .. ": expected a channel, got " .. describe(ch)
+            .. (is_channel(ch) and " whose id was changed" or ""), 3)
+    end
+    return id
 end
 
 -- channel.new(size): size 0 (the default) is unbuffered: a send waits for a receiver.
@@ -32,26 +44,29 @@ function M.new(size)
 end
 
 function Channel:send(value)
-    call({op = "channel.send", id = self.id, value = value})
+    call({op = "channel.send", id = channel_id(self, "ch:send"), value = value})
     return true
 end
 
 -- receive() -> value, ok (ok is false once the channel is closed and drained)
 function Channel:receive()
-    local value, got = call({op = "channel.receive", id = self.id})
-    if got and self.wrap then value = self.wrap(value) end
+    local value, got = call({op = "channel.receive", id = channel_id(self, "ch:receive")})
+    local wrap = field(self, "wrap", "function")
+    if got and wrap then value = wrap(value) end
     return value, got
 end
 
 function Channel:close()
-    call({op = "channel.close", id = self.id})
+    call({op = "channel.close", id = channel_id(self, "ch:close")})
 end
 
 function Channel:case_receive()
+    channel_id(self, "ch:case_receive")
     return setmetatable({channel = self, send = false}, Case)
 end
 
 function Channel:case_send(value)
+    channel_id(self, "ch:case_send")
     return setmetatable({channel = self, send = true, value = value}, Case)
 end
 
@@ -62,21 +77,26 @@ function M.select(cases)
     if type(cases) ~= "table" then
         error("channel.select: expected a table of cases, got " .. type(cases), 2)
     end
-    local list, n = {}, 0
+    -- what the cases hold now, read raw: the table may change while select waits
+    local list, channels, n = {}, {}, 0
     for i, case in ipairs(cases) do
-        if getmetatable(case) ~= Case then
+        local ch = is_a(case, Case) and field(case, "channel", "table")
+        if not ch or not is_channel(ch) or not field(ch, "id", "integer") then
             error("channel.select: case " .. i .. " is not a channel case (use ch:case_receive() or "
                 .. "ch:case_send(v))", 2)
         end
         n = n + 1
-        list[n] = {id = case.channel.id, send = case.send, value = case.value}
+        channels[n] = ch
+        list[n] = {id = field(ch, "id", "integer"), send = field(case, "send", "boolean") == true,
+                   value = rawget(case, "value")}
     end
     local index, value, got = call({op = "channel.select", cases = list, n = n,
                                     default = cases.default and true or false})
     if index == 0 then return {default = true, ok = false} end
-    local case = cases[index]
-    if not case.send and got and case.channel.wrap then value = case.channel.wrap(value) end
-    return {channel = case.channel, value = value, ok = got}
+    local ch = channels[index]
+    local wrap = field(ch, "wrap", "function")
+    if not list[index].send and got and wrap then value = wrap(value) end
+    return {channel = ch, value = value, ok = got}
 end
 
 M.is_channel = is_channel

@@ -1,9 +1,8 @@
 -- The Lua half of the `crypto` module (its Python half: crypto.py).
 local kit = ...
 local call = kit.call
-local error = error
-local mtype = math.type
-local sformat, sgsub, sbyte = string.format, string.gsub, string.byte
+local error, mtype = kit.error, kit.math_type
+local sformat, sgsub, sbyte = kit.format, kit.gsub, kit.byte
 local M = {}
 
 function M.random_bytes(n)

@@ -1,7 +1,7 @@
 -- The Lua half of the `ctx` module (its Python half: ctx.py): the values are fetched once.
 local kit = ...
 local call = kit.call
-local pairs = pairs
+local pairs = kit.pairs
 local M = {}
 local cache
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from runner.sandbox.driver import Handler, Reply
+from runner.sandbox.driver import Handler, Reply, read_only
 from runner.shims.run_context import WorkflowRun
 
 
 def handlers(run: WorkflowRun) -> dict[str, Handler]:
     """Command handlers for the ctx module."""
 
+    @read_only
     def context_values(_cmd: Any) -> Reply:
         return (run.sandbox.import_(dict(run.context), "ctx"),)
 

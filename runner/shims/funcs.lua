@@ -2,9 +2,8 @@
 -- (funcs.call) or as futures (funcs.async), with per-executor options.
 local kit = ...
 local call, class, setmetatable, getmetatable = kit.call, kit.class, kit.setmetatable, kit.getmetatable
-local type_names = kit.type_names
-local type, error, pairs = type, error, pairs
-local pack = table.pack
+local type_names, field = kit.type_names, kit.field
+local type, error, pairs, pack = kit.type, kit.error, kit.pairs, kit.pack
 local M = {}
 
 local Executor, ExecutorMT = class("flowctl.Executor")
@@ -23,7 +22,9 @@ end
 -- Durations (5 * time.SECOND) become milliseconds, so options cross to Python as plain data.
 local function plain(v)
     if type_names[getmetatable(v)] == "flowctl.Duration" then
-        return v.ns // 1000000
+        -- read raw: a changed ns stays a Duration, which the exporter refuses with its path
+        local ns = field(v, "ns", "integer")
+        return ns and ns // 1000000 or v
     elseif type(v) == "table" then
         local copy = {}
         for k, item in pairs(v) do copy[k] = plain(item) end

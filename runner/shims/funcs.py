@@ -18,7 +18,7 @@ from registry.errors import FlowError
 from registry.revision import Revision
 from runner.sandbox.driver import Blocking, Handler, Reply, ShimError
 from runner.sandbox.failures import FlowFailure
-from runner.sandbox.values import lua_args, lua_options
+from runner.sandbox.values import lua_args, lua_field, lua_options, text
 from runner.shims.run_context import WorkflowRun
 from runner.temporal.failures import failure_from_temporal
 from runner.temporal.options import activity_options
@@ -44,9 +44,10 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
 
 def _prepare(run: WorkflowRun, cmd: Any, what: str) -> Any:
     """Read the command now (Lua may change its tables later); return the work or an error reply."""
-    activity_id = cmd["id"]
-    args = lua_args(run.sandbox, cmd["args"], f"{what}({activity_id!r}) argument")
-    overrides = lua_options(run.sandbox, cmd["options"], f"{what}({activity_id!r}) options")
+    activity_id = text(cmd, "id", f"{what}: the activity entry ID")
+    args = lua_args(run.sandbox, lua_field(cmd, "args", what), f"{what}({activity_id!r}) argument")
+    options = lua_field(cmd, "options", what)
+    overrides = lua_options(run.sandbox, options, f"{what}({activity_id!r}) options")
     try:
         revision = run.source.activity(activity_id)
         options = activity_options(revision, overrides, task_queue=_task_queue(run, revision))

@@ -1,13 +1,15 @@
 -- The Lua half of `print` and the `log` module (the Python half: log.py). Returns the module
 -- and the print function.
 local kit = ...
-local call, where, tostring = kit.call, kit.where, kit.tostring
-local type, error, ipairs = type, error, ipairs
-local pack, concat = table.pack, table.concat
+local call, where, tostring, valid_text = kit.call, kit.where, kit.tostring, kit.valid_text
+local type, error, ipairs = kit.type, kit.error, kit.ipairs
+local pack, concat = kit.pack, kit.concat
 local M = {}
 
 local function emit(level, message, fields)
-    call({op = "log", level = level, message = message, fields = fields, where = where(3)}, 3)
+    -- any bytes may be printed: the line Python logs is valid UTF-8
+    call({op = "log", level = level, message = valid_text(message), fields = fields,
+          where = valid_text(where(3))}, 3)
 end
 
 for _, level in ipairs({"debug", "info", "warn", "error"}) do

@@ -12,8 +12,8 @@ from typing import Any
 
 from temporalio import workflow
 
-from runner.sandbox.driver import Handler, Reply
-from runner.sandbox.values import lua_value
+from runner.sandbox.driver import Handler, Reply, read_only
+from runner.sandbox.values import lua_field, lua_value, text
 from runner.shims.run_context import WorkflowRun
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
@@ -22,11 +22,12 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
 def handlers(run: WorkflowRun) -> dict[str, Handler]:
     """Command handlers for log/print."""
 
+    @read_only  # a log line changes nothing the workflow sees (and is not written while replaying)
     def log(cmd: Any) -> Reply:
-        level = LEVELS.get(str(cmd["level"]), logging.INFO)
-        fields = lua_value(run.sandbox, cmd["fields"], "log fields") if cmd["fields"] is not None else None
-        where = cmd["where"] or "?"
-        message = str(cmd["message"])
+        level = LEVELS.get(text(cmd, "level", "log level"), logging.INFO)
+        fields = lua_value(run.sandbox, lua_field(cmd, "fields", "log fields"), "log fields")
+        where = text(cmd, "where", "log where", optional=True) or "?"
+        message = text(cmd, "message", "log message")
         extra = {"lua_where": where, "entry_id": run.revision.entry_id}
         if fields:
             extra["lua_fields"] = fields

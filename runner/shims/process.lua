@@ -1,26 +1,34 @@
 -- The Lua half of the `process` module (its Python half: process.py): pids, messages,
 -- children, monitors and links.
 local kit, kernel = ...
-local call, class, setmetatable, getmetatable = kit.call, kit.class, kit.setmetatable, kit.getmetatable
-local type, error, tostring, pairs = type, error, tostring, pairs
-local pack = table.pack
+local call, class, setmetatable = kit.call, kit.class, kit.setmetatable
+local field, describe, rawget, is_a = kit.field, kit.describe, kit.rawget, kit.is_a
+local type, error, tostring, pairs, pack = kit.type, kit.error, kit.tostring, kit.pairs, kit.pack
 local M = {event = {EXIT = "EXIT", LINK_DOWN = "LINK_DOWN"}}
 
 -- Pids: a workflow id (tostring(pid) is the id); equal when the ids are.
 local Pid, PidMT = class("flowctl.Pid")
-PidMT.__tostring = function(p) return p.id end
+PidMT.__tostring = function(p) return field(p, "id", "string") or "(a changed pid)" end
 PidMT.__eq = function(a, b) return a.id == b.id end
 PidMT.__concat = function(a, b) return tostring(a) .. tostring(b) end
 
+-- pid(id, run_id): a Pid; ids come from the driver, which sends strings only
 local function pid(id, run_id)
-    if id == nil then return nil end
-    return setmetatable({id = id, run_id = run_id}, PidMT)
+    if type(id) ~= "string" then return nil end
+    return setmetatable({id = id, run_id = type(run_id) == "string" and run_id or nil}, PidMT)
 end
 
 function Pid:workflow_id() return self.id end
 
 local function pid_id(p, what)
-    if getmetatable(p) == PidMT then return p.id end
+    if is_a(p, PidMT) then
+        local id = field(p, "id", "string")
+        if id == nil or id == "" then
+            error(what .. ": this pid was changed (its id is " .. describe(rawget(p, "id")) .. ", not a workflow id "
+                .. "string); use the pid process.self() or spawn returned", 3)
+        end
+        return id
+    end
     if type(p) == "string" and p ~= "" then return p end
     error(what .. ": expected a pid or a workflow id string, got " .. type(p), 3)
 end
@@ -121,12 +129,12 @@ local function derive(self)
                     messages = copy(self.messages)})
 end
 
--- A with_* method that merges a table into the new spawner's `field`.
-local function merging(field, refusal)
+-- A with_* method that merges a table into the new spawner's `key` table.
+local function merging(key, refusal)
     return function(self, values)
         if type(values) ~= "table" then error(refusal, 2) end
         local s = derive(self)
-        for k, v in pairs(values) do s[field][k] = v end
+        for k, v in pairs(values) do s[key][k] = v end
         return s
     end
 end

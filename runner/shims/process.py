@@ -13,7 +13,9 @@ A child is monitored from the start: its exit arrives on ``process.events()`` as
 (``result.value`` / ``result.error``) unless ``unmonitor``ed; a *linked* child that ends
 abnormally sends LINK_DOWN instead when ``trap_links`` is set, and otherwise fails this
 workflow with the child's error. ``terminate`` runs an internal activity (a workflow
-cannot terminate another by itself); ``cancel`` requests cancellation.
+cannot terminate another by itself); ``cancel`` requests cancellation. A workflow may monitor,
+link, cancel and terminate only the children it spawned; anything else is a NOT_FOUND error
+that says so (``process.send`` reaches any workflow: a message asks, it does not command).
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ from registry.durations import parse_duration
 from registry.errors import FlowError
 from registry.revision import Revision
 from runner.sandbox.channels import Channel
-from runner.sandbox.driver import Blocking, Handler, Reply, ShimError, ShimFailure, canceled_failure
+from runner.sandbox.driver import Blocking, Handler, Reply, ShimError, ShimFailure, canceled_failure, read_only
 from runner.sandbox.failures import FlowFailure
-from runner.sandbox.values import lua_args, lua_value
+from runner.sandbox.values import lua_args, lua_field, lua_record, lua_value, text
 from runner.shims.run_context import WorkflowRun
 from runner.temporal.failures import failure_from_temporal
 from runner.temporal.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
@@ -56,6 +58,7 @@ class Message:
     seq: int
     topic: str
     payload: Any
+    #: the sending workflow's id; only ever a string (a memo entry's ``from`` may be anything)
     sender: str | None
 
 
@@ -81,19 +84,22 @@ class ProcessState:
         #: topic -> channel fed with that topic's messages; the inbox takes every other topic
         self.listeners: dict[str, Channel] = {}
         self.inbox: Channel | None = None
-        self.events: Channel = self.driver.new_channel(None)
+        self.events: Channel = self.driver.new_channel(None, lua_sends=False)
         self.children: dict[str, Child] = {}
         self.links: set[str] = set()
         self.trap_links = False
         for item in carried:
-            self.deliver(str(item.get("topic")), item.get("payload"), item.get("from"))
+            # start messages come from a memo any client can write: only well-formed ones count
+            topic = item.get("topic")
+            if isinstance(topic, str) and topic:
+                self.deliver(topic, item.get("payload"), item.get("from"))
 
     # ------------------------------------------------------------------ messages
 
-    def deliver(self, topic: str, payload: Any, sender: str | None) -> None:
+    def deliver(self, topic: str, payload: Any, sender: Any) -> None:
         """A signal arrived (or a carried/start message): route it, or keep it for later."""
         self._seq += 1
-        message = Message(self._seq, topic, payload, sender)
+        message = Message(self._seq, topic, payload, sender if isinstance(sender, str) else None)
         channel = self.listeners.get(topic) or self.inbox
         if channel is None:
             self.pending.append(message)
@@ -102,19 +108,19 @@ class ProcessState:
 
     def _record(self, message: Message) -> Any:
         sandbox = self.run.sandbox
-        return sandbox.lua.table_from({"seq": message.seq, "topic": message.topic, "from": message.sender,
-                                       "payload": sandbox.import_(message.payload, f"message {message.topic!r}")})
+        return lua_record(sandbox, {"seq": message.seq, "topic": message.topic, "from": message.sender,
+                                    "payload": sandbox.import_(message.payload, f"message {message.topic!r}")})
 
     def listen(self, topic: str) -> Channel:
         channel = self.listeners.get(topic)
         if channel is None:
-            channel = self.listeners[topic] = self.driver.new_channel(None)
+            channel = self.listeners[topic] = self.driver.new_channel(None, lua_sends=False)
             self._drain(lambda m: m.topic == topic, channel)
         return channel
 
     def open_inbox(self) -> Channel:
         if self.inbox is None:
-            self.inbox = self.driver.new_channel(None)
+            self.inbox = self.driver.new_channel(None, lua_sends=False)
             self._drain(lambda m: m.topic not in self.listeners, self.inbox)
         return self.inbox
 
@@ -156,20 +162,22 @@ class ProcessState:
     def _event(self, kind: str, sender: str, value: Any, failure: FlowFailure | None) -> None:
         sandbox = self.run.sandbox
         error = sandbox.error_object(failure) if failure is not None else None
-        self.events.put(sandbox.lua.table_from({"kind": kind, "from": sender, "value": value, "error": error}))
+        self.events.put(lua_record(sandbox, {"kind": kind, "from": sender, "value": value, "error": error}))
 
 
 def handlers(run: WorkflowRun) -> dict[str, Handler]:
     """Command handlers for the process module, bound to one workflow run."""
     state: ProcessState = run.process
 
+    @read_only
     def self_(_cmd: Any) -> Reply:
         info = workflow.info()
         return (info.workflow_id, info.run_id)
 
     def send(cmd: Any) -> Reply | Blocking:
-        target, topic = str(cmd["to"]), str(cmd["topic"])
-        payload = lua_value(run.sandbox, cmd["payload"], f"process.send({topic!r}) payload")
+        target = text(cmd, "to", "process.send: the target workflow id", empty=False)
+        topic = text(cmd, "topic", "process.send: the topic", empty=False)
+        payload = lua_value(run.sandbox, lua_field(cmd, "payload", "process.send"), f"process.send({topic!r}) payload")
         me = workflow.info().workflow_id
         if target == me:
             state.deliver(topic, payload, me)
@@ -180,7 +188,7 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
         return (state.open_inbox().id,)
 
     def listen(cmd: Any) -> Reply:
-        return (state.listen(str(cmd["topic"])).id,)
+        return (state.listen(text(cmd, "topic", "process.listen: the topic", empty=False)).id,)
 
     def events(_cmd: Any) -> Reply:
         return (state.events.id,)
@@ -219,24 +227,31 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
         return (True, None)
 
     def unlink(cmd: Any) -> Reply:
-        state.links.discard(str(cmd["id"]))
+        state.links.discard(_target(cmd, "process.unlink"))
         return (True, None)
 
     def set_options(cmd: Any) -> Reply:
-        if cmd["trap_links"] is not None:
-            state.trap_links = bool(cmd["trap_links"])
+        trap = lua_field(cmd, "trap_links", "process.set_options")
+        if trap is not None and not isinstance(trap, bool):
+            raise ShimError("process.set_options: trap_links must be true or false")
+        if trap is not None:
+            state.trap_links = trap
         return (True,)
 
-    def terminate(cmd: Any) -> Blocking:
-        target = str(cmd["id"])
-        reason = lua_value(run.sandbox, cmd["args"][1], "process.terminate reason") or \
-            f"terminated by {workflow.info().workflow_id}"
-        return Blocking(_terminate(run, target, str(reason)))
+    def terminate(cmd: Any) -> Reply | Blocking:
+        child = _child(state, cmd, "process.terminate")
+        if isinstance(child, tuple):
+            return child
+        # plain data by now (exported): str() of it runs no Lua
+        reason = _first_arg(run, cmd, "process.terminate reason") or f"terminated by {workflow.info().workflow_id}"
+        return Blocking(_terminate(run, child.workflow_id, str(reason)))
 
-    def cancel(cmd: Any) -> Blocking:
-        target = str(cmd["id"])
-        deadline = lua_value(run.sandbox, cmd["args"][1], "process.cancel deadline")
-        return Blocking(_cancel(run, state, target, deadline))
+    def cancel(cmd: Any) -> Reply | Blocking:
+        child = _child(state, cmd, "process.cancel")
+        if isinstance(child, tuple):
+            return child
+        deadline = _first_arg(run, cmd, "process.cancel deadline")
+        return Blocking(_cancel(run, state, child.workflow_id, deadline))
 
     return {
         "process.self": self_, "process.send": send, "process.inbox": inbox, "process.listen": listen,
@@ -262,18 +277,21 @@ class StartRequest:
 def _start_request(run: WorkflowRun, cmd: Any, what: str) -> StartRequest:
     """Everything a child start needs, read now (Lua may change its tables while the start waits)."""
     sandbox = run.sandbox
-    entry_id = str(cmd["entry"])
+    entry_id = text(cmd, "entry", f"{what}: the workflow entry ID")
+    worker = text(cmd, "worker", f"{what}: the worker entry ID", optional=True)
+    name = text(cmd, "name", f"{what}: the name", optional=True)
     try:
         revision = run.source.workflow(run.revision.ref(entry_id))
     except FlowFailure as failure:
         raise ShimFailure(failure) from None
-    args = lua_args(sandbox, cmd["args"], f"{what}({entry_id!r}) input")
-    options = lua_value(sandbox, cmd["options"], f"{what} options") or {}
-    context = lua_value(sandbox, cmd["context"], f"{what} context") or {}
-    messages = lua_value(sandbox, cmd["messages"], f"{what} messages") or []
-    name = cmd["name"]
+    args = lua_args(sandbox, lua_field(cmd, "args", what), f"{what}({entry_id!r}) input")
+    options = lua_value(sandbox, lua_field(cmd, "options", what), f"{what} options") or {}
+    context = lua_value(sandbox, lua_field(cmd, "context", what), f"{what} context") or {}
+    messages = lua_value(sandbox, lua_field(cmd, "messages", what), f"{what} messages") or []
     if not isinstance(options, dict) or not isinstance(context, dict) or not isinstance(messages, list):
         raise ShimError(f"{what}: options and context must be tables")
+    if not all(isinstance(m, dict) and isinstance(m.get("topic"), str) and m["topic"] for m in messages):
+        raise ShimError(f"{what}: each start message needs a non-empty string topic")
     defaults = revision.data.get("options") if isinstance(revision.data.get("options"), Mapping) else {}
     try:
         merged = normalize(defaults, options)
@@ -281,7 +299,7 @@ def _start_request(run: WorkflowRun, cmd: Any, what: str) -> StartRequest:
         kwargs = start_kwargs(merged, child=True)
     except FlowError as exc:
         raise ShimError(f"{what}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")) from None
-    worker_id = run.revision.ref(str(cmd["worker"])) if cmd["worker"] else revision.worker_id
+    worker_id = run.revision.ref(worker) if worker else revision.worker_id
     try:
         queue = merged.get("task_queue") or run.source.entry(worker_id or "").task_queue
     except FlowFailure as failure:
@@ -291,8 +309,8 @@ def _start_request(run: WorkflowRun, cmd: Any, what: str) -> StartRequest:
     full_context = {**run.context, **context}
     if full_context:
         memo[CONTEXT_MEMO] = full_context
-    plain_messages = [{"topic": m.get("topic"), "payload": m.get("payload"), "from": workflow.info().workflow_id}
-                      for m in messages if isinstance(m, dict)]
+    plain_messages = [{"topic": m["topic"], "payload": m.get("payload"), "from": workflow.info().workflow_id}
+                      for m in messages]
     if plain_messages:
         memo[MESSAGES_MEMO] = plain_messages
     user_memo = merged.get("memo")
@@ -361,13 +379,27 @@ async def _existing(run: WorkflowRun, request: StartRequest, *, wait: bool) -> R
     return (request.workflow_id, None)
 
 
+def _target(cmd: Any, what: str) -> str:
+    """The workflow id a pid command names (process.lua sends a non-empty string)."""
+    target: str = text(cmd, "id", f"{what}: the pid", empty=False)
+    return target
+
+
 def _child(state: ProcessState, cmd: Any, what: str) -> Child | tuple[Any, ...]:
-    child = state.children.get(str(cmd["id"]))
+    """The child a pid command names, or the ``(nil, NOT_FOUND error)`` reply saying the rule."""
+    target = _target(cmd, what)
+    child = state.children.get(target)
     if child is None:
-        failure = FlowFailure("NOT_FOUND", f"{what}: {cmd['id']} is not a child of this workflow (a workflow can "
-                              "monitor and link the workflows it spawned)", retryable=False)
+        failure = FlowFailure("NOT_FOUND", f"{what}: {target} is not a child of this workflow (a workflow can "
+                              "monitor, link, cancel and terminate only the workflows it spawned)",
+                              retryable=False, details={"workflow_id": target})
         return (None, state.run.sandbox.error_object(failure))
     return child
+
+
+def _first_arg(run: WorkflowRun, cmd: Any, what: str) -> Any:
+    """The first extra argument of a pid command (``process.terminate(pid, reason)``), as plain data."""
+    return lua_value(run.sandbox, lua_field(lua_field(cmd, "args", what), 1, what), what)
 
 
 async def _signal(run: WorkflowRun, target: str, topic: str, payload: Any, me: str) -> Reply:

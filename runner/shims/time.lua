@@ -2,11 +2,12 @@
 -- integer nanoseconds in objects whose metamethods make `5 * time.SECOND`, `t1:sub(t0)`
 -- and `d1 < d2` read naturally.
 local kit, kernel = ...
-local call, class, setmetatable, getmetatable = kit.call, kit.class, kit.setmetatable, kit.getmetatable
-local type, error, tostring = type, error, tostring
-local mtype, mfloor, mabs = math.type, math.floor, math.abs
-local sformat, sgsub = string.format, string.gsub
-local os_date = os.date
+local call, class, setmetatable = kit.call, kit.class, kit.setmetatable
+local field, describe, rawget, is_a = kit.field, kit.describe, kit.rawget, kit.is_a
+local type, error, tostring = kit.type, kit.error, kit.tostring
+local mtype, mfloor, mabs = kit.math_type, kit.floor, kit.abs
+local sformat, sgsub = kit.format, kit.gsub
+local os_date = kit.os_date
 local NS_PER_MS, NS_PER_S = 1000000, 1000000000
 local M = {}
 
@@ -14,7 +15,7 @@ local M = {}
 local function nanoseconds_type(name)
     local methods, mt = class(name)
     local function make(ns) return setmetatable({ns = ns}, mt) end
-    local function test(v) return getmetatable(v) == mt end
+    local function test(v) return is_a(v, mt) end
     return methods, mt, make, test
 end
 
@@ -24,7 +25,13 @@ local Duration, DurationMT, duration, is_duration = nanoseconds_type("flowctl.Du
 -- to_ns(v): a Duration, a number of milliseconds or a string like "1h30m" -> nanoseconds
 local function to_ns(v, what)
     if is_duration(v) then
-        return v.ns
+        -- read raw and checked: user code can rawset anything into a Duration's ns
+        local ns = field(v, "ns", "integer")
+        if ns == nil then
+            error(what .. ": this Duration was changed (its ns is " .. describe(rawget(v, "ns"))
+                .. ", not an integer); make a new one, e.g. 5 * time.SECOND", 3)
+        end
+        return ns
     elseif mtype(v) == "integer" then
         return v * NS_PER_MS
     elseif type(v) == "number" then

@@ -16,7 +16,8 @@ from temporalio import workflow
 
 from registry.durations import parse_duration
 from registry.errors import FlowError
-from runner.sandbox.driver import Blocking, Handler, Reply, ShimError
+from runner.sandbox.driver import Blocking, Handler, Reply, ShimError, read_only
+from runner.sandbox.values import integer, text
 from runner.shims.run_context import WorkflowRun
 
 NS_PER_MS = 1_000_000
@@ -25,35 +26,41 @@ NS_PER_MS = 1_000_000
 def handlers(run: WorkflowRun) -> dict[str, Handler]:
     """Command handlers for the time module, bound to one workflow run."""
 
+    @read_only
     def now(_cmd: Any) -> Reply:
         return (workflow.time_ns(),)
 
+    @read_only
     def parse(cmd: Any) -> Reply:
-        what = cmd["what"] or "duration"
+        what = text(cmd, "what", "time.parse_duration", optional=True) or "duration"
         try:
-            delta = parse_duration(cmd["text"], what=what)
+            delta = parse_duration(text(cmd, "text", what), what=what)
         except FlowError as exc:
             raise ShimError(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from None
         return (_ns(delta),)
 
+    @read_only
     def format_rfc3339(cmd: Any) -> Reply:
-        ns = int(cmd["ns"])
-        moment = datetime.fromtimestamp(ns // 1_000_000_000, UTC)
+        ns = integer(cmd, "ns", "time.format_rfc3339")
+        try:
+            moment = datetime.fromtimestamp(ns // 1_000_000_000, UTC)
+        except (OverflowError, OSError, ValueError):
+            raise ShimError(f"time.format_rfc3339: {ns} nanoseconds is not a representable time") from None
         fraction = ns % 1_000_000_000
-        text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+        stamp = moment.strftime("%Y-%m-%dT%H:%M:%S")
         if fraction:
-            text += ("." + f"{fraction:09d}").rstrip("0")
-        return (text + "Z",)
+            stamp += ("." + f"{fraction:09d}").rstrip("0")
+        return (stamp + "Z",)
 
     def sleep(cmd: Any) -> Reply | Blocking:
-        ns = _checked_ns(cmd["ns"], "time.sleep")
+        ns = _checked_ns(cmd, "time.sleep")
         if ns == 0:
             return ()
         return Blocking(_timer(ns))
 
     def after(cmd: Any) -> Reply:
-        ns = _checked_ns(cmd["ns"], "time.after")
-        channel = run.driver.new_channel(1)
+        ns = _checked_ns(cmd, "time.after")
+        channel = run.driver.new_channel(1, lua_sends=False)
 
         async def fire() -> None:
             await _timer(ns)
@@ -78,9 +85,8 @@ async def _timer(ns: int) -> Reply:
     return (workflow.time_ns(),)
 
 
-def _checked_ns(value: Any, what: str) -> int:
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise ShimError(f"{what}: expected a duration")
+def _checked_ns(cmd: Any, what: str) -> int:
+    value: int = integer(cmd, "ns", f"{what}: the duration in nanoseconds")
     if value < 0:
         raise ShimError(f"{what}: duration must not be negative (got {value // NS_PER_MS}ms)")
     return value

@@ -2,9 +2,8 @@
 -- versioning, search attributes and memo, child runs, continue-as-new, queries and updates.
 local kit = ...
 local call, yield_command = kit.call, kit.yield_command
-local type, error, tostring, pairs = type, error, tostring, pairs
-local mtype = math.type
-local pack = table.pack
+local type, error, pairs, describe = kit.type, kit.error, kit.pairs, kit.describe
+local mtype, pack = kit.math_type, kit.pack
 local M = {}
 
 function M.info()
@@ -33,7 +32,8 @@ function M.attrs(attrs)
     end
     for key in pairs(attrs) do
         if key ~= "search" and key ~= "memo" then
-            error("workflow.attrs: unknown key '" .. tostring(key) .. "' (use search and memo)", 2)
+            error("workflow.attrs: unknown key " .. (type(key) == "string" and "'" .. key .. "'" or describe(key))
+                .. " (use search and memo)", 2)
         end
     end
     call({op = "workflow.attrs", search = attrs.search, memo = attrs.memo})

@@ -18,10 +18,10 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
 
-from runner.sandbox.driver import Handler, Reply, ShimError
-from runner.sandbox.values import lua_args, lua_value
+from runner.sandbox.driver import Handler, Reply, ShimError, read_only
+from runner.sandbox.values import integer, lua_args, lua_field, lua_function, lua_value, text
 from runner.shims.run_context import WorkflowRun
-from runner.temporal.memo import CARRIED_ARG, CONTEXT_MEMO
+from runner.temporal.memo import CARRIED_ARG, CONTEXT_MEMO, reserved_refusal
 
 #: How far outside [min, max] a replay looks for a recorded version (markers are cheap to probe).
 VERSION_PROBE = 8
@@ -30,6 +30,7 @@ VERSION_PROBE = 8
 def handlers(run: WorkflowRun) -> dict[str, Handler]:
     """Command handlers for the workflow module, bound to one workflow run."""
 
+    @read_only
     def info(_cmd: Any) -> Reply:
         current = workflow.info()
         data = {
@@ -51,28 +52,36 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
         return (run.sandbox.import_({k: v for k, v in data.items() if v is not None}, "workflow.info()"),)
 
     def version(cmd: Any) -> Reply:
-        change_id, low, high = str(cmd["change_id"]), int(cmd["min"]), int(cmd["max"])
+        what = "workflow.version"
+        change_id = text(cmd, "change_id", f"{what}: change_id", empty=False)
+        low, high = integer(cmd, "min", f"{what}: min_supported"), integer(cmd, "max", f"{what}: max_supported")
         return (workflow_version(run, change_id, low, high),)
 
     def attrs(cmd: Any) -> Reply:
-        search = lua_value(run.sandbox, cmd["search"], "workflow.attrs search")
-        memo = lua_value(run.sandbox, cmd["memo"], "workflow.attrs memo")
+        search = lua_value(run.sandbox, lua_field(cmd, "search", "workflow.attrs"), "workflow.attrs search")
+        memo = lua_value(run.sandbox, lua_field(cmd, "memo", "workflow.attrs"), "workflow.attrs memo")
         if search is not None:
             workflow.upsert_search_attributes(_search_updates(search))
         if memo is not None:
             if not isinstance(memo, dict):
                 raise ShimError("workflow.attrs: memo must be a table of name = value")
+            refusal = reserved_refusal(memo)
+            if refusal is not None:
+                raise ShimError(f"workflow.attrs: {refusal}")
             workflow.upsert_memo(memo)
         return ()
 
+    @read_only
     def history_length(_cmd: Any) -> Reply:
         return (workflow.info().get_current_history_length(),)
 
+    @read_only
     def history_size(_cmd: Any) -> Reply:
         return (workflow.info().get_current_history_size(),)
 
     def continue_as_new(cmd: Any) -> Reply:
-        args = lua_args(run.sandbox, cmd["args"], "workflow.continue_as_new input")
+        args = lua_args(run.sandbox, lua_field(cmd, "args", "workflow.continue_as_new"),
+                        "workflow.continue_as_new input")
         carried = run.process.unconsumed()
         if carried:
             args.append({CARRIED_ARG: carried})
@@ -82,11 +91,15 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
         workflow.continue_as_new(args=args, memo={CONTEXT_MEMO: dict(run.context)})  # raises
 
     def on_query(cmd: Any) -> Reply:
-        run.queries[str(cmd["name"])] = cmd["fn"]
+        what = "workflow.on_query"
+        run.queries[text(cmd, "name", f"{what}: the name")] = lua_function(cmd, "fn", f"{what}: the handler")
         return ()
 
     def on_update(cmd: Any) -> Reply:
-        run.updates[str(cmd["name"])] = (cmd["fn"], cmd["validator"])
+        what = "workflow.on_update"
+        name = text(cmd, "name", f"{what}: the name")
+        run.updates[name] = (lua_function(cmd, "fn", f"{what}: the handler"),
+                             lua_function(cmd, "validator", f"{what}: the validator", optional=True))
         return ()
 
     return {

@@ -1,6 +1,7 @@
 """flowctl on Temporal: the worker, the one dynamic workflow and activity, and what crosses the wire.
 
-``worker`` serves task queues (``worker_plan`` decides which, at start and after every apply),
+``worker`` serves task queues (``worker_plan`` decides which, at start and after every apply;
+``supervisor`` restarts the serving process, ``watchdog`` notices Lua calls that never return),
 ``workflow`` runs ``workflow.lua`` entries through the sandbox's driver, ``activities`` runs
 ``function.lua`` / ``function.python`` entries, ``interceptors`` carries ``ctx`` on headers,
 ``metrics`` exports Prometheus metrics, ``failures`` maps flowctl failures to Temporal's and

@@ -46,6 +46,7 @@ from runner.shims.activity_modules import ActivityCalls, install_activity_module
 from runner.temporal.failures import to_application_error
 from runner.temporal.interceptors import current_context
 from runner.temporal.metrics import limit_hit
+from runner.temporal.watchdog import quarantine_failure, watched_activity
 
 __all__ = ["ActivityRunner", "make_activity"]
 
@@ -74,6 +75,9 @@ class ActivityRunner:
             converter = activity.payload_converter()
             return await INTERNAL_ACTIVITIES[info.activity_type](
                 *[converter.from_payload(arg.payload) for arg in args])
+        quarantined = self.source.quarantined(info.workflow_id or "", info.workflow_run_id or "", info.activity_id)
+        if quarantined is not None:  # the watchdog stopped an earlier attempt (docs/sandbox.md)
+            raise to_application_error(quarantine_failure(quarantined))
         try:
             revision = self.source.activity(info.activity_type)
             converter = activity.payload_converter()
@@ -92,8 +96,8 @@ class ActivityRunner:
         loop = asyncio.get_running_loop()
         calls = _activity_calls(loop)
         context = contextvars.copy_context()
-        return await loop.run_in_executor(self.executor, context.run, self._run_lua_sync, revision, inputs,
-                                          calls)
+        return await loop.run_in_executor(self.executor, context.run, watched_activity(self._run_lua_sync), revision,
+                                          inputs, calls)
 
     def _run_lua_sync(self, revision: Revision, inputs: list[Any], calls: ActivityCalls) -> Any:
         """Run one Lua activity call to completion on this (pool) thread."""

@@ -9,6 +9,10 @@ the task queue of a new entry, drains a removed one and restarts a changed one (
 plan comes from worker_plan). SIGTERM/SIGINT stop polling and drain: running activities
 get ``drain_timeout`` to finish, then are cancelled.
 
+``flowctl worker`` runs this in a child process of a supervisor (runner.temporal.supervisor),
+which restarts it if it dies and kills it when a Lua call overruns (runner.temporal.watchdog:
+``run_worker(calls=...)`` records each call for it). ``flowctl dev`` serves in-process.
+
 Log lines are logfmt on stderr (``ts=… level=info event=worker.started task_queue=…``),
 easy for people to read and for log shippers to parse.
 """
@@ -37,10 +41,18 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from registry.errors import FlowError
 from runner.client.connect import client_settings, connect
 from runner.revision_source import StoreRevisionSource, require_entry
+from runner.sandbox.failures import FlowFailure
 from runner.sandbox.runtime import ACTIVITY_LIMITS, WORKFLOW_LIMITS, SandboxLimits
 from runner.temporal.activities import make_activity
 from runner.temporal.interceptors import ContextInterceptor
 from runner.temporal.metrics import prometheus_runtime
+from runner.temporal.watchdog import (
+    DEFAULT_LUA_CALL_TIMEOUT,
+    CallTable,
+    WatchedWorkflowRunner,
+    attach,
+    count_watchdog_kills,
+)
 from runner.temporal.worker_plan import (
     CLIENT_KIND,
     WORKER_KIND,
@@ -252,6 +264,7 @@ class WorkerPool:
                             workflows=[self._workflow_class(spec.versioning)],
                             activities=[self._activity], activity_executor=self.executor,
                             workflow_runner=UnsandboxedWorkflowRunner(), interceptors=[ContextInterceptor()],
+                            unsandboxed_workflow_runner=WatchedWorkflowRunner(self._lua_file),
                             graceful_shutdown_timeout=self.drain_timeout,
                             **dict(spec.options))  # type: ignore[arg-type]
         except (TypeError, ValueError) as error:
@@ -306,6 +319,13 @@ class WorkerPool:
             self._workflow_classes[versioning] = make_workflow_class(
                 self.source, follow_pins=versioning == "pinned", limits=self.workflow_limits)
         return self._workflow_classes[versioning]
+
+    def _lua_file(self, workflow_type: str) -> str:
+        """The Lua file of a workflow type, for the watchdog's reports (the type itself if unknown)."""
+        try:
+            return self.source.workflow(workflow_type).source_name or workflow_type
+        except FlowFailure:
+            return workflow_type
 
     def _registry_state(self) -> list[tuple[str, str]]:
         return [(rev.entry_id, rev.digest) for kind in (WORKER_KIND, CLIENT_KIND) for rev in self.source.entries(kind)]
@@ -369,8 +389,18 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
 
 def run_worker(store: Any, worker_ids: Sequence[str] = (), *, python_paths: Iterable[Path] = (),
                poll_interval: float = 1.0, drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT,
-               metrics_port: int | None = None) -> None:
-    """Serve until SIGTERM/SIGINT (the ``flowctl worker`` command); ``store`` is a RevisionStore."""
+               metrics_port: int | None = None, calls: CallTable | None = None,
+               lua_call_timeout: float = DEFAULT_LUA_CALL_TIMEOUT,
+               watchdog_kills: Sequence[dict[str, Any]] = ()) -> None:
+    """Serve in this process until SIGTERM/SIGINT; ``store`` is a RevisionStore.
+
+    ``calls``: the supervisor's call table (runner.temporal.watchdog), where each Lua call is
+    recorded with its allowance: ``lua_call_timeout`` seconds per workflow activation, as much
+    more per Lua activity attempt as its instruction budget is larger. ``watchdog_kills``: the
+    supervisor's kills so far, counted in the metrics.
+    """
+    scale = ACTIVITY_LIMITS.instructions / WORKFLOW_LIMITS.instructions
+    attach(calls, workflow_allowance=lua_call_timeout, activity_allowance=lua_call_timeout * max(scale, 1.0))
     for path in python_paths:
         resolved = str(Path(path).resolve())
         if resolved not in sys.path:
@@ -380,19 +410,27 @@ def run_worker(store: Any, worker_ids: Sequence[str] = (), *, python_paths: Iter
     runtime = None
     if metrics_port is not None:
         runtime = prometheus_runtime(metrics_port)
+        count_watchdog_kills(runtime, watchdog_kills)
         log_event("metrics.serving", address=f"http://0.0.0.0:{metrics_port}/metrics")
-    asyncio.run(_serve_until_signalled(source, worker_ids, drain_timeout, runtime))
+    asyncio.run(_serve_until_signalled(source, worker_ids, drain_timeout, runtime, calls))
 
 
 async def _serve_until_signalled(source: StoreRevisionSource, worker_ids: Sequence[str],
-                                 drain_timeout: timedelta, runtime: Runtime | None) -> None:
-    stop = asyncio.Event()
+                                 drain_timeout: timedelta, runtime: Runtime | None, calls: CallTable | None) -> None:
+    stop, ready = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _on_signal, stop, signum)
+    serving = asyncio.create_task(serve(source, worker_ids, stop=stop, drain_timeout=drain_timeout, ready=ready,
+                                        runtime=runtime))
+    waiter = asyncio.create_task(ready.wait())
     try:
-        await serve(source, worker_ids, stop=stop, drain_timeout=drain_timeout, runtime=runtime)
+        await asyncio.wait([serving, waiter], return_when=asyncio.FIRST_COMPLETED)
+        if ready.is_set() and calls is not None:
+            calls.mark_ready()  # the supervisor restarts a child that served, not one that cannot start
+        await serving
     finally:
+        waiter.cancel()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
 

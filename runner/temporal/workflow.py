@@ -51,6 +51,7 @@ from runner.shims.workflow_modules import install_workflow_modules
 from runner.temporal.failures import to_application_error
 from runner.temporal.memo import CARRIED_ARG, CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
 from runner.temporal.metrics import limit_hit, lua_task_cpu
+from runner.temporal.watchdog import quarantine_due, quarantine_failure, stall_for_tests
 
 __all__ = ["LUA_WORKFLOW_RUNNER_NOTE", "REVISION_MEMO", "make_workflow_class"]
 
@@ -75,10 +76,13 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
     """
 
     async def run(self, args: Sequence[RawValue]) -> Any:
+        _quarantine_check(source)
         revision = _pinned_revision(source, follow_pins, record_pin)
         sandbox = LuaSandbox(seed=workflow.random().getrandbits(63), clock_ns=workflow.time_ns,
                              spawn=True, owner=revision.entry_id, limits=limits)
         driver = WorkflowDriver(sandbox, {})
+        driver.task_id = workflow.info().get_current_history_length  # the budget is per workflow task
+        driver.before_task.append(functools.partial(_quarantine_check, source))  # first: nothing else runs
         driver.before_task.append(functools.partial(_upgrade_check if not follow_pins else _moved_check,
                                                     source, revision))
         driver.after_task.append(lua_task_cpu(revision.entry_id))
@@ -93,6 +97,7 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
             run.process = ProcessState(run, [*_memo_list(MESSAGES_MEMO), *carried, *self._early_signals])
             self._run = run
             driver.handlers.update(install_workflow_modules(run, _listed_modules(revision)))
+            stall_for_tests(driver.handlers, revision.entry_id)
             if on_run is not None:
                 on_run(run)
             main = _entrypoint(sandbox, revision)
@@ -131,6 +136,7 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
 
     def on_query(self, name: str, args: Sequence[RawValue]) -> Any:
         run = self._require_run()
+        _quarantine_check(source, always=True)
         handler = run.queries.get(name)
         if handler is None:
             known = ", ".join(sorted(run.queries)) or "none"
@@ -145,6 +151,7 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
 
     def check_update(self, name: str, args: Sequence[RawValue]) -> None:
         run = self._require_run()
+        _quarantine_check(source, always=True)
         if name not in run.updates:
             known = ", ".join(sorted(run.updates)) or "none"
             raise ApplicationError(f"{run.revision.entry_id} has no update handler {name!r} (registered: {known})",
@@ -277,6 +284,19 @@ def _moved_check(source: RevisionSource, revision: Revision) -> None:
     if moved is not None and moved != revision.digest:
         raise RevisionChanged(f"{revision.entry_id}: `flowctl upgrade` moved this run to revision {moved[:12]} (it "
                               f"executed {revision.short_digest}); replaying on it")
+
+
+def _quarantine_check(source: RevisionSource, *, always: bool = False) -> None:
+    """The worker's watchdog stopped this run's Lua and quarantined it: fail the run, do not run it again.
+
+    A workflow task fails the run from the task the watchdog stopped on (``quarantine_due``:
+    earlier tasks replay as they ran); a query or update validator (``always``) fails at once.
+    """
+    info = workflow.info()
+    record = source.quarantined(info.workflow_id, info.run_id)
+    if record is not None and (always or quarantine_due(record, info.get_current_history_length(),
+                                                        workflow.unsafe.is_replaying())):
+        raise to_application_error(quarantine_failure(record))
 
 
 def _pinned_revision(source: RevisionSource, follow_pins: bool = True, record_pin: bool | None = None) -> Revision:

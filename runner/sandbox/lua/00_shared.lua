@@ -23,7 +23,7 @@ local debug_getmetatable, sethook, getinfo, traceback = debug.getmetatable, debu
 local pack, unpack, concat, table_move = table.pack, table.unpack, table.concat, table.move
 local sfind, sformat, sgsub, ssub, sbyte, smatch, srep = string.find, string.format, string.gsub, string.sub,
     string.byte, string.match, string.rep
-local sgmatch = string.gmatch
+local sgmatch, schar = string.gmatch, string.char
 local mtype, mfloor, mhuge, to_integer, maxinteger = math.type, math.floor, math.huge, math.tointeger,
     math.maxinteger
 local utf8_len, utf8_char = utf8.len, utf8.char
@@ -33,8 +33,10 @@ local os_date = os.date
 local LIMIT_ERROR, is_fatal, install_hook, begin_task, sb_pcall, sb_xpcall
 local limit_hit             -- {name, where} once a limit was exceeded: the run is over
 local frame_where, user_where
+local charge, budget_left, rethrow, caller_error, sb_error, sb_assert, sb_close_checked, sb_load_checked
 -- 20_determinism.lua: the same program does the same on every run and replay
 local sb_tostring, plain_text, sorted_keys, sb_next, sb_pairs, sb_sort, sb_format
+-- 25_metatables.lua: no __gc, no __mode, not even added later to a metatable in use
 local sb_setmetatable, sb_rawset
 -- 30_coroutines.lua: commands, and coroutines that pass them up to the driver
 local CMD, yield_command, driver_owned, sb_create, sb_resume, sb_close, sb_wrap, sb_spawn
@@ -47,8 +49,13 @@ local NULL, ARRAY_MT, OBJECT_MT, ValueError, encode, protect, export
 local json, import
 -- 60_os.lua: time from the driver's clock
 local set_now, sb_os
--- 65_c_loop_guards.lua: C loops the instruction budget cannot see
-local guarded, sb_rep, sb_move
+-- 45_on_demand.lua: code loaded when first needed (lua/on_demand/): Lua patterns on a matcher
+-- the budget counts, the table functions' slow paths
+local on_demand, pattern_find, pattern_match, pattern_gmatch, pattern_gsub
+-- 65_c_loop_guards.lua: C work charged to the budget, C loops run as counted Lua
+local c_call, check_chains, sb_rep, sb_upper, sb_lower, sb_reverse, sb_sub
+local sb_insert, sb_remove, sb_concat, sb_unpack, sb_move
+local sb_utf8_len, sb_utf8_offset, sb_utf8_codepoint, sb_utf8_char
 -- 70_modules.lua: the environment, require and load
 local env, sb_load, sb_require, configure, add_module, add_library, compile
 -- 80_shim_kit.lua: what flowctl's shim chunks receive

@@ -1,6 +1,8 @@
 -- Determinism: what the same program must do the same way on every run and on its replay.
 -- Iteration order is the keys' order (never the hash table's), sorting never picks a random
--- pivot, text never shows an address, and nothing runs at garbage-collection time.
+-- pivot, text never shows an address (nor a NaN's sign), and nothing runs at garbage-collection
+-- time (25_metatables.lua).
+local mabs = math.abs
 
 -- tostring without addresses: tables, functions and threads print their type (or __name).
 function sb_tostring(v)
@@ -17,6 +19,7 @@ function sb_tostring(v)
     end
     local t = raw_type(v)
     if t == "table" or t == "function" or t == "thread" or t == "userdata" then return t end
+    if v ~= v then return "nan" end     -- C prints 0/0 as "-nan" on x86-64, "nan" on aarch64
     return raw_tostring(v)
 end
 
@@ -25,7 +28,7 @@ end
 function plain_text(v)
     local t = raw_type(v)
     if t == "string" then return v end
-    if t == "number" or t == "boolean" or t == "nil" then return raw_tostring(v) end
+    if t == "number" or t == "boolean" or t == "nil" then return v ~= v and "nan" or raw_tostring(v) end
     return "(a " .. t .. " value)"
 end
 
@@ -156,6 +159,7 @@ function sb_format(fmt, ...)
     if raw_type(fmt) ~= "string" then return sformat(fmt, ...) end
     local args = pack(...)
     local index = 0
+    charge(#fmt * 4)                  -- C's matcher reads every byte (65_c_loop_guards.lua)
     for spec in sgmatch(fmt, "%%[-+ #0]*%d*%.?%d*(.)") do
         if spec ~= "%" then
             index = index + 1
@@ -163,43 +167,16 @@ function sb_format(fmt, ...)
                 raw_error("string.format: %p is not available (addresses differ between runs)", 2)
             elseif spec == "s" then
                 local v = args[index]
-                if raw_type(v) ~= "string" and raw_type(v) ~= "number" then args[index] = sb_tostring(v) end
+                if raw_type(v) ~= "string" and (raw_type(v) ~= "number" or v ~= v) then
+                    args[index] = sb_tostring(v)
+                end
+            elseif raw_type(args[index]) == "number" and args[index] ~= args[index]
+                    and sfind("aAeEfFgG", spec, 1, true) then
+                args[index] = mabs(args[index])    -- a NaN without its sign: "nan" on every platform
             end
         end
     end
-    return sformat(fmt, unpack(args, 1, args.n))
-end
-
--- Finalizers and weak tables run at garbage-collection time, which differs between a run
--- and its replay; refusing them keeps every effect in program order.
-local GC_FIELDS = {
-    __gc = "__gc finalizers are not allowed in the sandbox (they run at garbage-collection time, "
-        .. "which is not deterministic)",
-    __mode = "weak tables (__mode) are not allowed in the sandbox (entries vanish at garbage-collection "
-        .. "time, which is not deterministic)",
-}
-
--- A metatable in use keeps refusing them: Lua honours a __mode added later, so the guard
--- stays on the metatable itself (and rawset checks for it too).
-local MT_GUARD = {__metatable = false}
-MT_GUARD.__newindex = function(mt, key, value)
-    if GC_FIELDS[key] then raw_error("setmetatable: " .. GC_FIELDS[key], 2) end
-    raw_rawset(mt, key, value)
-end
-
-function sb_setmetatable(t, mt)
-    if raw_type(mt) == "table" then
-        for field, why in raw_next, GC_FIELDS do
-            if raw_rawget(mt, field) ~= nil then raw_error("setmetatable: " .. why, 2) end
-        end
-        if debug_getmetatable(mt) == nil then raw_setmetatable(mt, MT_GUARD) end
-    end
-    return raw_setmetatable(t, mt)
-end
-
-function sb_rawset(t, key, value)
-    if GC_FIELDS[key] and debug_getmetatable(t) == MT_GUARD then
-        raw_error("rawset: " .. GC_FIELDS[key], 2)
-    end
-    return raw_rawset(t, key, value)
+    local result = sformat(fmt, unpack(args, 1, args.n))
+    charge(#result // 16)
+    return result
 end

@@ -36,7 +36,7 @@ local function forward_answer(co, ...)
 end
 
 forward = function(co, ok, first, ...)
-    if ok and first == CMD and raw_status(co) == "suspended" then
+    if ok and raw_rawequal(first, CMD) and raw_status(co) == "suspended" then
         driver_owned[co] = true
         return forward_answer(co, raw_yield(CMD, ...))   -- tail calls: no stack growth
     end

@@ -44,26 +44,42 @@ function errors.new(spec)
     return new_error(kind, message, spec.retryable, spec.details, where)
 end
 function errors.is(err, kind)
-    return debug_getmetatable(err) == Error and (kind == nil or raw_rawget(err, "_kind") == kind)
+    return raw_rawequal(debug_getmetatable(err), Error) and (kind == nil or raw_rawget(err, "_kind") == kind)
 end
 
--- error_text(err): the first line of a traceback for any error value, without running metamethods
+-- valid_text(s): s with each byte that is not part of valid UTF-8 replaced by U+FFFD. A Lua
+-- string may hold any bytes; text for Python (messages, tracebacks) must decode.
+local function valid_text(s)
+    if utf8_len(s) then return s end
+    local parts, n, from = {}, 0, 1
+    while true do
+        local ok, bad = utf8_len(s, from)
+        if ok then break end
+        parts[n + 1], parts[n + 2] = ssub(s, from, bad - 1), "\u{FFFD}"
+        n, from = n + 2, bad + 1
+    end
+    parts[n + 1] = ssub(s, from)
+    return concat(parts, "", 1, n + 1)
+end
+
+-- error_text(err): the first line of a traceback for any error value, as valid UTF-8 text,
+-- without running metamethods
 function error_text(err)
-    if raw_type(err) == "string" then return err end
-    if debug_getmetatable(err) == Error then
-        return plain_text(raw_rawget(err, "_kind")) .. ": " .. plain_text(raw_rawget(err, "_message"))
+    if raw_type(err) == "string" then return valid_text(err) end
+    if raw_rawequal(debug_getmetatable(err), Error) then
+        return valid_text(plain_text(raw_rawget(err, "_kind")) .. ": " .. plain_text(raw_rawget(err, "_message")))
     end
     if raw_type(err) == "number" then return raw_tostring(err) end
     return "(error object is a " .. raw_type(err) .. " value)"
 end
 
--- Fields of an error object as plain strings and a boolean: user code can rawset anything
--- into an error object, and Python must never str() a Lua table (see plain_text).
+-- Fields of an error object as plain UTF-8 strings and a boolean: user code can rawset
+-- anything into an error object, and Python must never str() a Lua table (see plain_text).
 function error_fields(err)
-    if debug_getmetatable(err) ~= Error then return nil end
+    if not raw_rawequal(debug_getmetatable(err), Error) then return nil end
     local kind, where = raw_rawget(err, "_kind"), raw_rawget(err, "_where")
-    if raw_type(kind) ~= "string" then kind = "INTERNAL" end
-    if where ~= nil then where = plain_text(where) end
-    return kind, plain_text(raw_rawget(err, "_message")), raw_rawget(err, "_retryable") == true,
+    kind = raw_type(kind) == "string" and valid_text(kind) or "INTERNAL"
+    if where ~= nil then where = valid_text(plain_text(where)) end
+    return kind, valid_text(plain_text(raw_rawget(err, "_message"))), raw_rawget(err, "_retryable") == true,
         raw_rawget(err, "_details"), where
 end

@@ -11,7 +11,9 @@ NULL = raw_setmetatable({}, {
 ARRAY_MT = {__name = "json.array", __metatable = "json.array"}
 OBJECT_MT = {__name = "json.object", __metatable = "json.object"}
 
-ValueError = {}     -- raised (as a table) by encode/decode; caught in this file
+-- raised (as a table) by encode/decode and caught in this file; a table with this metatable
+-- also stands for a value that cannot cross (90_control.lua): encoding it fails with its message
+ValueError = {}
 
 local function path_string(root, stack, depth)
     local parts = {root}
@@ -49,7 +51,11 @@ end
 
 local function rfc3339(ns)
     local secs, frac = ns // 1000000000, ns % 1000000000
-    local text = os_date("!%Y-%m-%dT%H:%M:%S", secs)
+    local ok, text = raw_pcall(os_date, "!%Y-%m-%dT%H:%M:%S", secs)
+    if not ok then
+        if is_fatal(text) then raw_error(text, 0) end
+        return nil
+    end
     if frac ~= 0 then text = text .. sgsub(sformat(".%09d", frac), "0+$", "") end
     return text .. "Z"
 end
@@ -75,6 +81,7 @@ function encode(value, root)
         depth = depth - 1
     end
     local function put_string(s)
+        charge(#s * 4)      -- C reads it twice, gsub ~10 ns a byte (10_limits.lua, 65_c_loop_guards.lua)
         if utf8_len(s) == nil then
             fail("string is not valid UTF-8 (binary data must be encoded, e.g. as hex, to cross Temporal)")
         end
@@ -84,8 +91,21 @@ function encode(value, root)
         if depth >= 100 then fail("tables nested more than 100 levels deep") end
         if active[t] then fail("table refers to itself (a cycle); it cannot be sent") end
         local name = mt and type_names[mt]
-        if name == "flowctl.Duration" then emit(raw_tostring(raw_rawget(t, "ns") // 1000000)); return end
-        if name == "flowctl.Time" then put_string(rfc3339(raw_rawget(t, "ns"))); return end
+        if name == "flowctl.Duration" or name == "flowctl.Time" then
+            -- this runs outside any instruction budget: never compute with a field user code
+            -- could have replaced (a table whose __idiv loops, or returns text to splice in)
+            local ns = raw_rawget(t, "ns")
+            if mtype(ns) ~= "integer" then
+                fail("a " .. name .. " whose ns was changed (it is a " .. raw_type(ns) .. ", not an integer) "
+                    .. "cannot be sent")
+            end
+            if name == "flowctl.Duration" then emit(sformat("%d", ns // 1000000)); return end
+            local text = rfc3339(ns)
+            if text == nil then fail("a flowctl.Time out of range (year beyond 9999?) cannot be sent") end
+            put_string(text)
+            return
+        end
+        if raw_rawequal(mt, ValueError) then fail(raw_rawget(t, "message")) end
         active[t] = true
         if name == "flowctl.Error" then
             t = {kind = raw_rawget(t, "_kind"), message = raw_rawget(t, "_message"),
@@ -102,7 +122,7 @@ function encode(value, root)
             end
         end
         if count == 0 then
-            emit(mt == OBJECT_MT and "{}" or "[]")
+            emit(raw_rawequal(mt, OBJECT_MT) and "{}" or "[]")
         elseif not has_other then
             if max_index ~= count then
                 fail("array has holes (index " .. max_index .. " but only " .. count .. " items); "
@@ -138,7 +158,7 @@ function encode(value, root)
     end
     put = function(v)
         local t = raw_type(v)
-        if v == nil or v == NULL then
+        if v == nil or raw_rawequal(v, NULL) then
             emit("null")
         elseif t == "boolean" then
             emit(v and "true" or "false")
@@ -165,7 +185,7 @@ end
 function protect(fn, ...)
     local ok, result = raw_pcall(fn, ...)
     if ok then return result, nil end
-    if debug_getmetatable(result) == ValueError then return nil, result.message end
+    if raw_rawequal(debug_getmetatable(result), ValueError) then return nil, raw_rawget(result, "message") end
     raw_error(result, 0)
 end
 

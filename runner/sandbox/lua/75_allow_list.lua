@@ -16,21 +16,25 @@ end
 -- Libraries are copies, so user code changing them changes only its own tables.
 local sb_string = copy(string, {dump = true})          -- functions of their arguments; no dump (bytecode out)
 sb_string.format = sb_format                           -- * no %p, no addresses through %s
-sb_string.find = guarded("find", string.find)          -- * no pattern that backtracks for hours
-sb_string.match = guarded("match", string.match)       -- *
-sb_string.gmatch = guarded("gmatch", string.gmatch)    -- *
-sb_string.gsub = guarded("gsub", string.gsub)          -- *
-sb_string.rep = sb_rep                                 -- * string.rep("", huge) cannot hang
+sb_string.find = pattern_find                          -- * patterns on a counted matcher; plain
+sb_string.match = pattern_match                        -- * searches charged by length
+sb_string.gmatch = pattern_gmatch                      -- *
+sb_string.gsub = pattern_gsub                          -- *
+sb_string.rep = sb_rep                                 -- * charged by length; rep("", huge) cannot hang
+sb_string.upper, sb_string.lower = sb_upper, sb_lower  -- * charged by length
+sb_string.reverse, sb_string.sub = sb_reverse, sb_sub  -- *
 local sb_table = copy(table)                           -- functions of the tables they are given
 sb_table.sort = sb_sort                                -- * stable, no random pivot
 sb_table.move = sb_move                                -- * a long range counts as instructions
+sb_table.insert, sb_table.remove = sb_insert, sb_remove  -- * charged by the slots they move, or
+sb_table.concat, sb_table.unpack = sb_concat, sb_unpack  -- * run as counted Lua (a __len, __index)
 local sb_math = copy(math, {randomseed = true})        -- functions of their arguments; random is
                                                        -- seeded from the run (below), never by user code
 local sb_coroutine = {
     create = sb_create,                                -- * the instruction budget in every coroutine
     resume = sb_resume,                                -- * commands pass through; driver threads refused
     wrap = sb_wrap,                                    -- *
-    close = sb_close,                                  -- * driver threads refused
+    close = sb_close_checked,                          -- * driver threads refused; re-raises a limit
     yield = coroutine.yield,                           -- cannot forge a command (its sentinel is private)
     status = coroutine.status,                         -- reads a coroutine's state
     isyieldable = coroutine.isyieldable,               -- reads a coroutine's state
@@ -40,8 +44,8 @@ if config.spawn then
     sb_coroutine.spawn = sb_spawn                      -- * the driver starts it as a workflow thread
 end
 
-env.assert = assert                                    -- raises an error in this runtime
-env.error = error                                      -- raises; pcall below re-raises limit errors
+env.assert = sb_assert                                 -- * raises; cannot forge a limit's message
+env.error = sb_error                                   -- * raises; cannot forge a limit's message
 env.getmetatable = getmetatable                        -- honours __metatable: flowctl's objects show a name
 env.ipairs = ipairs                                    -- 1..n, in order
 env.next = sb_next                                     -- * the keys' order, not the hash table's
@@ -57,7 +61,8 @@ env.setmetatable = sb_setmetatable                     -- * no __gc/__mode; a pr
 env.tonumber = tonumber                                -- a function of its arguments
 env.tostring = sb_tostring                             -- * no addresses
 env.type = type                                        -- a function of its argument
-env.load = sb_load                                     -- * text chunks only, in this environment
+env.load = sb_load_checked                             -- * text chunks only, in this environment; a
+                                                       -- reader runs as Lua: it cannot swallow a limit
 env.require = sb_require                               -- * listed modules and imports only
 env.collectgarbage = function() return 0 end           -- * a stub: GC timing is not the program's
 env.print = function() end                             -- replaced by the log shim
@@ -66,6 +71,8 @@ env.string = sb_string
 env.table = sb_table
 env.math = sb_math
 env.utf8 = copy(utf8)                                  -- functions of the strings they are given
+env.utf8.len, env.utf8.offset = sb_utf8_len, sb_utf8_offset                -- * charged by length
+env.utf8.codepoint, env.utf8.char = sb_utf8_codepoint, sb_utf8_char        -- *
 env.coroutine = sb_coroutine
 env.os = sb_os                                         -- * time, clock and date on the driver's clock
 env._G = env                                           -- this environment, not the real globals

@@ -38,6 +38,24 @@ function control.entrypoint(chunk, method, chunkname)
     end
 end
 
+-- Everything step hands Python is text Python can decode: a Lua string may hold any bytes.
+-- A result string that is not UTF-8 becomes a value the exporter refuses, naming its path
+-- ("result: string is not valid UTF-8"), where Python's decoder would raise a traceback.
+local NOT_UTF8 = "string is not valid UTF-8 (binary data must be encoded, e.g. as hex, to cross Temporal)"
+local function crossable(r)
+    for i = 2, r.n do
+        local v = r[i]
+        if raw_type(v) == "string" and not utf8_len(v) then
+            r[i] = raw_setmetatable({message = NOT_UTF8}, ValueError)
+        end
+    end
+    return r
+end
+
+local function text_or_unknown(where)
+    return where and error_text(where) or "?"
+end
+
 -- step(id, ...) resumes a driver thread once: "done", n, results... | "command", cmd |
 -- "yield", nil | "limit", name, where | "error", value, traceback, where.
 function control.step(id, ...)
@@ -50,22 +68,23 @@ function control.step(id, ...)
     end
     if limit_hit ~= nil or (not r[1] and is_fatal(r[2])) then
         local hit = limit_hit
-        return "limit", hit[1], (hit[2] ~= "?" and hit[2]) or user_where(co) or "?"
+        return "limit", hit[1], text_or_unknown((hit[2] ~= "?" and hit[2]) or user_where(co))
     end
     if r[1] then
-        if raw_status(co) == "dead" then return "done", r.n - 1, unpack(r, 2, r.n) end
-        if r[2] == CMD then return "command", r[3] end
+        if raw_status(co) == "dead" then return "done", r.n - 1, unpack(crossable(r), 2, r.n) end
+        if raw_rawequal(r[2], CMD) then return "command", r[3] end
         return "yield", nil
     end
     local err = r[2]
-    return "error", err, traceback(co, error_text(err), 0), user_where(co) or "?"
+    if raw_type(err) == "string" then err = error_text(err) end
+    return "error", err, error_text(traceback(co, error_text(err), 0)), text_or_unknown(user_where(co))
 end
 
 -- limit_where(id): where a limit stopped driver thread `id` (for a memory error that escaped step).
 function control.limit_where(id)
-    if limit_hit ~= nil and limit_hit[2] ~= "?" then return limit_hit[2] end
+    if limit_hit ~= nil and limit_hit[2] ~= "?" then return error_text(limit_hit[2]) end
     local co = id and threads[id]
-    return (co and user_where(co)) or "?"
+    return text_or_unknown(co and user_where(co))
 end
 
 function control.type(v)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from runner.sandbox.driver import Blocking, Handler, Reply, ShimError, ShimFailure, WorkflowDriver
+from runner.sandbox.driver import Blocking, Handler, Reply, ShimError, ShimFailure, WorkflowDriver, read_only
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
 from runner.sandbox.runtime import SandboxLimits
 from tests.support.sandboxes import command_sandbox, drive, workflow_main
@@ -306,18 +306,22 @@ return first, second, x, y, ok, err
 
 # ---------------------------------------------------------------------------------- queries, updates
 
-async def test_call_now_answers_immediate_commands_and_refuses_waiting_ones() -> None:
+async def test_call_now_answers_read_only_commands_and_refuses_the_rest() -> None:
     gates = Gates()
     sandbox = command_sandbox()
-    driver = WorkflowDriver(sandbox, {"now": lambda _cmd: (42,), "wait": gates.handler})
+    driver = WorkflowDriver(sandbox, {"now": read_only(lambda _cmd: (42,)), "wait": read_only(gates.handler),
+                                      "listen": lambda _cmd: (7,)})
     query = sandbox.compile("local cmd = require('cmd')\nreturn function(x)\n"
                             "local ok, err = pcall(cmd.call, {op = 'wait', gate = 'q'})\n"
                             "local ok2, err2 = pcall(cmd.call, {op = 'teleport'})\n"
-                            "return cmd.call{op = 'now'} + x, err, err2\nend", "query.lua")()
-    now, waits, unknown = driver.call_now(query, 1)
+                            "local ok3, err3 = pcall(cmd.call, {op = 'listen'})\n"
+                            "return cmd.call{op = 'now'} + x, err, err2:kind(), err3:kind(), err3:message(), "
+                            "err3:retryable()\nend", "query.lua")()
+    now, waits, unknown, changes, message, retryable = driver.call_now(query, 1)
     assert now == 43
     assert waits == "wait cannot be used in a query or update validator (it waits)"
-    assert unknown == "teleport cannot be used in a query or update validator (it would wait or change the workflow)"
+    assert (unknown, changes, retryable) == ("NONDETERMINISTIC_CALL", "NONDETERMINISTIC_CALL", False)
+    assert message.startswith("listen cannot be used in a query handler or update validator: they may only read")
     assert gates.started == ["q"], "the handler ran, its work was closed unstarted"
 
 

@@ -1,0 +1,90 @@
+-- Metatables: what setmetatable and rawset may do. Finalizers (__gc) and weak tables (__mode)
+-- run at garbage-collection time, which differs between a run and its replay; refusing them
+-- keeps every effect in program order. Lua honours a __mode added to a metatable in use, so
+-- a metatable stays guarded once used, whatever it inherits.
+local debug_setmetatable = debug.setmetatable
+
+local GC_FIELDS = {
+    __gc = "__gc finalizers are not allowed in the sandbox (they run at garbage-collection time, "
+        .. "which is not deterministic)",
+    __mode = "weak tables (__mode) are not allowed in the sandbox (entries vanish at garbage-collection "
+        .. "time, which is not deterministic)",
+    -- (not about garbage collection: a __close method could put another error in the place of
+    -- the one that ends a run at a limit; 10_limits.lua)
+    __close = "to-be-closed variables (__close) are not allowed in the sandbox (a __close method could "
+        .. "replace the error that stops a run at a limit)",
+}
+
+-- A metatable with no metatable of its own gets MT_GUARD, whose __newindex checks new keys.
+local MT_GUARD = {__metatable = false}
+MT_GUARD.__newindex = function(mt, key, value)
+    if GC_FIELDS[key] then raw_error("setmetatable: " .. GC_FIELDS[key], 2) end
+    raw_rawset(mt, key, value)
+end
+
+-- One that has a metatable of its own (a class that inherits: setmetatable(Derived, {__index =
+-- Base})) gets a guard of its own instead: a private metatable with its parent's events as they
+-- are when it is first used, whose __index and __newindex follow the parent as it changes, and
+-- whose __newindex checks new keys too; getmetatable() still shows the parent.
+local PARENT = {}           -- guard[PARENT]: the user's metatable a guard stands in for
+
+local function forward_index(t, k)
+    local h = raw_rawget(raw_rawget(debug_getmetatable(t), PARENT), "__index")
+    if raw_type(h) == "function" then return h(t, k) end
+    if h ~= nil then return h[k] end
+end
+
+local function forward_newindex(t, k, v)
+    if GC_FIELDS[k] then raw_error("setmetatable: " .. GC_FIELDS[k], 2) end
+    local h = raw_rawget(raw_rawget(debug_getmetatable(t), PARENT), "__newindex")
+    if raw_type(h) == "function" then
+        h(t, k, v)
+    elseif h ~= nil then
+        h[k] = v
+    else
+        raw_rawset(t, k, v)
+    end
+end
+
+local function is_guarded(t)
+    local mt = debug_getmetatable(t)
+    return raw_rawequal(mt, MT_GUARD) or (mt ~= nil and raw_rawget(mt, PARENT) ~= nil)
+end
+
+-- guard(mt): from now on `mt` refuses a __gc or __mode added later (an error at level 3)
+local function guard(mt)
+    local parent = debug_getmetatable(mt)
+    if parent == nil then
+        raw_setmetatable(mt, MT_GUARD)
+        return
+    end
+    if raw_rawequal(parent, MT_GUARD) or raw_rawget(parent, PARENT) ~= nil then return end
+    if type_names[parent] then
+        raw_error("setmetatable: a " .. type_names[parent] .. " cannot be used as a metatable", 3)
+    end
+    local g = {}
+    for event, handler in raw_next, parent do
+        if not GC_FIELDS[event] then g[event] = handler end
+    end
+    g[PARENT], g.__index, g.__newindex = parent, forward_index, forward_newindex
+    if raw_rawget(parent, "__metatable") == nil then g.__metatable = parent end
+    debug_setmetatable(mt, g)       -- Lua's own setmetatable refuses a parent with a __metatable
+end
+
+function sb_setmetatable(t, mt)
+    if raw_type(mt) == "table" then
+        for field, why in raw_next, GC_FIELDS do
+            if raw_rawget(mt, field) ~= nil then raw_error("setmetatable: " .. why, 2) end
+        end
+        check_chains(t, mt)                         -- no long __index chains (65_c_loop_guards.lua)
+        guard(mt)
+    end
+    return raw_setmetatable(t, mt)
+end
+
+function sb_rawset(t, key, value)
+    if GC_FIELDS[key] and is_guarded(t) then
+        raw_error("rawset: " .. GC_FIELDS[key], 2)
+    end
+    return raw_rawset(t, key, value)
+end
