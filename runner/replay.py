@@ -28,7 +28,8 @@ from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 from registry.errors import FlowError
 from runner.history import commands_of, format_duration
 from runner.revision_source import ProjectRevisionSource, RevisionSource, StoreRevisionSource
-from runner.sandbox.failures import FlowFailure
+from runner.sandbox.failures import FlowFailure, ShimError
+from runner.sandbox.values import command_op, integer, text
 from runner.temporal.interceptors import ContextInterceptor
 from runner.temporal.memo import REVISION_MEMO
 from runner.temporal.workflow import make_workflow_class
@@ -188,20 +189,21 @@ class _CommandRecorder:
 
 
 def _lua_command_line(command: Any) -> str | None:
-    """A yielded command as commands_of writes the history event it becomes (None: no Temporal command)."""
-    try:
-        op = command["op"]
-    except Exception:
-        return None
+    """A yielded command as commands_of writes the history event it becomes (None: no Temporal command).
+
+    Fields are read through runner.sandbox.values (typed, no user metamethod runs); a field of the
+    wrong type leaves the line without its detail — the run's own handler reports the error.
+    """
+    op = command_op(command)
     if op in ("funcs.call", "funcs.start"):
-        return f"activity {command['id']}"
+        return f"activity {_field(text, command, 'id')}".rstrip()
     if op in ("time.sleep", "time.after"):
-        ns = command["ns"]
+        ns = _field(integer, command, "ns")
         return f"timer {format_duration(ns / 1e9)}" if isinstance(ns, int) else "timer"
     if op in ("process.exec", "process.spawn", "workflow.exec"):
         return "child"
     if op == "process.send":
-        return f"signal_external {command['topic']}"
+        return f"signal_external {_field(text, command, 'topic')}".rstrip()
     if op == "workflow.version":
         return "marker"
     if op == "workflow.attrs":
@@ -209,6 +211,14 @@ def _lua_command_line(command: Any) -> str | None:
     if op == "workflow.continue_as_new":
         return "continue_as_new"
     return None
+
+
+def _field(read: Any, command: Any, key: str) -> Any:
+    """``read(command, key)`` (values.text / integer), or "" when the field is missing or of another type."""
+    try:
+        return read(command, key, key)
+    except ShimError:
+        return ""
 
 
 def _same(history_line: str, new_line: str) -> bool:

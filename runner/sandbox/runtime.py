@@ -281,6 +281,10 @@ class LuaSandbox:
         """Lua's type() of a value held by Python."""
         return str(self._lua_type(value))
 
+    def defined_line(self, fn: Any) -> int:
+        """The line a Lua function is defined at (``debug.getinfo(fn, "S").linedefined``; 0 for C functions)."""
+        return int(self.lua.globals().debug.getinfo(fn, "S").linedefined)
+
     def export(self, value: Any, path: str = "value") -> Any:
         """A Lua value as plain Python data (docs/sandbox.md, Values); FlowFailure(INVALID) naming the path if not."""
         if value is None or isinstance(value, bool | int | float):

@@ -42,6 +42,7 @@ from runner.revision_source import RevisionSource, imported_libraries
 from runner.sandbox.driver import Blocking, Handler, Reply, ShimError, run_until_done
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
 from runner.sandbox.runtime import ACTIVITY_LIMITS, LuaSandbox, SandboxLimits
+from runner.sandbox.values import command_op
 from runner.shims.activity_modules import ActivityCalls, install_activity_modules
 from runner.temporal.failures import to_application_error
 from runner.temporal.interceptors import current_context
@@ -231,10 +232,11 @@ def _answer(handlers: dict[str, Handler], calls: ActivityCalls, command: Any) ->
     if calls.is_cancelled():
         # Every command is a cancellation point; the attempt is already reported cancelled.
         raise FlowFailure("CANCELED", "the activity was cancelled", retryable=False)
-    op = command["op"]
-    handler = handlers.get(op) if isinstance(op, str) else None
+    op = command_op(command)
+    handler = handlers.get(op) if op is not None else None
     if handler is None:
-        raise ShimError(f"{op!r} is not available in activities")
+        raise ShimError(f"{op!r} is not available in activities" if op is not None
+                        else "a yielded value is not a flowctl command")
     reply = handler(command)
     assert not isinstance(reply, Blocking), f"{op}: an activity's handlers answer at once"
     return reply

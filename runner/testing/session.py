@@ -51,6 +51,7 @@ from runner.revision_source import ProjectRevisionSource
 from runner.sandbox.driver import ShimError, run_until_done, run_until_done_async
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
 from runner.sandbox.runtime import LuaSandbox, SandboxLimits
+from runner.sandbox.values import command_op, flag, lua_field, text
 from runner.shims.workflow_modules import install_log
 from runner.temporal.activities import ActivityRunner
 from runner.temporal.failures import failure_from_temporal, to_application_error
@@ -258,23 +259,23 @@ class _TestCase:
     # ------------------------------------------------------------------ commands
 
     async def _answer(self, command: Any) -> tuple[Any, ...]:
-        op = command["op"]
+        op = command_op(command)
         if op == "test.run":
             return await self._run_workflow(command)
         return self._answer_now(op, command)
 
     def _answer_in_mock(self, activity_type: str, command: Any) -> tuple[Any, ...]:
-        return self._answer_now(command["op"], command, in_mock=activity_type)
+        return self._answer_now(command_op(command), command, in_mock=activity_type)
 
     def _answer_now(self, op: Any, command: Any, *, in_mock: str | None = None) -> tuple[Any, ...]:
         sandbox = self.sandbox
         assert sandbox is not None
         if op == "log":
-            where = command["where"] or "?"
-            self.output.append(f"[{where}] {command['message']}")
+            where = text(command, "where", "log", optional=True) or "?"
+            self.output.append(f"[{where}] {text(command, 'message', 'log')}")
             return ()
         if op == "test.diff":
-            return (text_diff(str(command["expected"]), str(command["actual"])),)
+            return (text_diff(text(command, "expected", "test.diff"), text(command, "actual", "test.diff")),)
         if in_mock is not None:
             raise ShimError(f"{op} cannot be used inside the mock of {in_mock}")
         if op in ("test.history", "test.commands", "test.golden"):
@@ -286,7 +287,7 @@ class _TestCase:
             if op == "test.commands":
                 return (sandbox.import_(commands, "test.commands()"),)
             try:
-                path = golden_path(self.file.path, str(command["name"]))
+                path = golden_path(self.file.path, text(command, "name", "test.golden"))
             except ValueError as exc:
                 raise ShimError(str(exc)) from None
             problem, diff = check_golden(path, commands, update=self.session.update_golden,
@@ -328,7 +329,7 @@ class _TestCase:
     async def _run_workflow(self, command: Any) -> tuple[Any, ...]:
         sandbox = self.sandbox
         assert sandbox is not None
-        entry_id = str(command["id"])
+        entry_id = text(command, "id", "test.run")
         what = f"test.run({entry_id!r})"
         source = await self._worker_source()
         try:
@@ -337,10 +338,10 @@ class _TestCase:
             known = ", ".join(r.entry_id for r in source.entries("workflow.lua")) or "none"
             raise ShimError(f"{what}: no workflow.lua entry {entry_id} in {display_path(self.file.entries_dir)} "
                             f"(known: {known})") from None
-        options = self._run_options(command["options"], what, source)
+        options = self._run_options(lua_field(command, "options", what), what, source)
         value = NO_INPUT
-        if command["has_input"]:
-            value = self._export(command["input"], f"{what} input")
+        if flag(command, "has_input", what):
+            value = self._export(lua_field(command, "input", what), f"{what} input")
         self.runs += 1
         workflow_id = options["id"] or f"test-{self.test.name}-{self.runs}-{uuid.uuid4().hex[:8]}"
         client = self.session.env.client
@@ -531,7 +532,7 @@ class _TestCase:
 
 def _while_loading(command: Any) -> tuple[Any, ...]:
     """While a test file loads it may log, nothing else."""
-    op = command["op"]
+    op = command_op(command)
     if op != "log":
         raise ShimError(f"{op} cannot run while the file loads; call it inside a test_ function")
     return ()
@@ -548,7 +549,6 @@ def _user_frames(traceback: str) -> str:
 
 def _test_functions(sandbox: LuaSandbox, module: Any, *, with_functions: bool = False) -> list[Any]:
     """``(line, name)`` (or ``(line, name, fn)``) of the ``test_*`` functions a file returns or defines."""
-    getinfo = sandbox.lua.globals().debug.getinfo
     found: dict[str, Any] = {}
     tables = [sandbox.env]
     if module is not None and sandbox.lua_type(module) == "table":
@@ -559,7 +559,7 @@ def _test_functions(sandbox: LuaSandbox, module: Any, *, with_functions: bool = 
                 found[key] = value
     listed = []
     for name, fn in found.items():
-        line = int(getinfo(fn, "S").linedefined)
+        line = sandbox.defined_line(fn)
         listed.append((line, name, fn) if with_functions else (line, name))
     return listed
 
