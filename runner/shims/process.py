@@ -330,6 +330,13 @@ async def _spawn(run: WorkflowRun, state: ProcessState, request: StartRequest, *
         except WorkflowAlreadyStartedError:
             if request.conflict != "terminate_existing":
                 return await _existing(run, request, wait=wait)
+            if request.workflow_id not in state.children:
+                # the authority rule of terminate: a run replaces only a workflow it spawned itself
+                failure = FlowFailure("NOT_FOUND", f"id_conflict_policy terminate_existing: {request.workflow_id} is "
+                                      "running and is not a child of this workflow (a workflow can terminate only "
+                                      "the workflows it spawned)", retryable=False,
+                                      details={"workflow_id": request.workflow_id})
+                return (None, sandbox.error_object(failure))
             # Child starts have no conflict policy in Temporal: terminate the running one, then start again.
             terminated = await _terminate(run, request.workflow_id, "replaced (id_conflict_policy terminate_existing)")
             if terminated[0] is None:

@@ -188,3 +188,16 @@ async def test_signals_from_the_plain_temporal_cli(project: LuaProject, dev_serv
 
 async def test_every_history_replays_twenty_times(project: LuaProject) -> None:
     await RECORDER.assert_all_replay(project.source, project.client, at_least=16, children_at_least=14)
+
+
+async def test_terminate_existing_replaces_only_a_child_of_the_caller(project: LuaProject) -> None:
+    victim_id = f"victim-{uuid.uuid4().hex[:8]}"
+    victim = await project.start("app:long_workflow", {"iterations": 50}, workflow_id=victim_id)
+    try:
+        result = await finish(await project.start("app:usurper", {"id": victim_id}))
+        assert "pid" not in result and result["kind"] == "NOT_FOUND"
+        assert result["message"].startswith(f"id_conflict_policy terminate_existing: {victim_id} is running and is "
+                                            "not a child of this workflow"), result
+        assert (await victim.describe()).status is not None and (await victim.describe()).status.name == "RUNNING"
+    finally:
+        await victim.terminate("test cleanup")
