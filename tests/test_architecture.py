@@ -204,7 +204,7 @@ def test_no_lua_source_hides_in_a_python_string() -> None:
 
 def test_the_house_keeps_its_shape() -> None:
     """The sizes docs/architecture.md promises: a thin cli.py, small folders, short prelude chunks."""
-    assert len((ROOT / "cli.py").read_text(encoding="utf-8").splitlines()) <= 500
+    assert len((ROOT / "cli.py").read_text(encoding="utf-8").splitlines()) <= 600
     for folder in sorted(p for p in (ROOT / "runner").rglob("*") if p.is_dir() and (p / "__init__.py").exists()):
         modules = [p for p in folder.glob("*.py") if p.name != "__init__.py"]
         assert len(modules) <= 12, f"{folder.relative_to(ROOT)} holds {len(modules)} modules: split it by job"
