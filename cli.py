@@ -27,6 +27,9 @@ from registry.schedules import OVERLAPS
 from registry.schema_export import export_schemas
 from runner import console
 from runner.console import Decorator, FlowGroup, emit, finish, options
+from runner.project.completion import SHELLS, completion_script, entry_ids
+from runner.project.init import EXAMPLES, init_project
+from runner.project.stubs import write_stubs
 from runner.rollout import DEFAULT_GATE_LIMIT, ReplayGate
 from runner.schedules import ScheduleReconciler
 
@@ -36,8 +39,8 @@ _VALIDATE_CACHE = Path(".flowctl", "cache")
 #: ``--client ID``, the temporal.client entry to connect with (each command says which is the default).
 client_option = functools.partial(click.option, "--client", "client_id", metavar="ID")
 registry_option = click.option("--registry", "registry_url", envvar="FLOWCTL_REGISTRY", metavar="URL",
-                               help="Registry: a path or sqlite:///path.db (default .flowctl/registry.db; "
-                                    "env FLOWCTL_REGISTRY).")
+                               help="Registry: a path, sqlite:///path.db or postgresql://user@host:port/db "
+                                    "(default .flowctl/registry.db; env FLOWCTL_REGISTRY).")
 #: ``--registry URL --json``, which every command reading the registry takes.
 registry_json_options = options(registry_option, click.option("--json", "as_json", is_flag=True, help="Print JSON."))
 run_id_option = click.option("--run-id", help="A specific run (default: the latest).")
@@ -150,7 +153,7 @@ def apply_command(entries_dir: str, registry_url: str | None, prune: bool, stric
 
 @main.group("registry")
 def registry_group() -> None:
-    """Inspect the registry: list, show, history; roll an entry back."""
+    """Inspect the registry: list, show, history; roll an entry back; copy it to another store."""
 
 
 @registry_group.command("list")
@@ -161,7 +164,7 @@ def registry_list_command(registry_url: str | None, as_json: bool) -> None:
 
 
 @registry_group.command("show")
-@click.argument("entry_id")
+@click.argument("entry_id", shell_complete=entry_ids())
 @click.option("--revision", "ref", metavar="REV", help="A digest or digest prefix (default: current).")
 @registry_json_options
 def registry_show_command(entry_id: str, ref: str | None, registry_url: str | None, as_json: bool) -> None:
@@ -170,7 +173,7 @@ def registry_show_command(entry_id: str, ref: str | None, registry_url: str | No
 
 
 @registry_group.command("history")
-@click.argument("entry_id", required=False)
+@click.argument("entry_id", required=False, shell_complete=entry_ids())
 @click.option("--limit", type=click.IntRange(min=1), help="Show at most this many events.")
 @registry_json_options
 def registry_history_command(entry_id: str | None, limit: int | None, registry_url: str | None, as_json: bool) -> None:
@@ -179,12 +182,23 @@ def registry_history_command(entry_id: str | None, limit: int | None, registry_u
 
 
 @registry_group.command("rollback")
-@click.argument("entry_id")
+@click.argument("entry_id", shell_complete=entry_ids())
 @click.argument("rev")
 @registry_json_options
 def registry_rollback_command(entry_id: str, rev: str, registry_url: str | None, as_json: bool) -> None:
     """Make an old revision REV (digest or prefix) of ENTRY_ID current again, as a new event."""
     emit(registry.render.rolled_back(publish.rollback(registry_url, entry_id, rev), as_json=as_json))
+
+
+@registry_group.command("copy")
+@click.option("--from", "source_url", required=True, metavar="URL", help="The registry to copy (path or URL).")
+@click.option("--to", "target_url", required=True, metavar="URL", help="The registry to copy into (created if new).")
+@click.option("--merge", is_flag=True, help="Into a registry that has entries: add only what it lacks.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def registry_copy_command(source_url: str, target_url: str, merge: bool, as_json: bool) -> None:
+    """Copy every revision, event, pin and quarantine record to another registry; verify the digests there."""
+    from registry.copy import copy_registry
+    emit(registry.render.copied(copy_registry(source_url, target_url, merge=merge), as_json=as_json))
 
 
 @main.command("worker")
@@ -193,16 +207,18 @@ def registry_rollback_command(entry_id: str, rev: str, registry_url: str | None,
 @registry_option
 @python_path_option
 @click.option("--poll-interval", type=click.FloatRange(min=0.1), default=1.0,
-              help="Seconds between checks of the registry for new applies.")
+              help="Seconds between checks of the registry for new applies (PostgreSQL pushes them at once).")
 @click.option("--drain-timeout", type=click.FloatRange(min=0), default=30.0,
               help="Seconds running activities get to finish after SIGTERM/SIGINT.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="N",
               help="Serve Prometheus metrics (Temporal SDK + flowctl's Lua metrics) on this port.")
 @click.option("--lua-call-timeout", type=click.FloatRange(min=0.1), default=4.0, metavar="SECONDS", help="Watchdog: a "
               "workflow task's Lua running longer restarts the worker and quarantines the run (docs/sandbox.md).")
+@click.option("--otel", is_flag=True, help="Export OpenTelemetry traces over OTLP (OTEL_EXPORTER_OTLP_* environment; "
+              "pip install 'flowctl[otel]').")
 def worker_command(worker_ids: tuple[str, ...], registry_url: str | None, python_paths: tuple[str, ...],
                    poll_interval: float, drain_timeout: float, metrics_port: int | None,
-                   lua_call_timeout: float) -> None:
+                   lua_call_timeout: float, otel: bool) -> None:
     """Serve the registry's workflows and activities on their Temporal task queues.
 
     Runs until SIGTERM/SIGINT, then drains. New applies are picked up without a restart.
@@ -213,7 +229,7 @@ def worker_command(worker_ids: tuple[str, ...], registry_url: str | None, python
     with open_store(registry_url, create=False) as store:
         run_worker(store, worker_ids, python_paths=python_paths_or_entries(python_paths), poll_interval=poll_interval,
                    drain_timeout=timedelta(seconds=drain_timeout), metrics_port=metrics_port,
-                   lua_call_timeout=lua_call_timeout)
+                   lua_call_timeout=lua_call_timeout, otel=otel)
 
 
 @main.command("dev")
@@ -243,7 +259,7 @@ def dev_command(entries_dir: Path, state_dir: Path, registry_url: str | None, po
 
 
 @main.command("run")
-@click.argument("entry_id")
+@click.argument("entry_id", shell_complete=entry_ids("workflow.lua"))
 @click.option("--input", "input_text", metavar="JSON|@FILE", help="The workflow's input: JSON text or @file.json.")
 @click.option("--id", "workflow_id", metavar="WFID", help="Workflow ID (default: the entry name and a random suffix).")
 @click.option("--context", "context_text", metavar="JSON", help="Context values for ctx.get / ctx.all (a JSON object).")
@@ -298,7 +314,7 @@ _control_command("terminate", "Terminate WORKFLOW_ID at once (no cleanup code ru
 
 
 @main.command("versions")
-@click.argument("entry_id")
+@click.argument("entry_id", shell_complete=entry_ids("workflow.lua"))
 @client_option(help="temporal.client entry (default: the workflow's worker's).")
 @registry_json_options
 def versions_command(entry_id: str, client_id: str | None, registry_url: str | None, as_json: bool) -> None:
@@ -320,7 +336,8 @@ def describe_command(workflow_id: str, run_id: str | None, client_id: str | None
 
 
 @main.command("list")
-@click.option("--entry", "entry_id", metavar="ID", help="Runs of this workflow entry.")
+@click.option("--entry", "entry_id", metavar="ID", help="Runs of this workflow entry.",
+              shell_complete=entry_ids("workflow.lua"))
 @click.option("--revision", metavar="REV", help="Runs executing this revision (digest or prefix).")
 @click.option("--status", type=click.Choice(["running", "stuck", "failed", "completed", "canceled", "terminated",
                                              "timed_out", "continued_as_new"]), help="Runs in this status.")
@@ -364,7 +381,8 @@ def _schedule_command(action: str, help_text: str, *own: Decorator) -> None:
         emit(runner.render.schedule_result(done, as_json=as_json))
 
     command.__doc__ = help_text
-    schedule_group.command(action)(options(click.argument("schedule_id", metavar="ID"), *own,
+    schedule_id = click.argument("schedule_id", metavar="ID", shell_complete=entry_ids("temporal.schedule"))
+    schedule_group.command(action)(options(schedule_id, *own,
                                            schedule_options)(command))
 
 
@@ -453,6 +471,38 @@ def upgrade_command(registry_url: str | None, as_json: bool, **request: Any) -> 
     from runner.rollout.upgrade import UpgradeRequest, upgrade
     result = upgrade(registry_url, UpgradeRequest(**request))
     finish(runner.render.upgraded(result, as_json=as_json), ok=result.ok)
+
+
+directory_argument = click.argument("directory", default=".", type=click.Path(file_okay=False, path_type=Path))
+
+
+@main.command("init")
+@directory_argument
+@click.option("--namespace", default="app", help="The namespace of the scaffolded entries.")
+@click.option("--example", type=click.Choice(EXAMPLES), default="order", help="What the project starts with.")
+@click.option("--force", is_flag=True, help="Overwrite files that exist.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def init_command(directory: Path, namespace: str, example: str, force: bool, as_json: bool) -> None:
+    """Scaffold a project in DIRECTORY: entries/ (client, worker, workflow, activity, Lua test), editor settings,
+    Lua stubs, schemas, pre-commit; `flowctl validate`, `test` and `dev --demo` work at once."""
+    result = init_project(directory, namespace=namespace, example=example, force=force)
+    emit(runner.render.initialized(result, as_json=as_json))
+
+
+@main.command("stubs")
+@directory_argument
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def stubs_command(directory: Path, as_json: bool) -> None:
+    """Write the Lua API's type stubs to DIRECTORY/.editor/lua and point DIRECTORY/.luarc.json at them."""
+    emit(runner.render.stubs_written(write_stubs(directory), as_json=as_json))
+
+
+@main.command("completion")
+@click.argument("shell", type=click.Choice(SHELLS))
+def completion_command(shell: str) -> None:
+    """Print the completion script of SHELL: eval "$(flowctl completion bash)" (zsh likewise);
+    fish: flowctl completion fish | source."""
+    click.echo(completion_script(main, shell))
 
 
 def run() -> None:

@@ -1,6 +1,9 @@
 """Benchmark ``flowctl apply``: 1,000 entries with Lua sources into a fresh store, then re-applied unchanged.
 
-Run by hand (not a test):  python bench/apply_bench.py [--entries N] [--keep]
+Run by hand (not a test):  python bench/apply_bench.py [--entries N] [--keep] [--registry URL]
+
+``--registry postgresql://user@host:port/db`` benchmarks that registry instead of a fresh SQLite
+file (give an empty database: the bench applies into it, then re-applies).
 
 Times the real command line in a subprocess (what a user waits for, interpreter start-up
 included), then the same work in-process, stage by stage, to show where the time goes.
@@ -102,7 +105,7 @@ def generate(root: Path, count: int) -> Path:
     return entries
 
 
-def run_cli(entries: Path, db: Path, cwd: Path) -> tuple[float, str]:
+def run_cli(entries: Path, db: Path | str, cwd: Path) -> tuple[float, str]:
     """``flowctl apply`` in a subprocess; wall time and the last line it printed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWCTL_")}
     started = time.perf_counter()
@@ -124,7 +127,7 @@ def timed(label: str, func: Callable[[], T]) -> T:
     return result
 
 
-def stages(entries: Path, db: Path) -> None:
+def stages(entries: Path, db: Path | str) -> None:
     """The unchanged re-apply in-process, stage by stage (a warm interpreter: no start-up cost)."""
     from registry.open_store import open_store
     from registry.plan import compute_plan
@@ -144,23 +147,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entries", type=int, default=1000, help="How many entries to generate.")
     parser.add_argument("--keep", action="store_true", help="Keep the generated project and store.")
+    parser.add_argument("--registry", metavar="URL", help="The registry to apply into (default: a fresh SQLite file).")
     args = parser.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     root = Path(tempfile.mkdtemp(prefix="flowctl-bench-"))
     try:
         entries = generate(root, args.entries)
-        db = root / "registry.db"
+        db: Path | str = args.registry or root / "registry.db"
         sources = len(list(entries.glob("*.lua")))
         print(f"flowctl apply benchmark: {args.entries} entries, {sources} Lua files, "
-              f"{len(list(entries.glob('*.yaml')))} YAML files")
+              f"{len(list(entries.glob('*.yaml')))} YAML files, registry {args.registry or 'SQLite file'}")
         fresh, fresh_last = run_cli(entries, db, root)
         print(f"  apply into a fresh store:   {fresh:7.3f} s   ({fresh_last})")
         again, again_last = run_cli(entries, db, root)
         print(f"  re-apply, nothing changed:  {again:7.3f} s   ({again_last})")
         stages(entries, db)
-        verdict = "ok" if again < 2.0 else "SLOWER THAN THE 2 s TARGET"
-        print(f"unchanged re-apply: {again:.3f} s (target < 2 s: {verdict})")
+        target = 1.0 if str(db).startswith("postgres") else 2.0  # issue 15: PostgreSQL under 1 s
+        verdict = "ok" if again < target else f"SLOWER THAN THE {target:g} s TARGET"
+        print(f"unchanged re-apply: {again:.3f} s (target < {target:g} s: {verdict})")
     finally:
         if args.keep:
             print(f"kept {root}")

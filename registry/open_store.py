@@ -1,4 +1,4 @@
-"""Open the registry a URL names: a path or ``sqlite:///path.db`` (the embedded default)."""
+"""Open the registry a URL names: a path or ``sqlite:///path.db`` (the embedded default), or ``postgresql://``."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def open_store(url: str | None = None, *, create: bool = True) -> RevisionStore:
     """Open the registry named by ``url``, ``$FLOWCTL_REGISTRY`` or ``.flowctl/registry.db``.
 
     Accepted: a plain path, ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``
-    (SQLAlchemy's convention) and ``sqlite:///:memory:``. With ``create=False`` a store
+    (SQLAlchemy's convention), ``sqlite:///:memory:`` and ``postgresql://user@host:port/database``
+    (libpq's URL; the password from ``${env:NAME}``, PGPASSWORD or ~/.pgpass). With ``create=False`` a store
     file that does not exist yet reads as an empty registry and nothing is written to disk
     (what ``flowctl diff`` wants).
     """
@@ -37,10 +38,11 @@ def open_store(url: str | None = None, *, create: bool = True) -> RevisionStore:
                 return SqliteRevisionStore(None, url=text)
             return SqliteRevisionStore(Path(rest), url=text, create=create)
         if scheme in ("postgres", "postgresql"):
-            raise RegistryError("the PostgreSQL registry is not available in this version of flowctl",
-                                hint="use the embedded SQLite store (a path or sqlite:///path.db)")
+            # imported here: psycopg loads only for a PostgreSQL registry
+            from registry.postgres_store import PostgresRevisionStore
+            return PostgresRevisionStore(text, create=create)
         raise RegistryError(f"unknown registry URL scheme {scheme!r} in {text!r}",
-                            hint="use a file path or sqlite:///path.db")
+                            hint="use a file path, sqlite:///path.db or postgresql://user@host:port/database")
     if not text:
         raise RegistryError("the registry path is empty",
                             hint=f"pass --registry PATH or unset {REGISTRY_ENV}")

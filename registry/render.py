@@ -23,13 +23,14 @@ from registry.store import ApplyEvent
 
 if TYPE_CHECKING:
     from registry.browse import ShownRevision
+    from registry.copy import CopyResult
     from registry.gate import GateVerdict, RunDivergence
     from registry.publish import ApplyOutcome, Rollback, TreeCheck, TreeDiff
     from registry.validate import ValidationReport
 
-__all__ = ["FORMATS", "Format", "Output", "applied", "apply_progress", "crashed", "diagnostics_report", "diffed",
-           "entry_list", "failed", "history", "json_text", "lines", "plan_text", "rolled_back", "schedule_report",
-           "schemas_written", "shown", "validation"]
+__all__ = ["FORMATS", "Format", "Output", "applied", "apply_progress", "copied", "crashed", "diagnostics_report",
+           "diffed", "entry_list", "failed", "history", "json_text", "lines", "plan_text", "rolled_back",
+           "schedule_report", "schemas_written", "shown", "validation"]
 
 
 Format = Literal["text", "json", "github"]
@@ -400,3 +401,13 @@ def rolled_back(done: Rollback, *, as_json: bool) -> list[Output]:
         return [lines(f"{done.entry_id} is already at {done.revision.short_digest}; nothing to do")]
     was = (done.previous_digest or "")[:12] or "nothing (it was deleted)"
     return [lines(f"{done.entry_id} rolled back to {done.revision.short_digest} (was {was}) as event #{done.event.id}")]
+
+
+def copied(done: CopyResult, *, as_json: bool) -> list[Output]:
+    """``registry copy``: what was added to the target, and that the digests were checked."""
+    if as_json:
+        return [json_text(done.to_dict())]
+    added = ", ".join(f"{count} {table.replace('_', ' ')}" for table, count in done.added.items() if count)
+    verb = "merged into" if done.merged else "copied to"
+    return [lines(f"{done.source} {verb} {done.target}: {added or 'nothing to add'}",
+                  f"{done.verified} revision digest(s) verified in the target")]

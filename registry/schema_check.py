@@ -57,9 +57,9 @@ def load_schema(name: str) -> dict[str, Any]:
 @functools.cache
 def _registry() -> Registry:
     # The schemas refer to each other by bare file name (``common.schema.json#/$defs/duration``),
-    # which editors and check-jsonschema resolve next to the file; here we key them the same way.
-    resources_ = [(name, Resource.from_contents(load_schema(name), default_specification=DRAFT202012))
-                  for name in schema_names()]
+    # which editors resolve next to the file and JSON Schema against the ``$id``; key them both ways.
+    resources_ = [(uri, Resource.from_contents(load_schema(name), default_specification=DRAFT202012))
+                  for name in schema_names() for uri in {name, load_schema(name).get("$id", name)}]
     return Registry().with_resources(resources_)
 
 

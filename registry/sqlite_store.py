@@ -30,6 +30,7 @@ from registry.store import (
     QuarantinedRun,
     RegistryConflict,
     RegistryError,
+    RegistryRows,
     RevisionInfo,
     RevisionStore,
     RunUpgrade,
@@ -51,8 +52,41 @@ DEFAULT_BUSY_TIMEOUT = 30.0
 _QUARANTINE_COLUMNS = "workflow_id, run_id, entry_id, reason, lua_where, activity_id, history_length, actor, at"
 
 
+#: ``registry copy``: the rows of each table, in the column order of RegistryRows (portable SQL)
+EXPORT_QUERIES = {
+    "events": "SELECT id, verb, actor, at, note FROM events ORDER BY id",
+    "revisions": "SELECT entry_id, digest, kind, data_yaml, source, source_name, imports_json, libraries_json, "
+                 "event_id FROM revisions ORDER BY event_id, entry_id, digest",
+    "current": "SELECT entry_id, digest, event_id FROM current ORDER BY entry_id",
+    "event_changes": "SELECT event_id, entry_id, action, digest, previous_digest FROM event_changes "
+                     "ORDER BY event_id, entry_id",
+    "run_upgrades": "SELECT event_id, workflow_id, run_id, entry_id, digest, previous_digest FROM run_upgrades "
+                    "ORDER BY event_id, workflow_id, run_id",
+    "quarantined_runs": "SELECT workflow_id, run_id, activity_id, entry_id, reason, lua_where, history_length, "
+                        "actor, at FROM quarantined_runs ORDER BY id",
+}
+#: ... and how each is inserted when absent (``%s`` placeholders; SQLite swaps them for ``?``)
+IMPORT_STATEMENTS = {
+    "events": "INSERT INTO events (id, verb, actor, at, note) VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+    "revisions": "INSERT INTO revisions (entry_id, digest, kind, data_yaml, source, source_name, imports_json, "
+                 "libraries_json, event_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+    "current": "INSERT INTO current (entry_id, digest, event_id) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+    "event_changes": "INSERT INTO event_changes (event_id, entry_id, action, digest, previous_digest) "
+                     "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+    "run_upgrades": "INSERT INTO run_upgrades (event_id, workflow_id, run_id, entry_id, digest, previous_digest) "
+                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+    "quarantined_runs": "INSERT INTO quarantined_runs (workflow_id, run_id, activity_id, entry_id, reason, "
+                        "lua_where, history_length, actor, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                        "ON CONFLICT DO NOTHING",
+}
+
+
 def _utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+#: ISO-8601 UTC now, as every store records it
+utc_now = _utc_now
 
 
 class SqliteRevisionStore(RevisionStore):
@@ -422,6 +456,24 @@ class SqliteRevisionStore(RevisionStore):
                       "ON CONFLICT (entry_id) DO UPDATE "
                       "SET digest = excluded.digest, event_id = excluded.event_id",
                       (entry_id, digest, event_id))
+
+    # -- copying ---------------------------------------------------------------------------------
+
+    def export_rows(self) -> RegistryRows:
+        with self._lock:
+            self._sql("BEGIN")  # one snapshot for every table
+            try:
+                tables = {name: tuple(self._sql(query).fetchall()) for name, query in EXPORT_QUERIES.items()}
+            finally:
+                self._sql("COMMIT")
+        return RegistryRows(**tables)
+
+    def import_rows(self, rows: RegistryRows) -> None:
+        with self._write_transaction():
+            for name, statement in IMPORT_STATEMENTS.items():
+                table = getattr(rows, name)
+                if table:
+                    self._conn.executemany(statement.replace("%s", "?"), table)
 
     def close(self) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ import socket
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from registry.errors import FlowError
 from registry.plan import Plan
@@ -27,6 +27,51 @@ class RegistryError(FlowError):
 
 class RegistryConflict(FlowError):
     """Another apply changed the entries this plan was computed against."""
+
+
+class RegistryUnavailable(RegistryError):
+    """The registry's server cannot be reached right now (a worker keeps serving what it has)."""
+
+
+class ChangeFeed(Protocol):
+    """Pushed change notices of a store (PostgreSQL ``LISTEN``); see ``RevisionStore.change_feed``."""
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True when a write was committed meanwhile.
+
+        Raises RegistryUnavailable when the connection is lost (the caller reconnects).
+        """
+        ...
+
+    def close(self) -> None:
+        """Stop listening."""
+        ...
+
+
+@dataclass(frozen=True)
+class RegistryRows:
+    """Every row of a registry, table by table, in the column order of the schema (``registry copy``)."""
+
+    #: ``(id, verb, actor, at, note)`` by id
+    events: tuple[tuple[Any, ...], ...]
+    #: ``(entry_id, digest, kind, data_yaml, source, source_name, imports_json, libraries_json, event_id)``
+    revisions: tuple[tuple[Any, ...], ...]
+    #: ``(entry_id, digest, event_id)``
+    current: tuple[tuple[Any, ...], ...]
+    #: ``(event_id, entry_id, action, digest, previous_digest)``
+    event_changes: tuple[tuple[Any, ...], ...]
+    #: ``(event_id, workflow_id, run_id, entry_id, digest, previous_digest)``
+    run_upgrades: tuple[tuple[Any, ...], ...]
+    #: ``(workflow_id, run_id, activity_id, entry_id, reason, lua_where, history_length, actor, at)`` by id
+    quarantined_runs: tuple[tuple[Any, ...], ...]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table."""
+        return {name: len(getattr(self, name)) for name in TABLES}
+
+
+#: The registry's tables in an order that satisfies their foreign keys.
+TABLES = ("events", "revisions", "current", "event_changes", "run_upgrades", "quarantined_runs")
 
 
 @dataclass(frozen=True)
@@ -240,6 +285,20 @@ class RevisionStore(ABC):
     @abstractmethod
     def quarantined_runs(self, workflow_id: str | None = None) -> list[QuarantinedRun]:
         """Every quarantine record (of one workflow ID), oldest first."""
+
+    # -- change notices and copying ------------------------------------------------------------
+
+    def change_feed(self) -> ChangeFeed | None:
+        """A feed of pushed change notices, or None when the store has none (then poll ``change_token``)."""
+        return None
+
+    @abstractmethod
+    def export_rows(self) -> RegistryRows:
+        """Every row of every table, in one consistent snapshot."""
+
+    @abstractmethod
+    def import_rows(self, rows: RegistryRows) -> None:
+        """Insert ``rows`` as they are (IDs kept) in one transaction; rows already present are left alone."""
 
     @abstractmethod
     def close(self) -> None:

@@ -22,13 +22,15 @@ if TYPE_CHECKING:
     from runner.client.executions import Described, RunOutcome, TaskFailure
     from runner.client.listing import RunList
     from runner.client.open_versions import OpenVersions
+    from runner.project.init import InitResult
+    from runner.project.stubs import StubsWritten
     from runner.replay import ReplayReport
     from runner.rollout.upgrade import UpgradeResult
     from runner.schedules.results import ScheduleDetails, ScheduleList
 
 __all__ = ["controlled", "demo_finished", "demo_started", "described", "dev_applied", "dev_schedules", "dev_server",
-           "replayed", "run_list", "schedule_list", "schedule_result", "started", "stuck_warning", "upgraded",
-           "versions"]
+           "initialized", "replayed", "run_list", "schedule_list", "schedule_result", "started", "stubs_written",
+           "stuck_warning", "upgraded", "versions"]
 
 #: How each replay verdict is labelled in the text report.
 _REPLAY_LABELS = {"ok": "OK", "diverged": "DIVERGED", "error": "ERROR"}
@@ -305,3 +307,21 @@ def _schedule_operated(done: ScheduleOperation, *, as_json: bool) -> list[Output
     elif done.detail:
         text += f": {done.detail}"
     return [lines(text)]
+
+
+def initialized(result: InitResult, *, as_json: bool) -> list[Output]:
+    """``flowctl init``: the files written, then what to run next."""
+    if as_json:
+        return [json_text(result.to_dict())]
+    where = result.directory
+    return [lines(*(f"wrote {path}" for path in result.files),
+                  f"initialized the {result.example} example (namespace {result.namespace}) in {where}; next: "
+                  f"cd {where} && flowctl validate && flowctl test && flowctl dev --demo")]
+
+
+def stubs_written(result: StubsWritten, *, as_json: bool) -> list[Output]:
+    """``flowctl stubs``: the stubs and the ``.luarc.json`` written."""
+    if as_json:
+        return [json_text(result.to_dict())]
+    return [lines(*(f"wrote {path}" for path in [*result.files, *([result.luarc] if result.luarc else [])]),
+                  "lua-language-server reads .luarc.json from the folder your editor opens (docs/editors.md)")]

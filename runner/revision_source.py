@@ -5,6 +5,12 @@ entry IDs. A pinned workflow run asks for the exact digest it started on, so the
 store-backed source keeps every revision it ever served (and fetches older ones from
 the store on demand) while new applies are picked up by polling the store's cheap
 ``change_token()`` — no worker restart.
+
+A worker runs a :class:`RegistryFollower`: a thread that keeps the source current, woken by the
+store's pushed notices (PostgreSQL ``LISTEN/NOTIFY``) or polling ``change_token()`` when the store
+has none or the notice connection dropped (reconnected with backoff). While the registry cannot be
+reached the worker keeps serving the revisions it holds; the follower reports the outage and the
+recovery, and no lookup fails a run because of it.
 """
 
 from __future__ import annotations
@@ -18,11 +24,12 @@ from typing import Protocol
 from registry.errors import FlowError
 from registry.loader import load_project
 from registry.revision import WORKFLOW_KIND, Revision, build_revisions
-from registry.store import QuarantinedRun, RunUpgrade
+from registry.store import ChangeFeed, QuarantinedRun, RegistryError, RegistryUnavailable, RunUpgrade
 from runner.sandbox.failures import FlowFailure
 
 __all__ = [
     "ProjectRevisionSource",
+    "RegistryFollower",
     "RevisionSource",
     "StoreRevisionSource",
     "imported_libraries",
@@ -138,14 +145,37 @@ class StoreRevisionSource:
         self.store = store
         self.poll_interval = poll_interval
         self._index = _RevisionIndex()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the index; held only for dictionary work
+        self._reload_lock = threading.Lock()  # one reload at a time
         self._token: str | None = None
         self._checked_at = float("-inf")
-        self.refresh(force=True)
+        #: a RegistryFollower keeps this source current (the read path then never waits on the store)
+        self.followed = False
+        self.reload(force=True)
+
+    @property
+    def token(self) -> str | None:
+        """The change token of the revisions served now."""
+        return self._token
 
     def refresh(self, *, force: bool = False) -> bool:
-        """Reload current revisions if the store changed; returns True when it did."""
-        with self._lock:
+        """Reload current revisions if the store changed; returns True when it did.
+
+        Never raises because the registry is away (the revisions held keep being served); with a
+        RegistryFollower running only a forced refresh asks the store (the follower keeps it current).
+        """
+        if self.followed and not force:
+            return False
+        try:
+            return self.reload(force=force)
+        except RegistryUnavailable:
+            return False
+
+    def reload(self, *, force: bool = True) -> bool:
+        """``refresh`` that raises RegistryUnavailable when the store cannot be reached (the follower's)."""
+        # the store is asked outside self._lock: lookups of running tasks never wait on the database
+        # (one that is away makes a query wait seconds, past the watchdog's allowance)
+        with self._reload_lock:
             now = time.monotonic()
             if not force and now - self._checked_at < self.poll_interval:
                 return False
@@ -153,18 +183,23 @@ class StoreRevisionSource:
             token = self.store.change_token()
             if token == self._token:
                 return False
-            self._index.replace(self.store.list_current())
-            self._index.upgrades = {key: move.digest for key, move in self.store.run_upgrades().items()}
-            self._index.quarantined = {(q.workflow_id, q.run_id, q.activity_id): q
-                                       for q in self.store.quarantined_runs()}
-            self._token = token
+            current = self.store.list_current()
+            upgrades = {key: move.digest for key, move in self.store.run_upgrades().items()}
+            quarantined = {(q.workflow_id, q.run_id, q.activity_id): q for q in self.store.quarantined_runs()}
+            with self._lock:
+                self._index.replace(current)
+                self._index.upgrades = upgrades
+                self._index.quarantined = quarantined
+                self._token = token
             return True
 
     def workflow(self, workflow_type: str, digest: str | None = None) -> Revision:
         self.refresh()
         with self._lock:
             entry_id = self._index.entry_id_for_workflow(workflow_type)
-            rev = self._pinned(entry_id, digest) if digest else self._index.current.get(entry_id)
+            rev = self._index.seen.get((entry_id, digest)) if digest else self._index.current.get(entry_id)
+        if rev is None and digest:
+            rev = self._pinned(entry_id, digest)
         if rev is None or rev.kind != WORKFLOW_KIND:
             pinned = f" at revision {digest[:12]}" if digest else ""
             raise not_found(f"workflow{pinned}", workflow_type,
@@ -172,10 +207,14 @@ class StoreRevisionSource:
         return rev
 
     def _pinned(self, entry_id: str, digest: str) -> Revision | None:
-        rev = self._index.seen.get((entry_id, digest))
-        if rev is None:
+        """A revision not held yet, from the store (outside the index lock)."""
+        try:
             rev = self.store.revision(entry_id, digest)
-            if rev is not None:
+        except RegistryUnavailable as error:  # retryable: the task runs again once it is back
+            raise FlowFailure("REGISTRY_UNAVAILABLE", f"revision {digest[:12]} of {entry_id} is not cached "
+                              f"and {error.message}", retryable=True) from None
+        if rev is not None:
+            with self._lock:
                 self._index.remember(rev)
         return rev
 
@@ -212,6 +251,108 @@ class StoreRevisionSource:
         with self._lock:
             revs = list(self._index.current.values())
         return sorted((r for r in revs if kind is None or r.kind == kind), key=lambda r: r.entry_id)
+
+
+#: Seconds between reconnections of the notice feed while they keep failing (then the last, repeated).
+FEED_BACKOFF = (0.5, 1.0, 2.0, 4.0, 5.0)
+
+
+class RegistryFollower:
+    """Keeps a StoreRevisionSource current from a thread: pushed notices, else polling, through outages.
+
+    ``report(event, level, **fields)`` hears what happened: ``registry.reloaded`` (a change was
+    picked up), ``registry.unavailable`` / ``registry.recovered`` (the store could not be reached,
+    and how long), ``registry.push_lost`` / ``registry.push_connected`` (the notice connection).
+    """
+
+    def __init__(self, source: StoreRevisionSource, *, report: Callable[..., None],
+                 safety_poll: float = 30.0) -> None:
+        self.source = source
+        self.report = report
+        #: with pushed notices, still poll this often (a notice lost in a network split is caught up)
+        self.safety_poll = safety_poll
+        self.available = True
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="flowctl-registry-follower", daemon=True)
+        self._feed: ChangeFeed | None = None
+        self._feed_failures = 0
+        self._next_feed_try = 0.0
+        self._pushes = callable(getattr(source.store, "change_feed", None))
+
+    def start(self) -> RegistryFollower:
+        """Follow from a daemon thread; the source's read path stops asking the store itself."""
+        self.source.followed = True
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop following (the source polls on reads again)."""
+        self._stop.set()
+        self._thread.join(timeout=10)
+        self.source.followed = False
+        if self._feed is not None:
+            self._feed.close()
+
+    def _run(self) -> None:
+        down_since: float | None = None
+        last_poll = time.monotonic()
+        while not self._stop.is_set():
+            self._connect_feed()
+            try:
+                changed = self.source.reload()
+                last_poll = time.monotonic()
+            except RegistryUnavailable as error:
+                if down_since is None:
+                    down_since = time.monotonic()
+                    self.available = False
+                    self.report("registry.unavailable", "warning", error=error.message,
+                                msg="serving the revisions held; new applies wait until it is back")
+            else:
+                if down_since is not None:
+                    self.available = True
+                    self.report("registry.recovered", "info", down=f"{time.monotonic() - down_since:.1f}s")
+                    down_since = None
+                if changed:
+                    self.report("registry.reloaded", "info", token=self.source.token,
+                                via="push" if self._feed is not None else "poll")
+            self._wait(down=down_since is not None, until=last_poll + self.safety_poll)
+
+    def _connect_feed(self) -> None:
+        if not self._pushes or self._feed is not None or time.monotonic() < self._next_feed_try:
+            return
+        try:
+            self._feed = self.source.store.change_feed()  # type: ignore[attr-defined]
+        except RegistryError as error:
+            delay = FEED_BACKOFF[min(self._feed_failures, len(FEED_BACKOFF) - 1)]
+            self._feed_failures += 1
+            self._next_feed_try = time.monotonic() + delay
+            if self._feed_failures == 1:
+                self.report("registry.push_lost", "warning", error=error.message,
+                            msg=f"polling every {self.source.poll_interval:g}s; reconnecting")
+            return
+        if self._feed is None:  # the store has no notices (SQLite): poll
+            self._pushes = False
+        elif self._feed_failures:
+            self._feed_failures = 0
+            self.report("registry.push_connected", "info")
+
+    def _wait(self, *, down: bool, until: float) -> None:
+        """Until a notice arrives (or, polling, for one interval); with notices, poll at ``until`` anyway."""
+        feed = self._feed
+        if feed is None or down:
+            self._stop.wait(min(self.source.poll_interval, self.safety_poll))
+            return
+        try:
+            while not self._stop.is_set() and time.monotonic() < until:
+                if feed.wait(min(1.0, max(until - time.monotonic(), 0.01))):  # short slices: stop() is quick
+                    return
+        except RegistryError as error:
+            feed.close()
+            self._feed = None
+            self._feed_failures = 1
+            self._next_feed_try = time.monotonic() + FEED_BACKOFF[0]
+            self.report("registry.push_lost", "warning", error=error.message,
+                        msg=f"polling every {self.source.poll_interval:g}s; reconnecting")
 
 
 class ProjectRevisionSource(StoreRevisionSource):

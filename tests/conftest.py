@@ -25,6 +25,7 @@ instead of slowing the fast loop (``pytest -m "not temporal"``).
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -35,6 +36,7 @@ from temporalio.testing import WorkflowEnvironment
 from runner.dev.binaries import find_test_server
 from runner.dev.server import DevServer, free_port
 from tests.support.paths import REPO
+from tests.support.postgres import PostgresServer, start_server
 from tests.support.servers import DevServerHandle
 
 #: using any of these (directly or through another fixture) means the test needs a server
@@ -45,10 +47,14 @@ BINARY_OVERRIDES = ("FLOWCTL_TEMPORAL_BIN", "FLOWCTL_TEMPORAL_TEST_SERVER_BIN")
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses a server fixture ``temporal``."""
+    """Mark every test that uses a server fixture ``temporal``, and every PostgreSQL one ``postgres``."""
     for item in items:
         if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.temporal)
+        callspec = getattr(item, "callspec", None)
+        if "postgres_server" in getattr(item, "fixturenames", ()) or (
+                callspec is not None and callspec.params.get("backend") == "postgres"):
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(autouse=True)
@@ -76,6 +82,37 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         yield env
     finally:
         await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server (tests/support/postgres.py) on a free port, shared by the session.
+
+    When it cannot start, the tests that need it fail (never skip): CI must run them.
+    """
+    try:
+        server = start_server()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as error:
+        pytest.fail(f"cannot start the PostgreSQL test server: {error}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Which store a contract test runs on: every store test runs on both."""
+    return str(request.param)
+
+
+@pytest.fixture
+def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL naming a new, empty registry of the ``backend`` under test."""
+    if backend == "postgres":
+        server: PostgresServer = request.getfixturevalue("postgres_server")
+        return server.new_database()
+    return str(tmp_path / "reg" / "registry.db")
 
 
 @pytest.fixture

@@ -48,6 +48,13 @@ def test_wheel_contents(wheel: Path) -> None:
                                                   "temporal.worker", "workflow.lua", "function.lua",
                                                   "function.python", "library.lua")} <= schemas
     assert not any(n.startswith(("tests/", "entries/", "bench/")) for n in names)
+    # the Lua API description, the LuaLS stubs generated from it and `flowctl init`'s templates
+    project = ROOT / "runner" / "project"
+    shipped = {p.relative_to(ROOT).as_posix() for p in [project / "lua_api.yaml", *(project / "stubs").glob("*.lua"),
+                                                          *(project / "templates").rglob("*")] if p.is_file()}
+    assert {"runner/project/stubs/funcs.lua", "runner/project/templates/common/dot-gitignore",
+            "runner/project/templates/order/entries/app.yaml"} <= shipped
+    assert shipped <= names
 
 
 def test_wheel_ships_every_lua_file(wheel: Path) -> None:
@@ -77,3 +84,19 @@ def test_installed_wheel_validates_from_another_cwd(wheel: Path, tmp_path: Path)
     for loaded in (schemas_file, registry_file, cli_file, sandbox_file):
         assert Path(loaded).resolve().is_relative_to(target.resolve()), loaded
     assert '"ok": true' in "\n".join(report)
+
+
+def test_installed_wheel_scaffolds_a_project_with_stubs(wheel: Path, tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
+                           "--target", str(target), str(wheel)], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")])}
+    probe = "import sys; from cli import main; sys.argv = ['flowctl', 'init', 'p', '--example', 'saga']; main()"
+    run = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         check=False)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    project = tmp_path / "p"
+    for path in ("entries/app.yaml", "entries/order_saga_test.lua", ".gitignore", ".vscode/settings.json",
+                 ".editor/lua/funcs.lua", ".editor/schemas/catalog.json", ".luarc.json"):
+        assert (project / path).is_file(), path

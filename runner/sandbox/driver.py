@@ -17,6 +17,11 @@ Several Lua threads may wait at once (``funcs.async`` futures today; ``coroutine
 and channels later): every started operation gets a sequence number, and when several
 complete in the same activation their waiters resume in sequence order, so a replay
 resumes Lua in exactly the order the original run did.
+
+The driver keeps the run's quotas (runner.sandbox.quotas, docs/sandbox.md): channels and
+``coroutine.spawn`` threads alive, values queued in channels, and the commands (with their payload
+bytes) each workflow task sends; a command past one fails the run with LIMIT_EXCEEDED at the Lua
+line that sent it. Uncaught Lua errors leave it with their texts cut to ``error_bytes``.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 from runner.sandbox.c_locale import pin_c_locale
 from runner.sandbox.channels import Channel, ChannelError, Select
 from runner.sandbox.failures import FlowFailure, LuaRuntimeError, ShimError, ShimFailure
+from runner.sandbox.quotas import QueueMeter, QuotaExceeded, bounded_error, quota_exceeded
 from runner.sandbox.values import command_op, describe, flag, integer, is_lua_object, lua_field, lua_function
 
 __all__ = ["Blocking", "Handler", "Reply", "ShimError", "ShimFailure", "WorkflowDriver", "canceled_failure",
@@ -92,9 +98,22 @@ class WorkflowDriver:
         #: operations completed since the driver last woke up, in completion order
         self._completed: list[int] = []
         self._wakeup: asyncio.Future[None] | None = None
+        #: the run's quotas (SandboxLimits), and what counts against them
+        self.limits = sandbox.limits
+        self.queue = QueueMeter(self.limits)
+        #: live channels by id: Lua's (channel.new) count up from 1, the ones Python feeds down from -1
         self.channels: dict[int, Channel] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._next_channel = 1
+        self._next_fed = -1
+        #: what a channel the driver forgot still answers (made on first use): closed (Lua's), or nothing
+        #: ever (a spent timer's)
+        self._closed: Channel | None = None
+        self._never: Channel | None = None
+        #: coroutine.spawn threads alive; commands and their payload bytes in this workflow task
+        self._spawned: set[Any] = set()
+        self._commands = 0
+        self._task_payload = 0
         #: set once Temporal asked the workflow to cancel; blocking calls then fail with CANCELED
         self.cancel_requested = False
         #: called (once) when cancellation arrives, after in-flight operations were cancelled
@@ -120,7 +139,7 @@ class WorkflowDriver:
         (runner.sandbox.failures.LuaRuntimeError / LimitExceeded); the caller decides what
         they mean for the workflow.
         """
-        self.sandbox.begin_task()
+        self._begin_task()
         task = self.task_id() if self.task_id is not None else None
         main = self.sandbox.start(fn)
         self._ready.append((main, args))
@@ -140,6 +159,8 @@ class WorkflowDriver:
                     continue
                 if finished and thread == main:
                     return results
+                if finished:
+                    self._spawned.discard(thread)
                 if call is not None:
                     if finished:
                         call.set_result(results)
@@ -152,9 +173,9 @@ class WorkflowDriver:
             await self._wait_for_completions()
             if self.task_id is not None and self.task_id() == task:
                 continue  # woken up again within the same workflow task: the same budget
-            # A new workflow task: a fresh instruction budget.
+            # A new workflow task: a fresh instruction budget, and no command sent yet.
             task = self.task_id() if self.task_id is not None else None
-            self.sandbox.begin_task()
+            self._begin_task()
             for hook in self.before_task:
                 hook()
 
@@ -173,6 +194,23 @@ class WorkflowDriver:
         """
         with self.sandbox.own_budget():  # neither resets nor uses up the task's budget
             return run_until_done(self.sandbox, self.sandbox.start(fn), self._answer_now, *args)
+
+    def command(self, what: str, payload: int = 0) -> None:
+        """Count a command Temporal will be sent in this workflow task (a timer, an activity, a child,
+        a signal...) and the payload bytes it carries; QuotaExceeded past ``commands_per_task`` or
+        ``task_payload_bytes`` (call it before starting the work)."""
+        if self._commands >= self.limits.commands_per_task:
+            raise quota_exceeded("commands_per_task", self.limits, f"{what} would be command "
+                                 f"{self._commands + 1:,} of this workflow task")
+        if self._task_payload + payload > self.limits.task_payload_bytes:
+            raise quota_exceeded("task_payload_bytes", self.limits, f"{what} would bring this workflow task's "
+                                 f"payloads to {self._task_payload + payload:,} bytes")
+        self._commands += 1
+        self._task_payload += payload
+
+    def _begin_task(self) -> None:
+        self.sandbox.begin_task()
+        self._commands = self._task_payload = 0
 
     def start_operation(self, work: Coroutine[Any, Any, Reply]) -> int:
         """Start a blocking operation without waiting for it; return its handle (for futures)."""
@@ -223,7 +261,10 @@ class WorkflowDriver:
         """Resume ``thread`` and answer immediate commands until it blocks or finishes."""
         pin_c_locale()
         while True:
-            finished, results = self.sandbox.resume(thread, *values)
+            try:
+                finished, results = self.sandbox.resume(thread, *values)
+            except LuaRuntimeError as exc:
+                raise bounded_error(exc, self.limits) from None
             if finished:
                 return True, results
             command = results[0]
@@ -239,7 +280,12 @@ class WorkflowDriver:
             if op == "await":
                 return self.await_operation(integer(command, "handle", "await handle"), thread)
             if op == "coroutine.spawn":
-                self._ready.append((self.sandbox.start(lua_function(command, "fn", "coroutine.spawn")), ()))
+                fn = lua_function(command, "fn", "coroutine.spawn")
+                if len(self._spawned) >= self.limits.coroutines:
+                    raise quota_exceeded("coroutines", self.limits)
+                spawned = self.sandbox.start(fn)
+                self._spawned.add(spawned)
+                self._ready.append((spawned, ()))
                 return (True,)
             if op is not None and op.startswith("channel."):
                 return self._channel_command(op, command, thread)
@@ -256,18 +302,43 @@ class WorkflowDriver:
             return (False, self.sandbox.error_object(exc.failure))
         except (ShimError, ChannelError) as exc:
             return (False, str(exc))
+        except QuotaExceeded as exc:  # at the user's line that sent the command
+            raise exc.located(self.sandbox.where(thread)) if exc.where == "?" else exc from None
 
     # ----------------------------------------------------------------- channels
 
-    def new_channel(self, capacity: int | None, *, lua_sends: bool = True) -> Channel:
+    def new_channel(self, capacity: int | None, *, lua_sends: bool = True, once: bool = False) -> Channel:
         """A channel Lua can use by id (``capacity`` None: unbounded, for signals and events).
 
         ``lua_sends=False``: only Python puts values in (a timer, messages); Lua only receives.
+        ``once``: Python puts one value, ever (a timer). QuotaExceeded past the ``channels`` quota.
         """
-        channel = Channel(self._next_channel, capacity, self.wake, lua_sends=lua_sends)
+        if len(self.channels) >= self.limits.channels:
+            raise quota_exceeded("channels", self.limits)
+        if lua_sends:
+            channel_id, self._next_channel = self._next_channel, self._next_channel + 1
+        else:
+            channel_id, self._next_fed = self._next_fed, self._next_fed - 1
+        channel = Channel(channel_id, capacity, self.wake, lua_sends=lua_sends, meter=self.queue, once=once)
         self.channels[channel.id] = channel
-        self._next_channel += 1
         return channel
+
+    def deliver(self, channel: Channel, value: Any, source: str) -> None:
+        """Put ``value`` in ``channel`` from outside Lua (``source``: ``a timer``, ``signal 'approve'``...).
+
+        Past a queue quota the run stops with LIMIT_EXCEEDED at ``source`` (at its next chance:
+        nothing waits here).
+        """
+        try:
+            channel.put(value)
+        except QuotaExceeded as exc:
+            self.abort(exc.located(source))
+        self._release(channel)
+
+    def _release(self, channel: Channel) -> None:
+        """Forget a channel nothing can happen on any more (it no longer counts as alive)."""
+        if channel.settled and self.channels.get(channel.id) is channel:
+            del self.channels[channel.id]
 
     def abort(self, failure: FlowFailure) -> None:
         """Stop the run with ``failure`` (a linked child died and links are not trapped)."""
@@ -286,6 +357,12 @@ class WorkflowDriver:
             raise ShimError(f"unknown channel: its id is {describe(channel_id)}, not an integer")
         channel = self.channels.get(channel_id)
         if channel is None:
+            if 0 < channel_id < self._next_channel:  # closed and drained, then forgotten
+                self._closed = self._closed or Channel(0, 0, self.wake, closed=True)
+                return self._closed
+            if self._next_fed < channel_id < 0:  # a timer whose value was taken
+                self._never = self._never or Channel(0, 0, self.wake, lua_sends=False)
+                return self._never
             raise ShimError(f"unknown channel {channel_id}")
         return channel
 
@@ -301,9 +378,15 @@ class WorkflowDriver:
             _check_sendable(channel, "ch:send")
             return channel.send(thread, lua_field(command, "value", "ch:send value"))
         if op == "channel.receive":
-            return self._channel(command).receive(thread)
+            channel = self._channel(command)
+            reply = channel.receive(thread)
+            self._release(channel)
+            return reply
         if op == "channel.close":
-            self._channel(command).close()
+            channel = self._channel(command)
+            _check_sendable(channel, "ch:close")
+            channel.close()
+            self._release(channel)
             return (True,)
         if op == "channel.select":
             return self._select(command, thread)
@@ -328,6 +411,7 @@ class WorkflowDriver:
             if not is_send and channel.can_receive():
                 reply = channel.receive(thread)
                 assert reply is not None
+                self._release(channel)
                 return (True, index, reply[1], reply[2])
         if flag(command, "default", "channel.select default"):
             return (True, 0, None, False)
@@ -380,7 +464,7 @@ class WorkflowDriver:
         for operation in self._operations.values():
             operation.task.cancel()
         canceled = (False, self.sandbox.error_object(canceled_failure()))
-        for channel in self.channels.values():
+        for channel in [*self.channels.values(), *([self._never] if self._never else [])]:
             channel.interrupt(canceled)
         for hook in self.on_cancel:
             hook()
@@ -411,7 +495,10 @@ async def run_until_done_async(sandbox: Any, thread: Any, answer: Callable[[Any]
     """:func:`run_until_done` whose ``answer`` may wait (``test.run`` in the Lua test runner)."""
     pin_c_locale()
     while True:
-        finished, results = sandbox.resume(thread, *values)
+        try:
+            finished, results = sandbox.resume(thread, *values)
+        except LuaRuntimeError as exc:
+            raise bounded_error(exc, sandbox.limits) from None
         if finished:
             return results
         try:
@@ -420,6 +507,8 @@ async def run_until_done_async(sandbox: Any, thread: Any, answer: Callable[[Any]
             values = (False, sandbox.error_object(exc.failure))
         except ShimError as exc:
             values = (False, str(exc))
+        except QuotaExceeded as exc:  # at the user's line that sent the command
+            raise exc.located(sandbox.where(thread)) if exc.where == "?" else exc from None
 
 
 def canceled_failure(what: str = "the workflow was canceled") -> FlowFailure:

@@ -9,8 +9,8 @@ user code runs in: the allow-list (``75_allow_list.lua``, docs/sandbox.md), dete
 modules and imports only. No Python object is ever reachable from user code: Lua code talks
 to Python only by yielding command tables (runner.sandbox.driver), and the runtime refuses
 attribute access on any Python object that would leak in anyway. (The prelude itself holds
-one Python function in a local, ``_on_demand``, and calls it once, the first time a run uses a
-string pattern, for the counted matcher's bytecode: lua/45_on_demand.lua.)
+one Python function in a local, ``_part``, and calls it the first time a run needs one of the
+parts of flowctl's Lua built on demand, for that part's bytecode: lua/45_on_demand.lua.)
 
 Limits: memory per runtime (lupa's allocator cap) and an instruction budget per
 :meth:`begin_task` (a count hook on every coroutine, plus what C library functions charge for
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -56,13 +57,30 @@ DEFAULT_ACTIVITY_INSTRUCTIONS = 1_000_000_000
 
 @dataclass(frozen=True)
 class SandboxLimits:
-    """What one runtime may use: Lua heap bytes, and VM instructions per workflow task / activity call."""
+    """What one runtime may use: Lua heap bytes, VM instructions per workflow task / activity call,
+    and the quotas of a run (runner.sandbox.quotas; docs/sandbox.md, Quotas: why each default)."""
 
     memory: int = DEFAULT_MEMORY_LIMIT
     instructions: int = DEFAULT_WORKFLOW_INSTRUCTIONS
+    #: channels alive at once (channel.new, time.after, process.listen/inbox/events)
+    channels: int = 10_000
+    #: process.listen topics
+    listeners: int = 1_000
+    #: values waiting in the mailbox and in channel buffers, and the bytes Python holds for them
+    queued_messages: int = 10_000
+    queued_bytes: int = 16 << 20
+    #: coroutine.spawn threads alive at once
+    coroutines: int = 10_000
+    #: commands (timers, activities, children, signals, cancels) per workflow task, and their payload bytes
+    commands_per_task: int = 2_000
+    task_payload_bytes: int = 3 << 20
+    #: bytes of one payload (a result, an activity's or child's arguments, a message, a query answer...)
+    payload_bytes: int = 1 << 20
+    #: bytes of an error message or traceback sent to Temporal (longer ones are truncated)
+    error_bytes: int = 64 << 10
 
     def __post_init__(self) -> None:
-        if self.memory <= 0 or self.instructions <= 0:
+        if any(value <= 0 for value in vars(self).values()):
             raise ValueError(f"sandbox limits must be positive, got {self}")
 
 
@@ -98,7 +116,12 @@ def _prelude() -> bytes:
     """
     folder = resources.files("runner.sandbox").joinpath("lua")
     first, *rest = sorted(item.name for item in folder.iterdir() if item.name.endswith(".lua"))
-    blocks = [f"do\n{lua_file('runner.sandbox', 'lua/' + name)}\nend" for name in rest]
+    blocks = []
+    for name in rest:
+        now, later = _split(lua_file("runner.sandbox", "lua/" + name))
+        if later is not None:  # the file's on-demand part: build_part("25_metatables", ...)
+            _PARTS[name.removesuffix(".lua")] = _bytecode(later, f"=lua/{name} (on demand)")
+        blocks.append(f"do\n{now}\nend")
     source = "\n".join([lua_file("runner.sandbox", "lua/" + first), *blocks, "return control"])
     return _bytecode(source, "=prelude")
 
@@ -118,6 +141,39 @@ def _on_demand() -> bytes:
                         "gsub = pattern_gsub, insert = table_insert, remove = table_remove, "
                         "concat = table_concat, move_long = table_move_long, read_chunk = read_chunk}"])
     return _bytecode(source, "=on_demand")
+
+
+# Parts of flowctl's Lua a runtime builds only when a run first needs them (docs/performance.md,
+# What is built on demand): a run that never needs one never carries it in its heap. A file of
+# the prelude or a shim may end with such a part: the text below its ON_DEMAND_LINE, compiled
+# as a chunk of its own. The runtimes of a process share the bytecode only (immutable bytes);
+# each one builds, from it, functions and tables of its own.
+ON_DEMAND_LINE = "--- on demand ---"
+#: part name -> stripped bytecode; filled when the prelude and the shims are compiled, never changed
+_PARTS: dict[str, bytes] = {}
+
+
+def _split(text: str) -> tuple[str, str | None]:
+    """A file's text before its ON_DEMAND_LINE and after it (None: the file has no on-demand part)."""
+    now, mark, later = text.partition(f"\n{ON_DEMAND_LINE}\n")
+    return (now, later) if mark else (text, None)
+
+
+def _part(name: str) -> bytes:
+    """The bytecode of the on-demand part ``name`` (the prelude asks for it when a run first needs it)."""
+    return _on_demand() if name == "on_demand" else _PARTS[name]
+
+
+@functools.lru_cache(maxsize=256)
+def _chunk(source: str, chunkname: str) -> tuple[bytes, str | None]:
+    """One of flowctl's own chunks compiled: its bytecode, and the name of its on-demand part (or None)."""
+    now, later = _split(source)
+    if later is None:
+        return _bytecode(source, chunkname), None
+    # named by its text too: two texts loaded under one chunk name never share a part
+    part = f"{chunkname.lstrip('=@')}:{hashlib.sha256(later.encode()).hexdigest()[:12]}"
+    _PARTS[part] = _bytecode(later, f"{chunkname} (on demand)")
+    return _bytecode(now, chunkname), part
 
 
 @functools.lru_cache(maxsize=256)
@@ -150,9 +206,9 @@ class LuaSandbox:
         config = self.lua.table_from({
             "seed": seed if seed is not None else int.from_bytes(os.urandom(7), "big"),
             "spawn": spawn,
-            # the prelude keeps it where user code cannot reach it and calls it once, when the
-            # run first needs that code (lua/45_on_demand.lua): it returns bytecode
-            "on_demand": _on_demand,
+            # the prelude keeps it where user code cannot reach it and calls it when the run
+            # first needs a part built on demand (lua/45_on_demand.lua): it returns bytecode
+            "on_demand": _part,
         })
         self._control = control = self.lua.execute(_prelude(), config)
         self.env = control.env
@@ -197,10 +253,12 @@ class LuaSandbox:
     def load(self, source: str, chunkname: str, *args: Any) -> Any:
         """Run one of flowctl's own chunks (shims) in the sandbox environment with ``args``; its results.
 
-        Compiled once per process (cached bytecode, see ``_bytecode``), never per runtime.
+        Compiled once per process (cached bytecode, see ``_bytecode``), never per runtime. A
+        chunk with an on-demand part (the text below its ``--- on demand ---`` line) receives,
+        before ``args``, the function that builds that part, once, from the arguments it is given.
         """
-        code = _bytecode(source, chunkname if chunkname.startswith("=") else "@" + chunkname)
-        return self._run_chunk(code, *args)
+        code, part = _chunk(source, chunkname if chunkname.startswith("=") else "@" + chunkname)
+        return self._run_chunk(code, part, *args)
 
     # ------------------------------------------------------------------ running
 
@@ -266,6 +324,10 @@ class LuaSandbox:
         message = trace.split("\n", 1)[0]
         return_error = LuaRuntimeError(message, traceback=trace, value=value, where=where)
         raise return_error
+
+    def where(self, thread: Any) -> str:
+        """The user's Lua ``file:line`` where driver thread ``thread`` waits for a command's answer (``?``)."""
+        return str(self._control.limit_where(thread))
 
     def _memory_exceeded(self, thread: Any = None) -> LimitExceeded:
         self.lua.set_max_memory(self.limits.memory + _MEMORY_HEADROOM)
@@ -349,11 +411,12 @@ class LuaSandbox:
         fields = self._control.error_fields(value)
         if not isinstance(fields, tuple) or fields[0] is None:
             return None
-        kind, message, retryable, details, where = (tuple(fields) + (None,) * 5)[:5]
-        try:
-            plain = self.export(details, "details") if details is not None else None
+        kind, message, retryable, boxed, where = (tuple(fields) + (None,) * 5)[:5]
+        try:  # ``boxed``: {details}, a plain table error_fields built; exported whole so no string is decoded here
+            exported = self.export(boxed, "details") if boxed is not None else None
         except FlowFailure:
-            plain = None
+            exported = None
+        plain = exported[0] if isinstance(exported, list) and exported else None
         return str(kind), str(message), bool(retryable), plain, (str(where) if where else None)
 
     def failure_of(self, value: Any) -> FlowFailure:

@@ -8,7 +8,9 @@ and objects. Cycles, NaN, functions and non-UTF-8 strings are errors naming the 
 one call per value, never running user metamethods (``LuaSandbox.import_`` / ``export``).
 
 Shim handlers read command fields with :func:`lua_value` / :func:`lua_args` /
-:func:`lua_options`, which turn a value that cannot cross into a Lua error at the caller.
+:func:`lua_options`, which turn a value that cannot cross into a Lua error at the caller, and
+one larger than a Temporal payload may be into the ``payload_bytes`` quota's LIMIT_EXCEEDED
+(runner.sandbox.quotas).
 
 This is also the one audited module where Python touches a Lua object it did not create
 (tests/runner/test_lupa_boundary.py keeps it so). lupa runs Lua code for Python's ``str()``
@@ -31,10 +33,11 @@ from typing import Any, Protocol
 import lupa.lua54 as lupa
 
 from runner.sandbox.failures import FlowFailure, ShimError
+from runner.sandbox.quotas import check_payload
 
 __all__ = ["MAX_IMPORT_DEPTH", "LuaExporter", "command_op", "describe", "first_problem", "flag", "integer",
-           "is_lua_object", "lua_args", "lua_field", "lua_function", "lua_options", "lua_record", "lua_type_of",
-           "lua_value", "text"]
+           "is_lua_object", "lua_args", "lua_field", "lua_function", "lua_options", "lua_payload", "lua_record",
+           "lua_type_of", "lua_value", "text"]
 
 #: How deep Python data may nest on its way into Lua (the trusted JSON decoder's limit).
 MAX_IMPORT_DEPTH = 200
@@ -42,6 +45,9 @@ MAX_IMPORT_DEPTH = 200
 
 class LuaExporter(Protocol):
     """What reading a command field needs of a sandbox (:class:`~runner.sandbox.runtime.LuaSandbox`)."""
+
+    #: its SandboxLimits (``payload_bytes``)
+    limits: Any
 
     def export(self, value: Any, path: str = "value") -> Any: ...
 
@@ -92,7 +98,20 @@ def _problem(value: Any, path: str, depth: int, active: set[int]) -> str | None:
 
 
 def lua_value(sandbox: LuaExporter, value: Any, what: str) -> Any:
-    """``from_lua`` whose failures (cycles, functions, NaN, bad UTF-8…) raise ShimError naming ``what``."""
+    """``from_lua`` whose failures (cycles, functions, NaN, bad UTF-8…) raise ShimError naming ``what``.
+
+    A value larger than one payload may be is the ``payload_bytes`` quota's QuotaExceeded.
+    """
+    return lua_payload(sandbox, value, what)[0]
+
+
+def lua_payload(sandbox: LuaExporter, value: Any, what: str) -> tuple[Any, int]:
+    """:func:`lua_value`, and its size in bytes as a Temporal payload."""
+    plain = _exported(sandbox, value, what)
+    return plain, check_payload(plain, sandbox.limits, what)
+
+
+def _exported(sandbox: LuaExporter, value: Any, what: str) -> Any:
     if value is None:
         return None
     try:
@@ -102,11 +121,17 @@ def lua_value(sandbox: LuaExporter, value: Any, what: str) -> Any:
 
 
 def lua_args(sandbox: LuaExporter, packed: Any, what: str) -> list[Any]:
-    """The arguments of a ``table.pack(...)`` (nils included, up to ``n``), each exported."""
+    """The arguments of a ``table.pack(...)`` (nils included, up to ``n``), each exported.
+
+    They travel as one payload: together larger than one may be is the ``payload_bytes`` quota's
+    QuotaExceeded.
+    """
     if lua_type_of(packed) != "table":
         raise ShimError(f"{what}s: expected a table.pack of arguments, got {describe(packed)}")
     count = integer(packed, "n", f"{what} count")
-    return [lua_value(sandbox, lua_field(packed, i, f"{what} {i}"), f"{what} {i}") for i in range(1, count + 1)]
+    args = [_exported(sandbox, lua_field(packed, i, f"{what} {i}"), f"{what} {i}") for i in range(1, count + 1)]
+    check_payload(args, sandbox.limits, f"{what}s")
+    return args
 
 
 def lua_options(sandbox: LuaExporter, options: Any, what: str) -> dict[str, Any]:

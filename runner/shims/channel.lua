@@ -5,11 +5,11 @@
 -- channel.select. A channel may carry a `wrap` function that turns what the driver delivers
 -- into what Lua sees (a Time, a Message, an event table). The chunk is loaded for every
 -- workflow run and returns the module and the kernel other shims make channels with; the
--- `channel` global exists only when the entry lists the module.
-local kit = ...
-local call, class, setmetatable = kit.call, kit.class, kit.setmetatable
-local field, describe, rawget, is_a = kit.field, kit.describe, kit.rawget, kit.is_a
-local type, error, ipairs, mtype = kit.type, kit.error, kit.ipairs, kit.math_type
+-- `channel` global exists only when the entry lists the module. What channels do (the
+-- module's functions, a channel's methods) is built the first time a run uses a channel
+-- (below the `--- on demand ---` line): most runs use none.
+local build, kit = ...
+local class, setmetatable, is_a = kit.class, kit.setmetatable, kit.is_a
 local M = {}
 
 local Channel, ChannelMT = class("flowctl.Channel")
@@ -22,6 +22,29 @@ end
 local function is_channel(v)
     return is_a(v, ChannelMT)
 end
+
+-- The module's functions and a channel's methods: built (below) the first time one is used.
+local built
+local function operations()
+    built = built or build(kit, Channel, ChannelMT, Case, new_channel, is_channel)
+    return built
+end
+kit.later(operations, Channel, ChannelMT, {})
+-- (tail calls: errors these raise at level 2 point at the line that called channel.new/select)
+function M.new(size) return operations().new(size) end
+function M.select(cases) return operations().select(cases) end
+
+M.is_channel = is_channel
+do return M, {new_channel = new_channel, is_channel = is_channel} end   -- (the rest: a chunk of its own)
+
+--- on demand ---
+-- Channels at work (kit.later, above): the part above passes what they use; this part returns
+-- the module's functions.
+local kit, Channel, ChannelMT, Case, new_channel, is_channel = ...
+local call, setmetatable = kit.call, kit.setmetatable
+local field, describe, rawget, is_a = kit.field, kit.describe, kit.rawget, kit.is_a
+local type, error, ipairs, mtype = kit.type, kit.error, kit.ipairs, kit.math_type
+local M = {}
 
 -- channel_id(ch, what): the driver's id of a channel, read raw and checked (user code can
 -- rawset anything into a channel object); an error at the caller's caller otherwise.
@@ -99,5 +122,4 @@ function M.select(cases)
     return {channel = ch, value = value, ok = got}
 end
 
-M.is_channel = is_channel
-return M, {new_channel = new_channel, is_channel = is_channel}
+return M

@@ -1,9 +1,10 @@
 -- The Lua half of the `funcs` module (its Python half: funcs.py): call activities, now
--- (funcs.call) or as futures (funcs.async), with per-executor options.
-local kit = ...
-local call, class, setmetatable, getmetatable = kit.call, kit.class, kit.setmetatable, kit.getmetatable
-local type_names, field = kit.type_names, kit.field
-local type, error, pairs, pack = kit.type, kit.error, kit.pairs, kit.pack
+-- (funcs.call) or as futures (funcs.async), with per-executor options. funcs.call is built
+-- when the module loads; executors' other methods and futures the first time a run uses one
+-- (below the `--- on demand ---` line).
+local build, kit = ...
+local call, class, setmetatable = kit.call, kit.class, kit.setmetatable
+local type, error, pack = kit.type, kit.error, kit.pack
 local M = {}
 
 local Executor, ExecutorMT = class("flowctl.Executor")
@@ -18,6 +19,40 @@ local function check_id(id, what)
             .. type(id), 3)
     end
 end
+
+function Executor:call(id, ...)
+    check_id(id, "funcs.call")
+    local result, err = call({op = "funcs.call", id = id, args = pack(...), options = self.options})
+    return result, err
+end
+
+-- with_options and async: built (below) the first time one is looked up
+kit.later(function() build(kit, Executor, executor, check_id) end, Executor, ExecutorMT, {})
+
+local default = executor({})
+
+function M.new()
+    return executor({})
+end
+
+-- Tail calls: errors raised at level 2 inside the executor still point at the user's line.
+function M.call(id, ...)
+    return default:call(id, ...)
+end
+
+function M.async(id, ...)
+    return default:async(id, ...)
+end
+
+do return M end        -- (in a block: the rest of the file is a chunk of its own)
+
+--- on demand ---
+-- Executors' with_options and async, and futures (kit.later, above): the part above passes
+-- what they use.
+local kit, Executor, executor, check_id = ...
+local call, class, setmetatable, getmetatable = kit.call, kit.class, kit.setmetatable, kit.getmetatable
+local type_names, field = kit.type_names, kit.field
+local type, error, pairs, pack = kit.type, kit.error, kit.pairs, kit.pack
 
 -- Durations (5 * time.SECOND) become milliseconds, so options cross to Python as plain data.
 local function plain(v)
@@ -43,12 +78,6 @@ function Executor:with_options(options)
     return executor(merged)
 end
 
-function Executor:call(id, ...)
-    check_id(id, "funcs.call")
-    local result, err = call({op = "funcs.call", id = id, args = pack(...), options = self.options})
-    return result, err
-end
-
 local Future, FutureMT = class("flowctl.Future")
 
 function Future:result()
@@ -68,20 +97,3 @@ function Executor:async(id, ...)
     local handle = call({op = "funcs.start", id = id, args = pack(...), options = self.options})
     return setmetatable({handle = handle, done = false}, FutureMT)
 end
-
-local default = executor({})
-
-function M.new()
-    return executor({})
-end
-
--- Tail calls: errors raised at level 2 inside the executor still point at the user's line.
-function M.call(id, ...)
-    return default:call(id, ...)
-end
-
-function M.async(id, ...)
-    return default:async(id, ...)
-end
-
-return M

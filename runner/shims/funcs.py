@@ -4,7 +4,8 @@
 queue of that entry's worker, with the entry's options, and returns ``result, err``;
 ``funcs.new():with_options({...})`` builds an executor whose options (``activity.*``
 keys) are merged over the entry's; ``funcs.async`` starts the activity and returns a
-future whose ``:result()`` waits for it.
+future whose ``:result()`` waits for it. Each call counts as a command of the workflow task that
+starts it, with its arguments' bytes (docs/sandbox.md, Quotas).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from registry.errors import FlowError
 from registry.revision import Revision
 from runner.sandbox.driver import Blocking, Handler, Reply, ShimError
 from runner.sandbox.failures import FlowFailure
+from runner.sandbox.quotas import payload_size
 from runner.sandbox.values import lua_args, lua_field, lua_options, text
 from runner.shims.run_context import WorkflowRun
 from runner.temporal.failures import failure_from_temporal
@@ -56,6 +58,7 @@ def _prepare(run: WorkflowRun, cmd: Any, what: str) -> Any:
     except FlowError as exc:
         raise ShimError(f"{what}({activity_id!r}): {exc.message}" + (f" ({exc.hint})" if exc.hint else "")) \
             from None
+    run.driver.command(f"{what}({activity_id!r})", payload_size(args))
     return _execute(run, activity_id, args, options)
 
 

@@ -16,6 +16,10 @@ workflow with the child's error. ``terminate`` runs an internal activity (a work
 cannot terminate another by itself); ``cancel`` requests cancellation. A workflow may monitor,
 link, cancel and terminate only the children it spawned; anything else is a NOT_FOUND error
 that says so (``process.send`` reaches any workflow: a message asks, it does not command).
+
+Quotas (docs/sandbox.md): listeners per run; messages waiting in the mailbox count with the ones in
+channel buffers (the driver's QueueMeter), with their payload bytes; signals, child starts, cancels
+and terminations count as commands of the workflow task that sends them.
 """
 
 from __future__ import annotations
@@ -39,7 +43,8 @@ from registry.revision import Revision
 from runner.sandbox.channels import Channel
 from runner.sandbox.driver import Blocking, Handler, Reply, ShimError, ShimFailure, canceled_failure, read_only
 from runner.sandbox.failures import FlowFailure
-from runner.sandbox.values import lua_args, lua_field, lua_record, lua_value, text
+from runner.sandbox.quotas import QuotaExceeded, payload_size, quota_exceeded
+from runner.sandbox.values import lua_args, lua_field, lua_payload, lua_record, lua_value, text
 from runner.shims.run_context import WorkflowRun
 from runner.temporal.failures import failure_from_temporal
 from runner.temporal.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
@@ -60,6 +65,8 @@ class Message:
     payload: Any
     #: the sending workflow's id; only ever a string (a memo entry's ``from`` may be anything)
     sender: str | None
+    #: the payload's bytes (JSON), counted against the queued_bytes quota while it waits
+    size: int = 0
 
 
 @dataclasses.dataclass
@@ -96,15 +103,28 @@ class ProcessState:
 
     # ------------------------------------------------------------------ messages
 
-    def deliver(self, topic: str, payload: Any, sender: Any) -> None:
-        """A signal arrived (or a carried/start message): route it, or keep it for later."""
+    def deliver(self, topic: str, payload: Any, sender: Any, *, size: int | None = None,
+                from_lua: bool = False) -> None:
+        """A signal arrived (or a carried/start message, or a send to itself ``from_lua``): route it, or keep it.
+
+        Past a queue quota a send from Lua raises QuotaExceeded at the sender; a signal stops the run.
+        """
         self._seq += 1
-        message = Message(self._seq, topic, payload, sender if isinstance(sender, str) else None)
+        message = Message(self._seq, topic, payload, sender if isinstance(sender, str) else None,
+                          payload_size(payload) if size is None else size)
         channel = self.listeners.get(topic) or self.inbox
         if channel is None:
             self.pending.append(message)
-        else:
+            try:
+                self.driver.queue.add(message.size)
+            except QuotaExceeded as exc:
+                if from_lua:
+                    raise
+                self.driver.abort(exc.located(f"signal {topic!r}"))
+        elif from_lua:
             channel.put(self._record(message))
+        else:
+            self.driver.deliver(channel, self._record(message), f"signal {topic!r}")
 
     def _record(self, message: Message) -> Any:
         sandbox = self.run.sandbox
@@ -114,6 +134,9 @@ class ProcessState:
     def listen(self, topic: str) -> Channel:
         channel = self.listeners.get(topic)
         if channel is None:
+            limits = self.driver.limits
+            if len(self.listeners) >= limits.listeners:
+                raise quota_exceeded("listeners", limits, f"a new topic would be listener {len(self.listeners) + 1:,}")
             channel = self.listeners[topic] = self.driver.new_channel(None, lua_sends=False)
             self._drain(lambda m: m.topic == topic, channel)
         return channel
@@ -128,6 +151,7 @@ class ProcessState:
         kept: deque[Message] = deque()
         for message in self.pending:
             if wanted(message):
+                self.driver.queue.remove(message.size)  # it waits in the channel now: in the Lua heap
                 channel.put(self._record(message))
             else:
                 kept.append(message)
@@ -162,7 +186,8 @@ class ProcessState:
     def _event(self, kind: str, sender: str, value: Any, failure: FlowFailure | None) -> None:
         sandbox = self.run.sandbox
         error = sandbox.error_object(failure) if failure is not None else None
-        self.events.put(lua_record(sandbox, {"kind": kind, "from": sender, "value": value, "error": error}))
+        self.driver.deliver(self.events, lua_record(sandbox, {"kind": kind, "from": sender, "value": value,
+                                                              "error": error}), f"the exit of {sender}")
 
 
 def handlers(run: WorkflowRun) -> dict[str, Handler]:
@@ -177,11 +202,13 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
     def send(cmd: Any) -> Reply | Blocking:
         target = text(cmd, "to", "process.send: the target workflow id", empty=False)
         topic = text(cmd, "topic", "process.send: the topic", empty=False)
-        payload = lua_value(run.sandbox, lua_field(cmd, "payload", "process.send"), f"process.send({topic!r}) payload")
+        payload, size = lua_payload(run.sandbox, lua_field(cmd, "payload", "process.send"),
+                                    f"process.send({topic!r}) payload")
         me = workflow.info().workflow_id
         if target == me:
-            state.deliver(topic, payload, me)
+            state.deliver(topic, payload, me, size=size, from_lua=True)
             return (True, None)
+        run.driver.command(f"process.send({topic!r})", size)
         return Blocking(_signal(run, target, topic, payload, me))
 
     def inbox(_cmd: Any) -> Reply:
@@ -195,10 +222,12 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
 
     def spawn(cmd: Any) -> Reply | Blocking:
         request = _start_request(run, cmd, "process.spawn")
+        run.driver.command("process.spawn", request.size)
         return Blocking(_spawn(run, state, request, wait=False))
 
     def exec_(cmd: Any) -> Reply | Blocking:
         request = _start_request(run, cmd, "process.exec")
+        run.driver.command("process.exec", request.size)
         return Blocking(_spawn(run, state, request, wait=True))
 
     def monitor(cmd: Any) -> Reply:
@@ -244,6 +273,7 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
             return child
         # plain data by now (exported): str() of it runs no Lua
         reason = _first_arg(run, cmd, "process.terminate reason") or f"terminated by {workflow.info().workflow_id}"
+        run.driver.command("process.terminate")  # an activity
         return Blocking(_terminate(run, child.workflow_id, str(reason)))
 
     def cancel(cmd: Any) -> Reply | Blocking:
@@ -251,6 +281,9 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
         if isinstance(child, tuple):
             return child
         deadline = _first_arg(run, cmd, "process.cancel deadline")
+        run.driver.command("process.cancel")
+        if deadline is not None:
+            run.driver.command("process.cancel deadline")  # a timer, then maybe a termination
         return Blocking(_cancel(run, state, child.workflow_id, deadline))
 
     return {
@@ -272,6 +305,8 @@ class StartRequest:
     workflow_id: str
     conflict: str
     messages: list[dict[str, Any]]
+    #: payload bytes the start sends (input, start messages, context)
+    size: int = 0
 
 
 def _start_request(run: WorkflowRun, cmd: Any, what: str) -> StartRequest:
@@ -318,7 +353,8 @@ def _start_request(run: WorkflowRun, cmd: Any, what: str) -> StartRequest:
         memo = {**user_memo, **memo}
     kwargs.update(task_queue=str(queue), memo=memo)
     return StartRequest(revision=revision, args=args, kwargs=kwargs, workflow_id=str(workflow_id),
-                        conflict=conflict, messages=plain_messages)
+                        conflict=conflict, messages=plain_messages,
+                        size=payload_size([args, plain_messages, full_context]))
 
 
 async def _spawn(run: WorkflowRun, state: ProcessState, request: StartRequest, *, wait: bool) -> Reply:
@@ -332,11 +368,11 @@ async def _spawn(run: WorkflowRun, state: ProcessState, request: StartRequest, *
                 return await _existing(run, request, wait=wait)
             if request.workflow_id not in state.children:
                 # the authority rule of terminate: a run replaces only a workflow it spawned itself
-                failure = FlowFailure("NOT_FOUND", f"id_conflict_policy terminate_existing: {request.workflow_id} is "
+                refused = FlowFailure("NOT_FOUND", f"id_conflict_policy terminate_existing: {request.workflow_id} is "
                                       "running and is not a child of this workflow (a workflow can terminate only "
                                       "the workflows it spawned)", retryable=False,
                                       details={"workflow_id": request.workflow_id})
-                return (None, sandbox.error_object(failure))
+                return (None, sandbox.error_object(refused))
             # Child starts have no conflict policy in Temporal: terminate the running one, then start again.
             terminated = await _terminate(run, request.workflow_id, "replaced (id_conflict_policy terminate_existing)")
             if terminated[0] is None:
@@ -430,15 +466,17 @@ async def _terminate(run: WorkflowRun, target: str, reason: str) -> Reply:
 
 
 async def _cancel(run: WorkflowRun, state: ProcessState, target: str, deadline: Any) -> Reply:
+    try:  # a bad deadline is the caller's error, found before anything is canceled
+        grace = parse_duration(deadline, what="process.cancel deadline") if deadline is not None else None
+    except FlowError as exc:
+        raise ShimError(exc.message) from None
     try:
         await workflow.get_external_workflow_handle(target).cancel()
     except Exception as exc:
         failure = FlowFailure("NOT_FOUND", f"process.cancel of {target}: {exc}", retryable=False)
         return (None, run.sandbox.error_object(failure))
     child = state.children.get(target)
-    if deadline is not None and child is not None:
-        grace = parse_duration(deadline, what="process.cancel deadline")
-
+    if grace is not None and child is not None:
         async def enforce() -> None:
             await workflow.sleep(grace)
             if child.exit is None:  # still running after the deadline: stop it for good

@@ -1,13 +1,12 @@
 -- The Lua half of the `time` module (its Python half: time.py): Durations and Times are
 -- integer nanoseconds in objects whose metamethods make `5 * time.SECOND`, `t1:sub(t0)`
--- and `d1 < d2` read naturally.
-local kit, kernel = ...
+-- and `d1 < d2` read naturally. Those metamethods and the objects' methods are built the
+-- first time a run uses one (below the `--- on demand ---` line): most runs only sleep.
+local build, kit, kernel = ...
 local call, class, setmetatable = kit.call, kit.class, kit.setmetatable
 local field, describe, rawget, is_a = kit.field, kit.describe, kit.rawget, kit.is_a
-local type, error, tostring = kit.type, kit.error, kit.tostring
-local mtype, mfloor, mabs = kit.math_type, kit.floor, kit.abs
-local sformat, sgsub = kit.format, kit.gsub
-local os_date = kit.os_date
+local type, error = kit.type, kit.error
+local mtype, mfloor = kit.math_type, kit.floor
 local NS_PER_MS, NS_PER_S = 1000000, 1000000000
 local M = {}
 
@@ -21,6 +20,7 @@ end
 
 -- Duration ----------------------------------------------------------------
 local Duration, DurationMT, duration, is_duration = nanoseconds_type("flowctl.Duration")
+local Time, TimeMT, new_time, is_time = nanoseconds_type("flowctl.Time")
 
 -- to_ns(v): a Duration, a number of milliseconds or a string like "1h30m" -> nanoseconds
 local function to_ns(v, what)
@@ -42,6 +42,69 @@ local function to_ns(v, what)
     end
     error(what .. ": expected a duration (\"5s\", milliseconds or a time.Duration), got " .. type(v), 3)
 end
+
+-- Their arithmetic, comparisons, text and methods: built (below) the first time one is used.
+local function build_rest()
+    build(kit, to_ns, Duration, DurationMT, duration, is_duration, Time, TimeMT, new_time, is_time)
+end
+kit.later(build_rest, Duration, DurationMT, {"__mul", "__div", "__add", "__sub", "__unm", "__eq", "__lt", "__le",
+                                             "__tostring"})
+kit.later(build_rest, Time, TimeMT, {"__eq", "__lt", "__le", "__sub", "__add", "__tostring"})
+
+M.NANOSECOND = duration(1)
+M.MICROSECOND = duration(1000)
+M.MILLISECOND = duration(NS_PER_MS)
+M.SECOND = duration(NS_PER_S)
+M.MINUTE = duration(60 * NS_PER_S)
+M.HOUR = duration(3600 * NS_PER_S)
+
+function M.parse_duration(text)
+    if type(text) ~= "string" then
+        error("time.parse_duration: expected a string like \"1h30m\", got " .. type(text), 2)
+    end
+    local ns = call({op = "time.parse_duration", text = text, what = "time.parse_duration"})
+    return duration(ns)
+end
+
+-- Time ----------------------------------------------------------------------
+function M.now()
+    return new_time(call({op = "time.now"}))
+end
+
+function M.unix(seconds, nanos)
+    return new_time(seconds * NS_PER_S + (nanos or 0))
+end
+
+function M.since(t)
+    return M.now():sub(t)
+end
+
+function M.sleep(d)
+    local ns = to_ns(d, "time.sleep")
+    call({op = "time.sleep", ns = ns})
+end
+
+-- time.after(d): a channel that receives the workflow time once, when a durable timer fires
+-- (use it in channel.select for timeouts).
+function M.after(d)
+    local ns = to_ns(d, "time.after")
+    local id = call({op = "time.after", ns = ns})
+    return kernel.new_channel(id, new_time)
+end
+
+M.Duration = {is = is_duration, from_nanoseconds = duration}
+M.Time = {is = is_time}
+do return M end        -- (in a block: the rest of the file is a chunk of its own)
+
+--- on demand ---
+-- Durations' and Times' arithmetic, comparisons, text and methods (kit.later, above): the part
+-- above passes what they use.
+local kit, to_ns, Duration, DurationMT, duration, is_duration, Time, TimeMT, new_time, is_time = ...
+local type, error, tostring = kit.type, kit.error, kit.tostring
+local mtype, mfloor, mabs = kit.math_type, kit.floor, kit.abs
+local sformat, sgsub = kit.format, kit.gsub
+local os_date = kit.os_date
+local NS_PER_MS, NS_PER_S = 1000000, 1000000000
 
 local function scale(d, n)
     if mtype(n) == "integer" then return duration(d.ns * n) end
@@ -92,24 +155,6 @@ DurationMT.__tostring = function(d)
     return sign .. secs .. "s"
 end
 
-M.NANOSECOND = duration(1)
-M.MICROSECOND = duration(1000)
-M.MILLISECOND = duration(NS_PER_MS)
-M.SECOND = duration(NS_PER_S)
-M.MINUTE = duration(60 * NS_PER_S)
-M.HOUR = duration(3600 * NS_PER_S)
-
-function M.parse_duration(text)
-    if type(text) ~= "string" then
-        error("time.parse_duration: expected a string like \"1h30m\", got " .. type(text), 2)
-    end
-    local ns = call({op = "time.parse_duration", text = text, what = "time.parse_duration"})
-    return duration(ns)
-end
-
--- Time ----------------------------------------------------------------------
-local Time, TimeMT, new_time, is_time = nanoseconds_type("flowctl.Time")
-
 function Time:sub(other)
     if is_time(other) then return duration(self.ns - other.ns) end
     return new_time(self.ns - to_ns(other, "Time:sub"))
@@ -133,32 +178,3 @@ TimeMT.__le = function(a, b) return a.ns <= b.ns end
 TimeMT.__sub = function(a, b) return a:sub(b) end
 TimeMT.__add = function(a, b) return a:add(b) end
 TimeMT.__tostring = function(t) return t:format_rfc3339() end
-
-function M.now()
-    return new_time(call({op = "time.now"}))
-end
-
-function M.unix(seconds, nanos)
-    return new_time(seconds * NS_PER_S + (nanos or 0))
-end
-
-function M.since(t)
-    return M.now():sub(t)
-end
-
-function M.sleep(d)
-    local ns = to_ns(d, "time.sleep")
-    call({op = "time.sleep", ns = ns})
-end
-
--- time.after(d): a channel that receives the workflow time once, when a durable timer fires
--- (use it in channel.select for timeouts).
-function M.after(d)
-    local ns = to_ns(d, "time.after")
-    local id = call({op = "time.after", ns = ns})
-    return kernel.new_channel(id, new_time)
-end
-
-M.Duration = {is = is_duration, from_nanoseconds = duration}
-M.Time = {is = is_time}
-return M

@@ -25,6 +25,8 @@ from runner.temporal.memo import CARRIED_ARG, CONTEXT_MEMO, reserved_refusal
 
 #: How far outside [min, max] a replay looks for a recorded version (markers are cheap to probe).
 VERSION_PROBE = 8
+#: The most versions one ``workflow.version`` call may span: finding the recorded one probes each.
+MAX_VERSION_SPAN = 1000
 
 
 def handlers(run: WorkflowRun) -> dict[str, Handler]:
@@ -122,6 +124,9 @@ def workflow_version(run: WorkflowRun, change_id: str, low: int, high: int) -> i
     """The version of ``change_id`` for this run (see the module docstring)."""
     recorded = run.versions.get(change_id)
     if recorded is None:
+        if high - low > MAX_VERSION_SPAN:
+            raise ShimError(f"workflow.version({change_id!r}, {low}, {high}): max - min may be at most "
+                            f"{MAX_VERSION_SPAN} (a change id has few versions; start a new change id instead)")
         recorded = _recorded_version(change_id, low, high)
         run.versions[change_id] = recorded
     if not low <= recorded <= high:

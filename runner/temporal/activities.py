@@ -4,7 +4,9 @@
   CPU never blocks the event loop (heartbeats and other activities keep flowing).
   ``method(input…)`` returning ``nil, err`` or raising ``error()`` fails the attempt:
   retryable unless the error says otherwise; limits fail it with a non-retryable
-  ``LIMIT_EXCEEDED``.
+  ``LIMIT_EXCEEDED``. Its limits are the worker's, narrowed by the ``limits:`` of its worker
+  entry and of its own entry (a result larger than ``payload_bytes`` is LIMIT_EXCEEDED; error
+  texts are cut to ``error_bytes``: docs/sandbox.md, Quotas).
 - ``function.python``: ``handler: "package.module:function"`` imported by the worker
   (installed, on ``PYTHONPATH``, or under ``flowctl worker --python-path``); an ``async def``
   runs on the event loop, a plain ``def`` on the thread pool. Handlers may use
@@ -41,6 +43,7 @@ from registry.revision import Revision
 from runner.revision_source import RevisionSource, imported_libraries
 from runner.sandbox.driver import Blocking, Handler, Reply, ShimError, run_until_done
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
+from runner.sandbox.quotas import bounded_failure, check_payload, entry_limits
 from runner.sandbox.runtime import ACTIVITY_LIMITS, LuaSandbox, SandboxLimits
 from runner.sandbox.values import command_op
 from runner.shims.activity_modules import ActivityCalls, install_activity_modules
@@ -102,8 +105,8 @@ class ActivityRunner:
 
     def _run_lua_sync(self, revision: Revision, inputs: list[Any], calls: ActivityCalls) -> Any:
         """Run one Lua activity call to completion on this (pool) thread."""
-        sandbox = LuaSandbox(limits=self.limits,
-                             clock_ns=time.time_ns, owner=revision.entry_id)
+        limits = entry_limits(self.limits, revision, self.source.entry)
+        sandbox = LuaSandbox(limits=limits, clock_ns=time.time_ns, owner=revision.entry_id)
         listed = revision.data.get("modules")
         handlers = install_activity_modules(sandbox, calls, None if listed is None else map(str, listed),
                                             owner=revision.entry_id)
@@ -118,15 +121,17 @@ class ActivityRunner:
                                      *lua_inputs)
         except LuaRuntimeError as exc:
             if exc.value is not None and sandbox.error_fields(exc.value) is not None:
-                raise sandbox.failure_of(exc.value) from None
+                raise bounded_failure(sandbox.failure_of(exc.value), limits) from None
             # error("...") or a runtime error: a retryable INTERNAL failure with the Lua traceback
             raise FlowFailure("INTERNAL", exc.message, retryable=True, where=exc.where,
                               details={"traceback": exc.traceback}) from None
         result = results[0] if results else None
         err = results[1] if len(results) > 1 else None
         if err is not None:
-            raise sandbox.failure_of(err)
-        return sandbox.export(result, path="result")
+            raise bounded_failure(sandbox.failure_of(err), limits)
+        plain = sandbox.export(result, path="result")
+        check_payload(plain, limits, "the result", where=f"the result of {revision.entry_id}")
+        return plain
 
     def _install_libraries(self, sandbox: Any, revision: Revision) -> None:
         for alias, lib in imported_libraries(revision):

@@ -63,6 +63,8 @@ class WorkerSettings:
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT.total_seconds()
     metrics_port: int | None = None
     lua_call_timeout: float = DEFAULT_LUA_CALL_TIMEOUT
+    #: ``--otel``: export OpenTelemetry spans (runner.temporal.tracing)
+    otel: bool = False
 
     def child_command(self) -> list[str]:
         """The serving child: this interpreter running ``flowctl worker`` with the same settings."""
@@ -74,6 +76,8 @@ class WorkerSettings:
             args += ["--python-path", path]
         if self.metrics_port is not None:
             args += ["--metrics-port", str(self.metrics_port)]
+        if self.otel:
+            args.append("--otel")
         # -P: the working directory is not put on sys.path, so a project's own cli.py is never run
         return [sys.executable, "-P", "-m", "cli", "worker", *args]
 
@@ -82,12 +86,13 @@ class WorkerSettings:
         return {"registry": self.registry_url, "workers": list(self.worker_ids),
                 "python_paths": list(self.python_paths), "poll_interval": self.poll_interval,
                 "drain_timeout": self.drain_timeout, "metrics_port": self.metrics_port,
-                "lua_call_timeout": self.lua_call_timeout}
+                "lua_call_timeout": self.lua_call_timeout, "otel": self.otel}
 
 
 def run_worker(store: RevisionStore, worker_ids: Sequence[str] = (), *, python_paths: Iterable[Path] = (),
                poll_interval: float = 1.0, drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT,
-               metrics_port: int | None = None, lua_call_timeout: float = DEFAULT_LUA_CALL_TIMEOUT) -> None:
+               metrics_port: int | None = None, lua_call_timeout: float = DEFAULT_LUA_CALL_TIMEOUT,
+               otel: bool = False) -> None:
     """``flowctl worker``: supervise a serving child until SIGTERM/SIGINT, then exit with its status.
 
     In the child (``CHILD_ENV`` set) this serves in-process, its Lua calls recorded for the watchdog.
@@ -99,10 +104,10 @@ def run_worker(store: RevisionStore, worker_ids: Sequence[str] = (), *, python_p
         child = _child_spec(spec)
         serve_in_process(store, worker_ids, python_paths=[Path(p) for p in paths], poll_interval=poll_interval,
                          drain_timeout=drain_timeout, metrics_port=metrics_port, calls=CallTable.attach(child["fd"]),
-                         lua_call_timeout=lua_call_timeout, watchdog_kills=child["kills"])
+                         lua_call_timeout=lua_call_timeout, watchdog_kills=child["kills"], otel=otel)
         return
     settings = WorkerSettings(store.url, tuple(worker_ids), paths, poll_interval, drain_timeout.total_seconds(),
-                              metrics_port, lua_call_timeout)
+                              metrics_port, lua_call_timeout, otel)
     code = Supervisor(store, settings).run()
     if code:
         raise SystemExit(code)

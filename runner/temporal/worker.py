@@ -23,10 +23,11 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import signal
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -36,11 +37,11 @@ from typing import Any, TextIO
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import Runtime
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 
 from registry.errors import FlowError
 from runner.client.connect import client_settings, connect
-from runner.revision_source import StoreRevisionSource, require_entry
+from runner.revision_source import RegistryFollower, StoreRevisionSource, require_entry
 from runner.sandbox.failures import FlowFailure
 from runner.sandbox.runtime import ACTIVITY_LIMITS, WORKFLOW_LIMITS, SandboxLimits
 from runner.temporal.activities import make_activity
@@ -134,8 +135,10 @@ class WorkerPool:
     def __init__(self, source: StoreRevisionSource, *, executor: ThreadPoolExecutor,
                  clients: Mapping[str, Client] | None = None, drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT,
                  workflow_limits: SandboxLimits = WORKFLOW_LIMITS, activity_limits: SandboxLimits = ACTIVITY_LIMITS,
-                 runtime: Runtime | None = None) -> None:
+                 runtime: Runtime | None = None, interceptors: Sequence[Interceptor] = ()) -> None:
         self.source = source
+        #: added to every temporalio Worker's (e.g. runner.temporal.tracing's)
+        self.interceptors = tuple(interceptors)
         self.executor = executor
         self.drain_timeout = drain_timeout
         self.runtime = runtime
@@ -263,7 +266,8 @@ class WorkerPool:
             worker = Worker(self.clients[spec.client_id], task_queue=spec.task_queue,
                             workflows=[self._workflow_class(spec.versioning)],
                             activities=[self._activity], activity_executor=self.executor,
-                            workflow_runner=UnsandboxedWorkflowRunner(), interceptors=[ContextInterceptor()],
+                            workflow_runner=UnsandboxedWorkflowRunner(),
+                            interceptors=[ContextInterceptor(), *self.interceptors],
                             unsandboxed_workflow_runner=WatchedWorkflowRunner(self._lua_file),
                             graceful_shutdown_timeout=self.drain_timeout,
                             **dict(spec.options))  # type: ignore[arg-type]
@@ -359,7 +363,7 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
                 ready: asyncio.Event | None = None,
                 workflow_limits: SandboxLimits = WORKFLOW_LIMITS,
                 activity_limits: SandboxLimits = ACTIVITY_LIMITS,
-                runtime: Runtime | None = None) -> None:
+                runtime: Runtime | None = None, interceptors: Sequence[Interceptor] = ()) -> None:
     """Run the workers until ``stop`` is set, then drain them.
 
     While running, the worker set follows the registry (checked every ``source.poll_interval``
@@ -372,7 +376,8 @@ async def serve(source: StoreRevisionSource, worker_ids: Sequence[str] = (), *,
     with ThreadPoolExecutor(max_workers=max(4, min(max_activities, 64)),
                             thread_name_prefix="flowctl-activity") as executor:
         pool = WorkerPool(source, executor=executor, clients=clients, drain_timeout=drain_timeout,
-                          workflow_limits=workflow_limits, activity_limits=activity_limits, runtime=runtime)
+                          workflow_limits=workflow_limits, activity_limits=activity_limits, runtime=runtime,
+                          interceptors=interceptors)
         await pool.start_all(specs)
         follower = asyncio.create_task(pool.follow_registry(worker_ids))
         try:
@@ -391,8 +396,11 @@ def run_worker(store: Any, worker_ids: Sequence[str] = (), *, python_paths: Iter
                poll_interval: float = 1.0, drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT,
                metrics_port: int | None = None, calls: CallTable | None = None,
                lua_call_timeout: float = DEFAULT_LUA_CALL_TIMEOUT,
-               watchdog_kills: Sequence[dict[str, Any]] = ()) -> None:
+               watchdog_kills: Sequence[dict[str, Any]] = (), otel: bool = False) -> None:
     """Serve in this process until SIGTERM/SIGINT; ``store`` is a RevisionStore.
+
+    A RegistryFollower keeps the revisions current (pushed notices on PostgreSQL) and logs registry
+    outages; ``otel`` exports OpenTelemetry spans (runner.temporal.tracing).
 
     ``calls``: the supervisor's call table (runner.temporal.watchdog), where each Lua call is
     recorded with its allowance: ``lua_call_timeout`` seconds per workflow activation, as much
@@ -412,17 +420,43 @@ def run_worker(store: Any, worker_ids: Sequence[str] = (), *, python_paths: Iter
         runtime = prometheus_runtime(metrics_port)
         count_watchdog_kills(runtime, watchdog_kills)
         log_event("metrics.serving", address=f"http://0.0.0.0:{metrics_port}/metrics")
-    asyncio.run(_serve_until_signalled(source, worker_ids, drain_timeout, runtime, calls))
+    interceptors: list[Interceptor] = []
+    if otel:
+        from runner.temporal.tracing import configure_tracing, tracing_interceptor
+        configure_tracing()
+        interceptors.append(tracing_interceptor(source))
+        log_event("tracing.exporting", service=os.environ.get("OTEL_SERVICE_NAME") or "flowctl-worker",
+                  endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "default (localhost:4317)")
+    follower = RegistryFollower(source, report=_registry_reporter(runtime)).start()
+    try:
+        asyncio.run(_serve_until_signalled(source, worker_ids, drain_timeout, runtime, calls, interceptors))
+    finally:
+        follower.stop()
+
+
+def _registry_reporter(runtime: Runtime | None) -> Callable[..., None]:
+    """The follower's events as log lines, and as the ``flowctl_registry_available`` gauge (1 up, 0 away)."""
+    gauge = None if runtime is None else runtime.metric_meter.create_gauge(
+        "flowctl_registry_available", "1 while the worker reaches the registry, 0 during an outage")
+    if gauge is not None:
+        gauge.set(1)
+
+    def report(event: str, level: str, **fields: Any) -> None:
+        log_event(event, level=level, **fields)
+        if gauge is not None and event in ("registry.unavailable", "registry.recovered"):
+            gauge.set(0 if event == "registry.unavailable" else 1)
+    return report
 
 
 async def _serve_until_signalled(source: StoreRevisionSource, worker_ids: Sequence[str],
-                                 drain_timeout: timedelta, runtime: Runtime | None, calls: CallTable | None) -> None:
+                                 drain_timeout: timedelta, runtime: Runtime | None, calls: CallTable | None,
+                                 interceptors: Sequence[Interceptor] = ()) -> None:
     stop, ready = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _on_signal, stop, signum)
     serving = asyncio.create_task(serve(source, worker_ids, stop=stop, drain_timeout=drain_timeout, ready=ready,
-                                        runtime=runtime))
+                                        runtime=runtime, interceptors=interceptors))
     waiter = asyncio.create_task(ready.wait())
     try:
         await asyncio.wait([serving, waiter], return_when=asyncio.FIRST_COMPLETED)

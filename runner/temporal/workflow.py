@@ -18,9 +18,11 @@ How a run ends:
   ``err:kind()`` (non-retryable when the error says so); a string ``err`` is kind INTERNAL;
 - ``error(errors.new{...})`` → the same as returning that error: the error object shows
   it was raised on purpose;
-- a sandbox limit (memory, instructions, stack) → the workflow fails, non-retryable
-  ``LIMIT_EXCEEDED`` naming the limit and the Lua file:line: retrying the same code
-  on the same history would hit it again;
+- a sandbox limit (memory, instructions, stack) or a quota (docs/sandbox.md, Quotas) → the
+  workflow fails, non-retryable ``LIMIT_EXCEEDED`` naming the limit and the Lua file:line:
+  retrying the same code on the same history would hit it again (a run's limits are the
+  worker's, narrowed by the ``limits:`` of its worker entry and of its own entry; error texts
+  sent to Temporal are cut to ``error_bytes``);
 - any other Lua error (``error("...")``, ``attempt to index a nil value``…) → the
   *workflow task* fails, like an exception in a Temporal workflow written in Python or
   Go: Temporal retries the task (with backoff) and the run resumes from its history once
@@ -44,6 +46,7 @@ from registry.revision import Revision
 from runner.revision_source import RevisionSource, imported_libraries
 from runner.sandbox.driver import WorkflowDriver
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
+from runner.sandbox.quotas import QuotaExceeded, bounded_failure, check_payload, entry_limits, truncated
 from runner.sandbox.runtime import WORKFLOW_LIMITS, LuaSandbox, SandboxLimits
 from runner.shims.process import ProcessState
 from runner.shims.run_context import WorkflowRun
@@ -79,7 +82,7 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
         _quarantine_check(source)
         revision = _pinned_revision(source, follow_pins, record_pin)
         sandbox = LuaSandbox(seed=workflow.random().getrandbits(63), clock_ns=workflow.time_ns,
-                             spawn=True, owner=revision.entry_id, limits=limits)
+                             spawn=True, owner=revision.entry_id, limits=entry_limits(limits, revision, source.entry))
         driver = WorkflowDriver(sandbox, {})
         driver.task_id = workflow.info().get_current_history_length  # the budget is per workflow task
         driver.before_task.append(functools.partial(_quarantine_check, source))  # first: nothing else runs
@@ -108,10 +111,10 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
                 return value
             if failure.kind == "CANCELED" and driver.cancel_requested:
                 raise asyncio.CancelledError  # the run ends as Canceled, not Failed
-            raise to_application_error(failure)
+            raise _sent(sandbox, failure)
         except LimitExceeded as exc:
             limit_hit(revision.entry_id, exc.limit, in_workflow=True)
-            raise to_application_error(exc) from None
+            raise _sent(sandbox, exc) from None
         except LuaRuntimeError as exc:
             error = _runtime_error(sandbox, exc)
             if driver.cancel_requested and isinstance(error, ApplicationError) and error.type == "CANCELED":
@@ -120,7 +123,7 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
         except FlowFailure as failure:  # a value that cannot cross (input or result), a linked exit
             if failure.kind == "CANCELED" and driver.cancel_requested:
                 raise asyncio.CancelledError from None  # the run ends as Canceled, not Failed
-            raise to_application_error(failure) from None
+            raise _sent(sandbox, failure) from None
 
     async def on_signal(self, name: str, args: Sequence[RawValue]) -> None:
         """Every signal is a message: topic = signal name, payload = first argument (docs/lua-api.md)."""
@@ -227,10 +230,11 @@ def _call_handler(run: WorkflowRun, fn: Any, args: Sequence[RawValue], what: str
     err = results[1] if len(results) > 1 else None
     if validating and (value is False or err is not None):
         reason = sandbox.failure_of(err).message if err is not None else "rejected"
-        raise ApplicationError(f"{what} rejected the update: {reason}", type="INVALID", non_retryable=True)
+        raise ApplicationError(truncated(f"{what} rejected the update: {reason}", sandbox.limits.error_bytes),
+                               type="INVALID", non_retryable=True)
     if err is not None:
-        raise to_application_error(sandbox.failure_of(err))
-    return None if validating else sandbox.export(value, f"{what} result")
+        raise _sent(sandbox, sandbox.failure_of(err))
+    return None if validating else _result(sandbox, value, f"{what} result")
 
 
 async def _call_update(run: WorkflowRun, fn: Any, args: Sequence[RawValue], what: str) -> Any:
@@ -245,16 +249,31 @@ async def _call_update(run: WorkflowRun, fn: Any, args: Sequence[RawValue], what
     value = results[0] if results else None
     err = results[1] if len(results) > 1 else None
     if err is not None:
-        raise to_application_error(sandbox.failure_of(err))
-    return sandbox.export(value, f"{what} result")
+        raise _sent(sandbox, sandbox.failure_of(err))
+    return _result(sandbox, value, f"{what} result")
+
+
+def _result(sandbox: LuaSandbox, value: Any, what: str) -> Any:
+    """A query's or update's answer for Temporal: no larger than one payload may be (else LIMIT_EXCEEDED)."""
+    plain = sandbox.export(value, what)
+    try:
+        check_payload(plain, sandbox.limits, f"the {what}", where=f"the {what}")
+    except QuotaExceeded as exc:
+        raise _sent(sandbox, exc) from None
+    return plain
+
+
+def _sent(sandbox: LuaSandbox, failure: FlowFailure) -> ApplicationError:
+    """The ApplicationError for a failure of Lua code: its texts and details cut to the run's quotas."""
+    return to_application_error(bounded_failure(failure, sandbox.limits))
 
 
 def _caller_error(sandbox: LuaSandbox, exc: Exception, what: str) -> ApplicationError:
     if isinstance(exc, FlowFailure):
-        return to_application_error(exc)
+        return _sent(sandbox, exc)
     assert isinstance(exc, LuaRuntimeError)
     if exc.value is not None and sandbox.error_fields(exc.value) is not None:
-        return to_application_error(sandbox.failure_of(exc.value))
+        return _sent(sandbox, sandbox.failure_of(exc.value))
     return ApplicationError(f"{what} failed: {exc.message}", {"traceback": exc.traceback}, type="INTERNAL",
                             non_retryable=True)
 
@@ -342,11 +361,13 @@ def _outcome(sandbox: LuaSandbox, results: tuple[Any, ...]) -> tuple[Any, FlowFa
     err = results[1] if len(results) > 1 else None
     if err is not None:
         return None, sandbox.failure_of(err)
-    return sandbox.export(value, "result"), None
+    plain = sandbox.export(value, "result")
+    check_payload(plain, sandbox.limits, "the result", where="the workflow's result")
+    return plain, None
 
 
 def _runtime_error(sandbox: LuaSandbox, exc: LuaRuntimeError) -> Exception:
     """An error() with an error object fails the workflow; anything else fails the task."""
     if exc.value is not None and sandbox.error_fields(exc.value) is not None:
-        return to_application_error(sandbox.failure_of(exc.value))
-    return LuaWorkflowError(str(exc))
+        return _sent(sandbox, sandbox.failure_of(exc.value))
+    return LuaWorkflowError(truncated(str(exc), sandbox.limits.error_bytes))

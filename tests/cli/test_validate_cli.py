@@ -112,7 +112,8 @@ def test_schema_export(tmp_path: Path) -> None:
     code, out = run("schema", "export", "schemas-out")
     assert code == 0
     written = sorted(p.name for p in (tmp_path / "schemas-out").iterdir())
-    assert "entry-file.schema.json" in written and "temporal.schedule.schema.json" in written and len(written) == 10
+    assert "entry-file.schema.json" in written and "temporal.schedule.schema.json" in written and len(written) == 11
+    assert "catalog.json" in written
     schema = json.loads((tmp_path / "schemas-out" / "entry-file.schema.json").read_text())
     assert schema["$schema"].startswith("https://json-schema.org/draft/2020-12")
     assert "yaml-language-server: $schema=" in out

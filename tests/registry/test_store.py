@@ -1,4 +1,5 @@
-"""The SQLite revision store: real files in tmp dirs, applies, history, rollback, bad files."""
+"""The revision store contract, on SQLite files and on a real PostgreSQL (``store`` runs each test on both);
+then the SQLite-only cases: paths, bad files, migrations."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from registry.plan import Action, compute_plan
 from registry.revision import Revision, build_revisions
 from registry.sqlite_migrations import LATEST_VERSION
 from registry.store import RegistryConflict, RegistryError, RevisionStore, RunUpgrade
+from tests.support.postgres import RAW_ERRORS, raw_execute
 from tests.support.projects import ENTRY_FILE, write_project
 
 
@@ -28,8 +30,8 @@ def apply(store: RevisionStore, revisions: dict[str, Revision], *, prune: bool =
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    with open_store(str(tmp_path / "reg" / "registry.db")) as opened:
+def store(store_url: str):
+    with open_store(store_url) as opened:
         yield opened
 
 
@@ -59,7 +61,7 @@ def test_env_references_are_stored_unresolved(store: RevisionStore, tmp_path: Pa
     apply(store, tree(tmp_path))
     client = store.current("app:client")
     assert client is not None and client.data["address"] == "${env:TEMPORAL_ADDRESS:-localhost:7233}"
-    raw = sqlite3.connect(store.url).execute("SELECT data_yaml FROM revisions").fetchall()
+    raw = raw_execute(store.url, "SELECT data_yaml FROM revisions")
     assert not any("resolved:1" in row[0] for row in raw)
 
 
@@ -73,7 +75,7 @@ def test_reapplying_the_same_tree_writes_nothing(store: RevisionStore, tmp_path:
     assert store.apply(plan) is None
     assert store.change_token() == token
     assert len(store.history()) == 1
-    rows = sqlite3.connect(store.url).execute("SELECT count(*) FROM revisions").fetchone()[0]
+    rows = raw_execute(store.url, "SELECT count(*) FROM revisions")[0][0]
     assert rows == len(revs)
 
 
@@ -170,13 +172,17 @@ def test_plan_already_applied_by_someone_else_is_not_a_conflict(store: RevisionS
     assert store.apply(plan) is None
 
 
-def test_revisions_cannot_be_modified_in_the_file(store: RevisionStore, tmp_path: Path) -> None:
+def test_revisions_cannot_be_modified_behind_the_stores_back(store: RevisionStore, tmp_path: Path) -> None:
+    """The database itself refuses: a direct UPDATE or DELETE (or TRUNCATE on PostgreSQL) fails."""
     apply(store, tree(tmp_path))
-    raw = sqlite3.connect(store.url)
-    with pytest.raises(sqlite3.IntegrityError, match="immutable"):
-        raw.execute("UPDATE revisions SET source = 'evil'")
-    with pytest.raises(sqlite3.IntegrityError, match="never deleted"):
-        raw.execute("DELETE FROM revisions")
+    with pytest.raises(RAW_ERRORS, match="immutable"):
+        raw_execute(store.url, "UPDATE revisions SET source = 'evil'")
+    with pytest.raises(RAW_ERRORS, match="never deleted"):
+        raw_execute(store.url, "DELETE FROM revisions")
+    if store.url.startswith("postgres"):
+        with pytest.raises(RAW_ERRORS, match="never deleted"):
+            raw_execute(store.url, "TRUNCATE revisions CASCADE")
+    assert raw_execute(store.url, "SELECT count(*) FROM revisions WHERE source = 'evil'")[0][0] == 0
 
 
 def test_change_token_seen_by_another_connection(store: RevisionStore, tmp_path: Path) -> None:
@@ -212,7 +218,8 @@ def test_missing_store_reads_empty_without_creating_it(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("url, message", [
-    ("postgresql://db/flow", "PostgreSQL registry is not available"),
+    ("postgresql://me:secret@db/flow", "literal password"),
+    ("postgresql://me:${env:FLOWCTL_TEST_UNSET_PASSWORD}@db/flow", "FLOWCTL_TEST_UNSET_PASSWORD.*not set"),
     ("s3://bucket/x", "unknown registry URL scheme 's3'"),
     ("sqlite://relative.db", "malformed"),
 ])

@@ -1,4 +1,5 @@
-"""Quarantined runs in the SQLite store (schema v3): what the worker's supervisor records, workers read back."""
+"""Quarantined runs in the store (schema v3, SQLite and PostgreSQL): what the worker's supervisor records,
+workers read back."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import pytest
 from registry.open_store import open_store
 from registry.sqlite_migrations import LATEST_VERSION
 from registry.store import QuarantinedRun, RevisionStore
+from tests.support.postgres import RAW_ERRORS, raw_execute
 
 
 @pytest.fixture
-def store(tmp_path: Path):
-    with open_store(str(tmp_path / "reg" / "registry.db")) as opened:
+def store(store_url: str):
+    with open_store(store_url) as opened:
         yield opened
 
 
@@ -56,10 +58,8 @@ def test_quarantining_again_keeps_the_first_record_and_only_a_new_one_moves_the_
 
 def test_quarantine_records_cannot_be_changed(store: RevisionStore) -> None:
     quarantine(store)
-    raw = sqlite3.connect(store.url)
-    with pytest.raises(sqlite3.IntegrityError, match="quarantine records are immutable"):
-        raw.execute("UPDATE quarantined_runs SET reason = 'nothing happened'")
-    raw.close()
+    with pytest.raises(RAW_ERRORS, match="quarantine records are immutable"):
+        raw_execute(store.url, "UPDATE quarantined_runs SET reason = 'nothing happened'")
 
 
 def test_a_version_2_store_gains_the_quarantine_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,6 +34,7 @@ local LIMIT_ERROR, is_fatal, install_hook, begin_task, sb_pcall, sb_xpcall
 local limit_hit             -- {name, where} once a limit was exceeded: the run is over
 local frame_where, user_where
 local charge, budget_left, rethrow, caller_error, sb_error, sb_assert, sb_close_checked, sb_load_checked
+local unmetered
 -- 20_determinism.lua: the same program does the same on every run and replay
 local sb_tostring, plain_text, sorted_keys, sb_next, sb_pairs, sb_sort, sb_format
 -- 25_metatables.lua: no __gc, no __mode, not even added later to a metatable in use
@@ -49,13 +50,14 @@ local NULL, ARRAY_MT, OBJECT_MT, ValueError, encode, protect, export
 local json, import
 -- 60_os.lua: time from the driver's clock
 local set_now, sb_os
--- 45_on_demand.lua: code loaded when first needed (lua/on_demand/): Lua patterns on a matcher
--- the budget counts, the table functions' slow paths
-local on_demand, pattern_find, pattern_match, pattern_gmatch, pattern_gsub
+-- 45_on_demand.lua: code built when first needed: any part of flowctl's Lua below a
+-- `--- on demand ---` line, and lua/on_demand/ (Lua patterns on a matcher the budget counts,
+-- the table functions' slow paths)
+local build_part, on_demand, pattern_find, pattern_match, pattern_gmatch, pattern_gsub
 -- 65_c_loop_guards.lua: C work charged to the budget, C loops run as counted Lua
-local c_call, check_chains, sb_rep, sb_upper, sb_lower, sb_reverse, sb_sub
+local c_call, sb_rep, sb_upper, sb_lower, sb_reverse, sb_sub
 local sb_insert, sb_remove, sb_concat, sb_unpack, sb_move
-local sb_utf8_len, sb_utf8_offset, sb_utf8_codepoint, sb_utf8_char
+local sb_utf8_len, sb_utf8_offset, sb_utf8_codepoint, sb_utf8_char, sb_select
 -- 70_modules.lua: the environment, require and load
 local env, sb_load, sb_require, configure, add_module, add_library, compile
 -- 80_shim_kit.lua: what flowctl's shim chunks receive

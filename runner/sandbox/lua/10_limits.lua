@@ -8,7 +8,7 @@
 -- are per Lua thread, so every coroutine the sandbox creates gets it installed), and C
 -- functions whose work grows with their arguments charge it (charge(n), 45/65_*.lua).
 -- It is per workflow task and per activity attempt (the driver calls begin_task).
-local raw_select = select
+local raw_select, gethook = select, debug.gethook
 local TICK = 1000
 local used, budget = 0, 0
 LIMIT_ERROR = raw_setmetatable({}, {
@@ -84,6 +84,21 @@ end
 -- budget_left(): instructions this task may still use
 function budget_left()
     return budget - used
+end
+
+-- unmetered(fn, ...): fn(...) charged nothing, with the budget as it was before: flowctl's
+-- own work of bounded size whose timing must not change what a task is charged (a part built
+-- on demand, 45_on_demand.lua: a query may build it, and the run's replay then builds it later)
+function unmetered(fn, ...)
+    local was_used, was_budget = used, budget
+    budget = maxinteger
+    local results = pack(raw_pcall(fn, ...))
+    used, budget = was_used, was_budget
+    -- restart the count hook's countdown: where the next TICK falls must not depend on how
+    -- many instructions fn took either
+    if gethook() == hook then sethook(hook, "", TICK) end
+    if not results[1] then raw_error(results[2], 0) end     -- (memory: a limit, 10_limits.lua)
+    return unpack(results, 2, results.n)
 end
 
 -- begin_task(instructions, spent): a fresh budget (spent: already used of it, default 0);

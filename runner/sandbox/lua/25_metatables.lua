@@ -1,8 +1,35 @@
 -- Metatables: what setmetatable and rawset may do. Finalizers (__gc) and weak tables (__mode)
 -- run at garbage-collection time, which differs between a run and its replay; refusing them
 -- keeps every effect in program order. Lua honours a __mode added to a metatable in use, so
--- a metatable stays guarded once used, whatever it inherits.
+-- a metatable stays guarded once used, whatever it inherits. And setmetatable keeps chains of
+-- __index (__newindex) tables short (65_c_loop_guards.lua says why).
+--
+-- The rules are built (below the `--- on demand ---` line, 45_on_demand.lua) the first time
+-- user code calls setmetatable: flowctl's own objects get theirs from Lua's own setmetatable,
+-- and until user code has set a metatable, no metatable is guarded, so rawset is Lua's own.
 local debug_setmetatable = debug.setmetatable
+local rules
+
+local function built()
+    rules = build_part("25_metatables", raw_error, raw_rawget, raw_rawset, raw_rawequal, raw_setmetatable,
+        raw_type, raw_next, debug_getmetatable, debug_setmetatable, type_names, caller_error, sformat)
+    return rules
+end
+
+-- (tail calls: the errors the rules raise at level 2 are at the line that called these)
+function sb_setmetatable(t, mt)
+    return (rules or built()).setmetatable(t, mt)
+end
+
+function sb_rawset(t, key, value)
+    if rules ~= nil then return rules.rawset(t, key, value) end
+    return raw_rawset(t, key, value)
+end
+
+--- on demand ---
+-- setmetatable's and rawset's rules (above): what they use comes from the prelude, as arguments.
+local raw_error, raw_rawget, raw_rawset, raw_rawequal, raw_setmetatable, raw_type, raw_next, debug_getmetatable,
+    debug_setmetatable, type_names, caller_error, sformat = ...
 
 local GC_FIELDS = {
     __gc = "__gc finalizers are not allowed in the sandbox (they run at garbage-collection time, "
@@ -71,20 +98,54 @@ local function guard(mt)
     debug_setmetatable(mt, g)       -- Lua's own setmetatable refuses a parent with a __metatable
 end
 
-function sb_setmetatable(t, mt)
+-- `t.x` on a table whose metatable's __index is a table with such a metatable too... walks
+-- the whole chain in C within one VM instruction (Lua allows 2,000 links): setmetatable
+-- keeps every chain of __index (and __newindex) tables it links at most MAX_CHAIN tables
+-- long. heights[field][x]: the most links above table x (weak keys: a table nobody can reach
+-- is in no chain).
+local MAX_CHAIN = 10
+local heights = {__index = raw_setmetatable({}, {__mode = "k"}),
+                 __newindex = raw_setmetatable({}, {__mode = "k"})}
+
+local function check_chain(t, mt, field)
+    local height = heights[field]
+    local h, node = (height[t] or 0) + 1, raw_rawget(mt, field)
+    while raw_type(node) == "table" do
+        if h > MAX_CHAIN then
+            caller_error(sformat("setmetatable: this would chain more than %d tables through %s (each lookup "
+                .. "walks all of them at once); copy the fields into fewer tables", MAX_CHAIN, field))
+        end
+        if (height[node] or 0) < h then height[node] = h end
+        local node_mt = raw_rawequal(node, t) and mt or debug_getmetatable(node)
+        if node_mt == nil then return end
+        node, h = raw_rawget(node_mt, field), h + 1
+    end
+end
+
+-- check_chains(t, mt): refuse setmetatable(t, mt) when it makes a chain too long
+local function check_chains(t, mt)
+    if raw_type(t) == "table" and raw_type(mt) == "table" then
+        check_chain(t, mt, "__index")
+        check_chain(t, mt, "__newindex")
+    end
+end
+
+local function setmetatable(t, mt)
     if raw_type(mt) == "table" then
         for field, why in raw_next, GC_FIELDS do
             if raw_rawget(mt, field) ~= nil then raw_error("setmetatable: " .. why, 2) end
         end
-        check_chains(t, mt)                         -- no long __index chains (65_c_loop_guards.lua)
+        check_chains(t, mt)                         -- no long __index chains
         guard(mt)
     end
     return raw_setmetatable(t, mt)
 end
 
-function sb_rawset(t, key, value)
+local function rawset(t, key, value)
     if GC_FIELDS[key] and is_guarded(t) then
         raw_error("rawset: " .. GC_FIELDS[key], 2)
     end
     return raw_rawset(t, key, value)
 end
+
+return {setmetatable = setmetatable, rawset = rawset}

@@ -24,24 +24,13 @@ for kind in raw_next, {NOT_FOUND = 1, INVALID = 1, INTERNAL = 1, TIMEOUT = 1, CA
                        TERMINATED = 1, LIMIT_EXCEEDED = 1} do
     errors[kind] = kind
 end
+-- errors.new(spec): built (at the end of this file) the first time a run calls it; a tail call,
+-- so the errors it raises at level 2, and the place it records, are the caller's
+local errors_new
 function errors.new(spec)
-    local where = user_where(nil, 2)
-    if raw_type(spec) == "string" then return new_error("INTERNAL", spec, nil, nil, where) end
-    if raw_type(spec) ~= "table" then
-        raw_error("errors.new: expected {kind = ..., message = ...} or a message string, got " .. raw_type(spec), 2)
-    end
-    local kind = spec.kind or "INTERNAL"
-    if raw_type(kind) ~= "string" or not smatch(kind, "^[A-Z][A-Z0-9_]*$") then
-        raw_error("errors.new: kind must be an UPPER_SNAKE_CASE string like \"NOT_FOUND\", got "
-            .. sb_tostring(kind), 2)
-    end
-    local message = spec.message
-    if message == nil then message = kind end
-    if raw_type(message) ~= "string" then message = sb_tostring(message) end
-    if spec.retryable ~= nil and raw_type(spec.retryable) ~= "boolean" then
-        raw_error("errors.new: retryable must be true or false", 2)
-    end
-    return new_error(kind, message, spec.retryable, spec.details, where)
+    errors_new = errors_new or build_part("40_errors", raw_error, raw_type, smatch, sb_tostring, user_where,
+        new_error)
+    return errors_new(spec)
 end
 function errors.is(err, kind)
     return raw_rawequal(debug_getmetatable(err), Error) and (kind == nil or raw_rawget(err, "_kind") == kind)
@@ -80,6 +69,32 @@ function error_fields(err)
     local kind, where = raw_rawget(err, "_kind"), raw_rawget(err, "_where")
     kind = raw_type(kind) == "string" and valid_text(kind) or "INTERNAL"
     if where ~= nil then where = valid_text(plain_text(where)) end
+    -- details go back boxed: a string of them that is not UTF-8 must reach the exporter (an
+    -- INVALID naming the path), not lupa's decoder
     return kind, valid_text(plain_text(raw_rawget(err, "_message"))), raw_rawget(err, "_retryable") == true,
-        raw_rawget(err, "_details"), where
+        {raw_rawget(err, "_details")}, where
+end
+
+--- on demand ---
+-- errors.new (above): what it uses comes from the prelude, as arguments.
+local raw_error, raw_type, smatch, sb_tostring, user_where, new_error = ...
+
+return function(spec)
+    local where = user_where(nil, 2)
+    if raw_type(spec) == "string" then return new_error("INTERNAL", spec, nil, nil, where) end
+    if raw_type(spec) ~= "table" then
+        raw_error("errors.new: expected {kind = ..., message = ...} or a message string, got " .. raw_type(spec), 2)
+    end
+    local kind = spec.kind or "INTERNAL"
+    if raw_type(kind) ~= "string" or not smatch(kind, "^[A-Z][A-Z0-9_]*$") then
+        raw_error("errors.new: kind must be an UPPER_SNAKE_CASE string like \"NOT_FOUND\", got "
+            .. sb_tostring(kind), 2)
+    end
+    local message = spec.message
+    if message == nil then message = kind end
+    if raw_type(message) ~= "string" then message = sb_tostring(message) end
+    if spec.retryable ~= nil and raw_type(spec.retryable) ~= "boolean" then
+        raw_error("errors.new: retryable must be true or false", 2)
+    end
+    return new_error(kind, message, spec.retryable, spec.details, where)
 end

@@ -39,37 +39,9 @@ end
 
 -- ---------------------------------------------------------------- metamethod chains
 
--- `t.x` on a table whose metatable's __index is a table with such a metatable too... walks
--- the whole chain in C within one VM instruction (Lua allows 2,000 links). setmetatable
--- (25_metatables.lua) keeps every chain of __index (and __newindex) tables it links at most
--- MAX_CHAIN tables long. heights[field][x]: the most links above table x (weak keys: a table
--- nobody can reach is in no chain).
-local MAX_CHAIN = 10
-local heights = {__index = raw_setmetatable({}, {__mode = "k"}),
-                 __newindex = raw_setmetatable({}, {__mode = "k"})}
+-- `t.x` walks a chain of __index tables in C within one VM instruction: setmetatable keeps
+-- every chain short (25_metatables.lua).
 
-local function check_chain(t, mt, field)
-    local height = heights[field]
-    local h, node = (height[t] or 0) + 1, raw_rawget(mt, field)
-    while raw_type(node) == "table" do
-        if h > MAX_CHAIN then
-            caller_error(sformat("setmetatable: this would chain more than %d tables through %s (each lookup "
-                .. "walks all of them at once); copy the fields into fewer tables", MAX_CHAIN, field))
-        end
-        if (height[node] or 0) < h then height[node] = h end
-        local node_mt = raw_rawequal(node, t) and mt or debug_getmetatable(node)
-        if node_mt == nil then return end
-        node, h = raw_rawget(node_mt, field), h + 1
-    end
-end
-
--- check_chains(t, mt): refuse setmetatable(t, mt) when it makes a chain too long
-function check_chains(t, mt)
-    if raw_type(t) == "table" and raw_type(mt) == "table" then
-        check_chain(t, mt, "__index")
-        check_chain(t, mt, "__newindex")
-    end
-end
 
 -- ---------------------------------------------------------------- string
 
@@ -195,4 +167,10 @@ end
 function sb_utf8_char(...)
     charge(raw_select("#", ...))
     return c_call("char", utf8_char, ...)
+end
+
+-- select(n, ...) copies the arguments after n in C: charged by how many it was given
+function sb_select(n, ...)
+    charge(raw_select("#", ...))
+    return raw_select(n, ...)
 end

@@ -59,10 +59,30 @@ local function describe(v)
     return "a " .. t
 end
 
+-- later(build, methods, mt, events): the rest of a class, built on demand (a shim's part below
+-- its `--- on demand ---` line, 45_on_demand.lua): build() puts the methods in `methods` and
+-- the metamethods listed in `events` in `mt`. Until then, looking up a method `methods` lacks
+-- builds them, and each listed event is a stand-in that builds them and calls the real one.
+-- (methods and mt are the class's own, private tables: user code cannot tell the difference.)
+local function later(build, methods, mt, events)
+    raw_setmetatable(methods, {__index = function(t, key)
+        build()
+        raw_setmetatable(t, nil)
+        return raw_rawget(t, key)
+    end})
+    for _, event in raw_ipairs(events) do
+        raw_rawset(mt, event, function(...)
+            build()
+            return raw_rawget(mt, event)(...)
+        end)
+    end
+end
+
 kit = {
     yield_command = yield_command,
     call = call,
     class = class,                      -- methods, metatable = class("flowctl.Name")
+    later = later,                      -- the rest of a class built on demand
     -- Lua's own: they see past __metatable, where user code's getmetatable shows a name only
     setmetatable = raw_setmetatable,
     getmetatable = debug_getmetatable,

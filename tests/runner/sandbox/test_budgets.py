@@ -32,7 +32,7 @@ from temporalio.exceptions import ApplicationError
 from runner.sandbox.driver import Blocking, Reply, WorkflowDriver
 from runner.sandbox.failures import LimitExceeded, LuaRuntimeError
 from runner.sandbox.runtime import LuaSandbox, SandboxLimits
-from tests.support.sandboxes import command_sandbox, workflow_main
+from tests.support.sandboxes import command_sandbox, drive, workflow_main
 from tests.support.worker import lua_worker
 
 SMALL = SandboxLimits(memory=64 << 20, instructions=2_000_000)
@@ -497,3 +497,25 @@ def test_pattern_errors_read_as_luas_at_the_callers_line() -> None:
         with pytest.raises(LuaRuntimeError) as caught:
             run(f"local r = {call} return r")
         assert caught.value.message == "budget.lua:2: " + message, call
+
+
+async def test_what_a_run_is_charged_does_not_depend_on_the_interpreter() -> None:
+    """Lua seeds string hashing per interpreter, so the order ``next`` walks a table differs between a
+    run and its replay: iterating its keys in order (pairs, next, the JSON encoder) must still cost the same,
+    or a run near
+    its budget would hit the limit in one interpreter and not in the other."""
+    body = ("local t = {} for i = 1, 300 do t['k' .. i] = i end\n"
+            "local n = 0 for k in pairs(t) do n = n + 1 end\n"
+            "table.sort({}) return n")
+
+    async def outcome(budget: int) -> str:
+        sandbox = command_sandbox(limits=SandboxLimits(memory=32 << 20, instructions=budget))
+        try:
+            await drive(body, sandbox=sandbox)
+        except LimitExceeded:
+            return "limit"
+        return "done"
+
+    seen = {budget: {await outcome(budget) for _ in range(8)} for budget in range(20_000, 120_001, 2_000)}
+    assert {budget: o for budget, o in seen.items() if len(o) > 1} == {}
+    assert {"limit"} in seen.values() and {"done"} in seen.values(), "the budgets scanned straddle the cost"

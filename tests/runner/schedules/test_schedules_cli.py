@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,8 @@ async def test_an_interval_schedule_runs_and_is_updated_in_place(deployed: Deplo
     assert start["workflowType"]["name"] == f"{deployed.ns}:report"
     assert start["taskQueue"]["name"] == f"{deployed.ns}-queue"
     updated_at = described["info"]["updateTime"]
-    since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # the next whole second: the query compares seconds, and a run started by the old spec in this one must not count
+    since = (datetime.now(UTC) + timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     later = await completed(client, deployed, at_least=1, where=f" AND StartTime > '{since}'")
     assert {result["n"] for _, result in later} == {2}
 

@@ -342,7 +342,7 @@ async def test_a_run_stuck_in_c_is_stopped_quarantined_and_failed_while_a_bystan
                                                                              "stalls.lua (timer)")
     assert quarantined.history_length > 3, "stopped in its second workflow task, not its first"
     described = subprocess.run([sys.executable, "-m", "cli", "describe", stalls.id], cwd=served.root,
-                               env={**os.environ, **served.env}, capture_output=True, text=True, timeout=60)
+                               env={**os.environ, **served.env}, capture_output=True, encoding="utf-8", timeout=60)
     assert described.returncode == 0, described.stderr
     assert f"  quarantined: {error.message}\n" in described.stdout, described.stdout
     kills = [line for line in metrics(metrics_port) if line.startswith("flowctl_watchdog_kills{")]

@@ -1,0 +1,5 @@
+local function main(request)
+    return "the count is " .. request.total
+end
+
+return { main = main }

@@ -1,0 +1,5 @@
+local function main(name)
+    return "hello, " .. name
+end
+
+return { main = main }

@@ -1,0 +1,5 @@
+local function main(request)
+    return {released = request.reservation}
+end
+
+return { main = main }

@@ -1,0 +1,2 @@
+-- A child workflow: echoes its input.
+return {main = function(input) return {echo = input.n} end}
