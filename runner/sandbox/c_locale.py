@@ -41,7 +41,14 @@ def _c_locale() -> tuple[ctypes.CDLL, int] | None:
     else:
         mask = 0x7FFFFFFF                       # musl
     handle = newlocale(mask, b"C", None)
-    return (libc, handle) if handle else None
+    if not handle:
+        return None
+    # LC_CTYPE from C.UTF-8 where it exists: it classifies and maps every byte as C does (bytes
+    # above 127 are no letters, toupper leaves them), and Python code on the thread (text
+    # files, subprocess output) keeps decoding UTF-8 instead of ASCII
+    ctype_mask = 1 << 1 if sys.platform == "darwin" else 1
+    with_utf8 = newlocale(ctype_mask, b"C.UTF-8", ctypes.c_void_p(handle))
+    return libc, (with_utf8 or handle)
 
 
 _C_LOCALE = _c_locale()

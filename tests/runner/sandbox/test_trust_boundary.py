@@ -29,16 +29,12 @@ from temporalio.exceptions import ApplicationError
 
 from registry.lua.parser import analyze
 from registry.open_store import open_store
-from registry.revision import Revision
 from runner.client.start import start_workflow
-from runner.revision_source import ProjectRevisionSource, StoreRevisionSource
-from runner.sandbox.driver import WorkflowDriver
+from runner.revision_source import StoreRevisionSource
 from runner.sandbox.failures import FlowFailure, LuaRuntimeError
-from runner.shims.process import ProcessState
 from runner.shims.run_context import WorkflowRun
-from runner.shims.workflow_modules import install_workflow_modules
 from tests.support.paths import ENTRIES, REPO
-from tests.support.sandboxes import command_sandbox, run_main, workflow_main
+from tests.support.sandboxes import process_run, run_main, workflow_main
 
 MODULES = ["process", "time", "channel", "funcs", "json", "workflow", "errors", "ctx", "crypto", "uuid"]
 #: a prefix every body runs after (its first line is wf.lua:2): a value no metamethod of which returns
@@ -49,14 +45,8 @@ EVIL = ("local function loop() while true do end end "
 
 def hostile_run() -> WorkflowRun:
     """A workflow run with every module installed, its process state, and stand-ins for what needs Temporal."""
-    sandbox = command_sandbox()
-    driver = WorkflowDriver(sandbox, {})
-    revision = Revision(entry_id="app:wf", kind="workflow.lua", digest="0" * 64, data={"modules": MODULES},
-                        source=None, source_name=None)
-    run = WorkflowRun(sandbox=sandbox, driver=driver, revision=revision, source=ProjectRevisionSource({}))
-    run.process = ProcessState(run, [])
-    driver.handlers.update(install_workflow_modules(run, MODULES))
-    driver.handlers["process.self"] = lambda _cmd: ("wf-1", "run-1")
+    run = process_run(MODULES)
+    run.driver.handlers["process.self"] = lambda _cmd: ("wf-1", "run-1")
     return run
 
 
@@ -427,3 +417,24 @@ async def test_a_value_whose_eq_says_yes_is_not_taken_for_a_command() -> None:
             "local ok, got, cmd = coroutine.resume(co)\n"
             "return ok, rawequal(got, forged), type(cmd), coroutine.resume(co)")
     assert await run_main(hostile_run(), body) == (True, True, "table", True, "done")
+
+
+def test_the_pinned_locale_keeps_python_on_the_thread_decoding_utf8() -> None:
+    """Lua's categories are C, but Python code on a thread that ran Lua (text files, subprocess output of
+    ``flowctl test``, a ``function.python`` handler) still decodes UTF-8 where the process did."""
+    import locale
+    import threading
+
+    from runner.sandbox.c_locale import pin_c_locale
+
+    seen: list[str] = []
+
+    def on_a_lua_thread() -> None:
+        pin_c_locale()
+        seen.append(locale.getpreferredencoding(False))
+
+    before = locale.getpreferredencoding(False)
+    thread = threading.Thread(target=on_a_lua_thread)
+    thread.start()
+    thread.join()
+    assert seen == [before] if before == "UTF-8" else seen != []
