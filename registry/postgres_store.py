@@ -32,8 +32,8 @@ from psycopg import errors as pg_errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from registry.postgres_migrations import CHANNEL, LATEST_VERSION, MIGRATION_LOCK, MIGRATIONS, SCHEMA, WRITE_LOCK
-from registry.revision import Revision, dump_data, load_data
-from registry.sqlite_store import APPLY_PAUSE_ENV, EXPORT_QUERIES, IMPORT_STATEMENTS, utc_now
+from registry.revision import Revision, dump_data
+from registry.sqlite_store import EXPORT_QUERIES, IMPORT_STATEMENTS
 from registry.store import (
     ApplyEvent,
     EntryChange,
@@ -47,6 +47,7 @@ from registry.store import (
     RunUpgrade,
     default_actor,
 )
+from registry.store_rows import checked_changes, revision_from_row, test_pause, utc_now
 
 if TYPE_CHECKING:
     from registry.plan import Plan
@@ -223,23 +224,9 @@ class PostgresRevisionStore(RevisionStore):
         return self._revision_from_row(row) if row else None
 
     def _revision_from_row(self, row: tuple[Any, ...]) -> Revision:
-        entry_id, digest, kind, data_yaml, source, source_name, imports_json, libraries_json = row
-        cached = self._cache.get((entry_id, digest))
-        if cached is not None:
-            return cached
-        libraries: dict[str, Revision] = {}
-        for lib_id, lib_digest in json.loads(libraries_json).items():
-            lib = self.revision(lib_id, lib_digest)
-            if lib is None:
-                raise RegistryError(f"registry {self.url} is damaged: revision {digest[:12]} of {entry_id} imports "
-                                    f"{lib_id} {lib_digest[:12]}, which is missing",
-                                    hint="restore it from a backup, or apply the entries to a new registry")
-            libraries[lib_id] = lib
-            libraries.update(lib.libraries)
-        rev = Revision(entry_id=entry_id, kind=kind, digest=digest, data=load_data(data_yaml), source=source,
-                       source_name=source_name, imports=json.loads(imports_json), libraries=libraries)
+        rev = revision_from_row(row, cached=self._cache, lookup=self.revision, shown=self.url)
         with self._cache_lock:
-            self._cache[(entry_id, digest)] = rev
+            self._cache[(rev.entry_id, rev.digest)] = rev
         return rev
 
     def list_current(self) -> list[Revision]:
@@ -318,25 +305,9 @@ class PostgresRevisionStore(RevisionStore):
         writes = plan.writes()
         if not writes:
             return None
-        pause = _test_pause()
+        pause = test_pause()
         with self._write() as cur:
-            now = self._current_digests(cur, [c.entry_id for c in writes])
-            changes: list[EntryChange] = []
-            conflicts: list[str] = []
-            for change in writes:
-                expected = change.old.digest if change.old is not None else None
-                target = change.new.digest if change.new is not None else None
-                found = now.get(change.entry_id)
-                if found == target:
-                    continue  # someone applied the same revision meanwhile: nothing left to do
-                if found != expected:
-                    conflicts.append(f"{change.entry_id} (planned against {_short(expected)}, now {_short(found)})")
-                    continue
-                changes.append(EntryChange(change.entry_id, str(change.action), target, expected))
-            if conflicts:
-                raise RegistryConflict(
-                    "the registry changed since the plan was computed: " + ", ".join(conflicts),
-                    hint="another apply or rollback ran meanwhile; run `flowctl diff` and apply again")
+            changes = checked_changes(writes, self._current_digests(cur, [c.entry_id for c in writes]))
             if not changes:
                 return None
             event = self._record_event(cur, "apply", actor, changes, note)
@@ -504,15 +475,3 @@ def _token(row: tuple[Any, ...] | None) -> str:
 
 def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-def _test_pause() -> float:
-    """Seconds from ``FLOWCTL_TEST_APPLY_PAUSE`` (0 when unset or not a number)."""
-    try:
-        return max(0.0, float(os.environ.get(APPLY_PAUSE_ENV) or 0))
-    except ValueError:
-        return 0.0
-
-
-def _short(digest: str | None) -> str:
-    return digest[:12] if digest else "absent"

@@ -10,9 +10,7 @@ it back the next time the file is opened.
 from __future__ import annotations
 
 import contextlib
-import datetime
 import json
-import os
 import sqlite3
 import threading
 import time
@@ -22,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from registry.diagnostics import display_path
-from registry.revision import Revision, dump_data, load_data
+from registry.revision import Revision, dump_data
 from registry.sqlite_migrations import APPLICATION_ID, LATEST_VERSION, MIGRATIONS
 from registry.store import (
     ApplyEvent,
@@ -36,14 +34,17 @@ from registry.store import (
     RunUpgrade,
     default_actor,
 )
+from registry.store_rows import (
+    RESTORE_HINT,
+    checked_changes,
+    revision_from_row,
+    test_pause,
+    utc_now,
+)
 
 if TYPE_CHECKING:
     from registry.plan import Plan
 
-#: Test-only: seconds to sleep after each entry written inside the apply transaction, so a
-#: test can SIGKILL ``flowctl apply`` mid-transaction. Never set it in production.
-APPLY_PAUSE_ENV = "FLOWCTL_TEST_APPLY_PAUSE"
-_RESTORE_HINT = "restore it from a backup, or apply the entries to a new registry"
 #: How long a writer waits for another writer's lock before reporting the registry busy.
 DEFAULT_BUSY_TIMEOUT = 30.0
 
@@ -79,14 +80,6 @@ IMPORT_STATEMENTS = {
                         "lua_where, history_length, actor, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                         "ON CONFLICT DO NOTHING",
 }
-
-
-def _utc_now() -> str:
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-#: ISO-8601 UTC now, as every store records it
-utc_now = _utc_now
 
 
 class SqliteRevisionStore(RevisionStore):
@@ -167,7 +160,7 @@ class SqliteRevisionStore(RevisionStore):
         try:
             row = self._conn.execute("SELECT max(version) FROM schema_version").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise RegistryError(f"registry {self._shown()} is damaged: {exc}", hint=_RESTORE_HINT) from exc
+            raise RegistryError(f"registry {self._shown()} is damaged: {exc}", hint=RESTORE_HINT) from exc
         return int(row[0] or 0)
 
     def _migrate(self) -> None:
@@ -179,7 +172,7 @@ class SqliteRevisionStore(RevisionStore):
                 for statement in MIGRATIONS[step]:
                     self._sql(statement)
                 if step == 1:
-                    self._sql("INSERT INTO store_identity VALUES (?, ?)", (uuid.uuid4().hex, _utc_now()))
+                    self._sql("INSERT INTO store_identity VALUES (?, ?)", (uuid.uuid4().hex, utc_now()))
                 self._sql("DELETE FROM schema_version")
                 self._sql("INSERT INTO schema_version VALUES (?)", (step,))
             self._sql(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -202,12 +195,12 @@ class SqliteRevisionStore(RevisionStore):
                                     hint="check the file's and its directory's permissions and the free "
                                          "disk space") from exc
             raise RegistryError(f"registry {self._shown()} cannot be used: {exc}",
-                                hint=_RESTORE_HINT) from exc
+                                hint=RESTORE_HINT) from exc
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.IntegrityError):
                 raise
             raise RegistryError(f"registry {self._shown()} cannot be used: {exc}",
-                                hint=_RESTORE_HINT) from exc
+                                hint=RESTORE_HINT) from exc
 
     @contextlib.contextmanager
     def _write_transaction(self) -> Iterator[None]:
@@ -240,22 +233,8 @@ class SqliteRevisionStore(RevisionStore):
         return self._revision_from_row(row) if row else None
 
     def _revision_from_row(self, row: tuple[Any, ...]) -> Revision:
-        entry_id, digest, kind, data_yaml, source, source_name, imports_json, libraries_json = row
-        cached = self._cache.get((entry_id, digest))
-        if cached is not None:
-            return cached
-        libraries: dict[str, Revision] = {}
-        for lib_id, lib_digest in json.loads(libraries_json).items():
-            lib = self.revision(lib_id, lib_digest)
-            if lib is None:
-                raise RegistryError(f"registry {self._shown()} is damaged: revision {digest[:12]} of "
-                                    f"{entry_id} imports {lib_id} {lib_digest[:12]}, which is missing",
-                                    hint=_RESTORE_HINT)
-            libraries[lib_id] = lib
-            libraries.update(lib.libraries)
-        rev = Revision(entry_id=entry_id, kind=kind, digest=digest, data=load_data(data_yaml), source=source,
-                       source_name=source_name, imports=json.loads(imports_json), libraries=libraries)
-        self._cache[(entry_id, digest)] = rev
+        rev = revision_from_row(row, cached=self._cache, lookup=self.revision, shown=self._shown())
+        self._cache[(rev.entry_id, rev.digest)] = rev
         return rev
 
     def list_current(self) -> list[Revision]:
@@ -334,26 +313,9 @@ class SqliteRevisionStore(RevisionStore):
         writes = plan.writes()
         if not writes:
             return None
-        pause = _test_pause()
+        pause = test_pause()
         with self._write_transaction():
-            now = self._current_digests_in_transaction([c.entry_id for c in writes])
-            changes: list[EntryChange] = []
-            conflicts: list[str] = []
-            for change in writes:
-                expected = change.old.digest if change.old is not None else None
-                target = change.new.digest if change.new is not None else None
-                found = now.get(change.entry_id)
-                if found == target:
-                    continue  # someone applied the same revision meanwhile: nothing left to do
-                if found != expected:
-                    conflicts.append(f"{change.entry_id} (planned against {_short(expected)}, "
-                                     f"now {_short(found)})")
-                    continue
-                changes.append(EntryChange(change.entry_id, str(change.action), target, expected))
-            if conflicts:
-                raise RegistryConflict(
-                    "the registry changed since the plan was computed: " + ", ".join(conflicts),
-                    hint="another apply or rollback ran meanwhile; run `flowctl diff` and apply again")
+            changes = checked_changes(writes, self._current_digests_in_transaction([c.entry_id for c in writes]))
             if not changes:
                 return None
             event = self._record_event("apply", actor, changes, note)
@@ -409,7 +371,7 @@ class SqliteRevisionStore(RevisionStore):
         with self._write_transaction():
             self._sql("INSERT OR IGNORE INTO quarantined_runs (workflow_id, run_id, activity_id, entry_id, reason, "
                       "lua_where, history_length, actor, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                      (*key, entry_id, reason, where, history_length, actor or default_actor(), _utc_now()))
+                      (*key, entry_id, reason, where, history_length, actor or default_actor(), utc_now()))
             row = self._sql(f"SELECT {_QUARANTINE_COLUMNS} FROM quarantined_runs "
                             "WHERE workflow_id = ? AND run_id = ? AND activity_id = ?", key).fetchone()
         return QuarantinedRun(*row)
@@ -425,7 +387,7 @@ class SqliteRevisionStore(RevisionStore):
 
     def _record_event(self, verb: str, actor: str | None, changes: list[EntryChange],
                       note: str = "") -> ApplyEvent:
-        who, at = actor or default_actor(), _utc_now()
+        who, at = actor or default_actor(), utc_now()
         cursor = self._sql("INSERT INTO events (verb, actor, at, note) VALUES (?, ?, ?, ?)", (verb, who, at, note))
         event_id = int(cursor.lastrowid or 0)
         self._conn.executemany(
@@ -478,15 +440,3 @@ class SqliteRevisionStore(RevisionStore):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
-
-
-def _test_pause() -> float:
-    """Seconds from ``FLOWCTL_TEST_APPLY_PAUSE`` (0 when unset or not a number)."""
-    try:
-        return max(0.0, float(os.environ.get(APPLY_PAUSE_ENV) or 0))
-    except ValueError:
-        return 0.0
-
-
-def _short(digest: str | None) -> str:
-    return digest[:12] if digest else "absent"

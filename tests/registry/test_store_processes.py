@@ -22,7 +22,7 @@ from registry.loader import load_project
 from registry.open_store import open_store
 from registry.postgres_migrations import WRITE_LOCK
 from registry.revision import build_revisions
-from registry.sqlite_store import APPLY_PAUSE_ENV
+from registry.store_rows import APPLY_PAUSE_ENV
 from tests.support.postgres import raw_execute
 from tests.support.projects import ENTRY_FILE, write_project
 

@@ -18,6 +18,7 @@ from registry.revision import Revision
 from runner.revision_source import ProjectRevisionSource, RevisionSource
 from runner.sandbox.driver import Handler, WorkflowDriver
 from runner.sandbox.runtime import WORKFLOW_LIMITS, LuaSandbox, SandboxLimits
+from runner.shims.process import ProcessState
 from runner.shims.run_context import WorkflowRun
 from runner.shims.workflow_modules import install_workflow_modules
 
@@ -88,3 +89,16 @@ async def lua_error(run: WorkflowRun, statement: str) -> str:
     assert ok is False, f"{statement!r} did not fail"
     assert isinstance(err, str), f"{statement!r} raised an error object, not a message"
     return err
+
+
+def process_run(modules: Iterable[str], *, limits: SandboxLimits = WORKFLOW_LIMITS) -> WorkflowRun:
+    """A workflow run of ``app:wf`` with ``modules`` installed and its process state (mailbox, listeners)."""
+    sandbox = command_sandbox(limits=limits)
+    driver = WorkflowDriver(sandbox, {})
+    listed = list(modules)
+    revision = Revision(entry_id="app:wf", kind="workflow.lua", digest="0" * 64, data={"modules": listed},
+                        source=None, source_name=None)
+    run = WorkflowRun(sandbox=sandbox, driver=driver, revision=revision, source=ProjectRevisionSource({}))
+    run.process = ProcessState(run, [])
+    driver.handlers.update(install_workflow_modules(run, listed))
+    return run

@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
 
 from registry.revision import Revision
 from runner.client.start import NO_INPUT, start_workflow
@@ -84,3 +85,13 @@ async def lua_worker(client: Client, *paths: Path | str, task_queue: str | None 
     finally:
         stop.set()
         await task
+
+
+async def failure_of(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
+    """The ApplicationError a run failed with (an AssertionError when it completed)."""
+    try:
+        result = await handle.result()
+    except WorkflowFailureError as failed:
+        assert isinstance(failed.cause, ApplicationError), failed.cause
+        return failed.cause
+    raise AssertionError(f"{handle.id} completed with {result!r} instead of failing")

@@ -32,9 +32,8 @@ from runner.sandbox.quotas import (
     truncated,
 )
 from runner.sandbox.runtime import WORKFLOW_LIMITS, SandboxLimits
-from runner.shims.process import ProcessState
 from runner.shims.run_context import WorkflowRun
-from runner.shims.workflow_modules import install_workflow_modules
+from tests.support import sandboxes
 from tests.support.paths import ENTRIES
 from tests.support.sandboxes import command_sandbox, drive, run_main, shim_run, workflow_main
 
@@ -43,14 +42,7 @@ MODULES = ["process", "channel", "json", "errors", "time"]
 
 def process_run(limits: SandboxLimits = WORKFLOW_LIMITS) -> WorkflowRun:
     """A workflow run of ``app:wf`` with its process state (mailbox, listeners)."""
-    sandbox = command_sandbox(limits=limits)
-    driver = WorkflowDriver(sandbox, {})
-    revision = Revision(entry_id="app:wf", kind="workflow.lua", digest="0" * 64, data={"modules": MODULES},
-                        source=None, source_name=None)
-    run = WorkflowRun(sandbox=sandbox, driver=driver, revision=revision, source=ProjectRevisionSource({}))
-    run.process = ProcessState(run, [])
-    driver.handlers.update(install_workflow_modules(run, MODULES))
-    return run
+    return sandboxes.process_run(MODULES, limits=limits)
 
 
 def rss() -> int:

@@ -13,12 +13,11 @@ import asyncio
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowFailureError, WorkflowHandle
-from temporalio.exceptions import ApplicationError
+from temporalio.client import WorkflowHandle
 
 from runner.sandbox.runtime import SandboxLimits
 from tests.support.paths import ENTRIES
-from tests.support.worker import lua_worker
+from tests.support.worker import failure_of, lua_worker
 
 LIMITS = SandboxLimits(memory=16 << 20, instructions=5_000_000)
 PROJECT = ENTRIES / "limits_run"
@@ -32,15 +31,6 @@ RUNAWAYS = {
     "recursion_through_pcall": ("stack", "runaway.lua:14", ""),
     "giant_string": ("memory", "runaway.lua:18", "16 MiB"),
 }
-
-
-async def failure_of(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
-    try:
-        result = await handle.result()
-    except WorkflowFailureError as failed:
-        assert isinstance(failed.cause, ApplicationError), failed.cause
-        return failed.cause
-    raise AssertionError(f"{handle.id} completed with {result!r} instead of failing")
 
 
 async def event_types(handle: WorkflowHandle[Any, Any]) -> list[int]:

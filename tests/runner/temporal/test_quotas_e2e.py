@@ -15,11 +15,10 @@ import asyncio
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import WorkflowFailureError, WorkflowHandle
-from temporalio.exceptions import ApplicationError
+from temporalio.client import WorkflowHandle
 
 from tests.support.paths import ENTRIES
-from tests.support.worker import lua_worker
+from tests.support.worker import failure_of, lua_worker
 
 PROJECT = ENTRIES / "quotas"
 
@@ -36,15 +35,6 @@ STOPPED = {
     "big_result": ("payload_bytes", "the workflow's result",
                    "the result is 3,000,002 bytes; the limit is 1,048,576 bytes per payload"),
 }
-
-
-async def failure_of(handle: WorkflowHandle[Any, Any]) -> ApplicationError:
-    try:
-        result = await handle.result()
-    except WorkflowFailureError as failed:
-        assert isinstance(failed.cause, ApplicationError), failed.cause
-        return failed.cause
-    raise AssertionError(f"{handle.id} completed with {result!r} instead of failing")
 
 
 async def first_task_failure(handle: WorkflowHandle[Any, Any]) -> str:
