@@ -49,6 +49,9 @@ WORKFLOW_SHIMMED = {
 }
 #: What kind of entry a literal ID must name, by the role of the argument.
 UNAVAILABLE = "is not available in the flowctl sandbox"
+#: Uses of a missing global or field that fail at run time (FC403); a plain read only gives nil (FC410).
+FAILING = {"call": "calling it fails at run time", "index": "indexing it fails at run time"}
+GUARD_HINT = "guard it (`x and x.y`, `x or fallback`, `if x then … end`) if the code also runs elsewhere; "
 ACTIVITY_APIS = frozenset({"funcs.call", "funcs.async", "executor:call", "executor:async"})
 
 _IDENTIFIER_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -169,8 +172,7 @@ class _EntryLint:
             if use.write:
                 continue
             if name in FORBIDDEN_GLOBALS:
-                yield self.diag(use.line, use.col, "FC403", f"`{name}` {UNAVAILABLE}",
-                                FORBIDDEN_GLOBALS[name])
+                yield from self.missing(use.line, use.col, name, use.how, FORBIDDEN_GLOBALS[name])
             elif name in known:
                 continue
             elif name in ALL_MODULES:
@@ -194,15 +196,28 @@ class _EntryLint:
             pair = (use.base, use.field)
             dotted = f"{use.base}.{use.field}"
             if pair in FORBIDDEN_FIELDS:
-                yield self.diag(use.line, use.col, "FC403", f"`{dotted}` {UNAVAILABLE}",
-                                FORBIDDEN_FIELDS[pair])
+                yield from self.missing(use.line, use.col, dotted, use.how, FORBIDDEN_FIELDS[pair])
             elif use.base == "os" and use.field not in OS_SHIMS:
-                yield self.diag(use.line, use.col, "FC403", f"`{dotted}` {UNAVAILABLE}",
-                                "the sandbox keeps only os.time, os.clock and os.date; do system work in a "
-                                "function.python activity")
+                yield from self.missing(use.line, use.col, dotted, use.how,
+                                        "the sandbox keeps only os.time, os.clock and os.date; do system work "
+                                        "in a function.python activity")
+            elif pair == ("math", "randomseed") and use.how == "call" and use.args == 0:
+                yield self.diag(use.line, use.col, "FC411",
+                                "math.randomseed() without a seed is not allowed in the sandbox (Lua would seed "
+                                "it from the clock and the address of a table, which a replay does not repeat)",
+                                "pass an explicit seed, e.g. math.randomseed(42), or leave the run's own seed "
+                                "(math.random is already seeded deterministically)")
             elif workflow and pair in WORKFLOW_SHIMMED:
                 message, hint = WORKFLOW_SHIMMED[pair]
                 yield self.diag(use.line, use.col, "FC404", message, hint, Severity.WARNING)
+
+    def missing(self, line: int, col: int, name: str, how: str, hint: str) -> Iterator[Diagnostic]:
+        """A global or field the sandbox lacks: an error where it fails, a warning where it is only nil."""
+        if how in FAILING:
+            yield self.diag(line, col, "FC403", f"`{name}` {UNAVAILABLE}: {FAILING[how]}", hint)
+        elif how == "read":
+            yield self.diag(line, col, "FC410", f"`{name}` is nil in the flowctl sandbox", GUARD_HINT + hint,
+                            Severity.WARNING)
 
     def load_modes(self) -> Iterator[Diagnostic]:
         for use in self.facts.load_modes:

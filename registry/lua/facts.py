@@ -10,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CallTarget", "ChunkFacts", "ExportInfo", "FieldUse", "GlobalUse", "NameUse", "SyntaxProblem"]
+__all__ = ["USES", "CallTarget", "ChunkFacts", "ExportInfo", "FieldUse", "GlobalUse", "NameUse", "SyntaxProblem"]
+
+
+#: How a read value is used, so the lint follows the value, not the name: ``read`` (nothing else
+#: known), ``guarded`` (an operand of ``and``/``or``/``==``/``~=``, an argument of ``type``, in the
+#: condition of an ``if``, or inside the ``if``/``and`` that tested it), ``captured`` (the value of a
+#: ``local``), ``alias`` (a local holding it, read), ``call`` and ``index`` (unguarded: fails when nil).
+USES = ("read", "guarded", "captured", "alias", "call", "index")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,22 +32,31 @@ class SyntaxProblem:
 
 @dataclass(frozen=True, slots=True)
 class GlobalUse:
-    """A global variable read (``write=False``) or assigned (``write=True``)."""
+    """A global variable read (``write=False``) or assigned (``write=True``).
+
+    ``how`` the value read is used (see :data:`USES`).
+    """
 
     name: str
     line: int
     col: int
     write: bool = False
+    how: str = "read"
 
 
 @dataclass(frozen=True, slots=True)
 class FieldUse:
-    """``base.field`` where ``base`` is a global (or a module / a local bound to one), e.g. ``os.time``."""
+    """``base.field`` where ``base`` is a global (or a module / a local bound to one), e.g. ``os.time``.
+
+    ``how`` the value is used (see :data:`USES`); ``args``: how many arguments a call passes (-1: not a call).
+    """
 
     base: str
     field: str
     line: int
     col: int
+    how: str = "read"
+    args: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +120,8 @@ class ChunkFacts:
         ex = self.exports
         return {
             "error": None if err is None else [err.message, err.line, err.col, err.lua_line],
-            "globals": [[g.name, g.line, g.col, int(g.write)] for g in self.globals],
-            "fields": [[f.base, f.field, f.line, f.col] for f in self.fields],
+            "globals": [[g.name, g.line, g.col, int(g.write), g.how] for g in self.globals],
+            "fields": [[f.base, f.field, f.line, f.col, f.how, f.args] for f in self.fields],
             "requires": [[r.name, r.line, r.col] for r in self.requires],
             "load_modes": [[r.name, r.line, r.col] for r in self.load_modes],
             "calls": [[c.api, c.target, c.line, c.col, c.role] for c in self.calls],
@@ -120,8 +136,9 @@ class ChunkFacts:
         kind, names, is_open, what, line, col = data["exports"]
         return cls(
             error=None if err is None else SyntaxProblem(str(err[0]), int(err[1]), int(err[2]), int(err[3])),
-            globals=[GlobalUse(str(n), int(ln), int(c), bool(w)) for n, ln, c, w in data["globals"]],
-            fields=[FieldUse(str(b), str(f), int(ln), int(c)) for b, f, ln, c in data["fields"]],
+            globals=[GlobalUse(str(n), int(ln), int(c), bool(w), str(h)) for n, ln, c, w, h in data["globals"]],
+            fields=[FieldUse(str(b), str(f), int(ln), int(c), str(h), int(a))
+                    for b, f, ln, c, h, a in data["fields"]],
             requires=[NameUse(n, int(ln), int(c)) for n, ln, c in data["requires"]],
             load_modes=[NameUse(n, int(ln), int(c)) for n, ln, c in data["load_modes"]],
             calls=[CallTarget(str(a), str(t), int(ln), int(c), str(r)) for a, t, ln, c, r in data["calls"]],

@@ -15,6 +15,7 @@ depends on the caller; we stop at 200 nested levels like ``LUAI_MAXCCALLS``.
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from typing import Any
 
 from registry.lua.facts import (
@@ -27,11 +28,12 @@ from registry.lua.facts import (
     SyntaxProblem,
 )
 from registry.lua.lexer import LuaSyntaxError, Token, normalize_newlines, tokenize
+from registry.lua.modules import FORBIDDEN_FIELDS, FORBIDDEN_GLOBALS, OS_SHIMS
 
 __all__ = ["PARSER_VERSION", "analyze", "parse_facts"]
 
 #: Bump when the recorded facts change, so cached analyses are recomputed.
-PARSER_VERSION = "2"
+PARSER_VERSION = "3"
 
 MAX_LEVELS = 200  # LUAI_MAXCCALLS
 MAX_VARS = 200  # MAXVARS: active locals per function
@@ -52,6 +54,10 @@ LITERAL_KINDS = {"number": "a number", "string": "a string", "nil": "nil", "true
 
 #: Globals whose fields the lint judges (``os.time``, ``math.random``, ``string.dump``…).
 FIELD_BASES = frozenset({"os", "math", "string"})
+#: operators whose operands may be nil without failing (the value is tested, not used)
+TESTS = frozenset({"and", "or", "==", "~="})
+#: uses a guard does not change (an unguarded call or index fails; see facts.USES)
+SETTLED = frozenset({"guarded", "captured", "call", "index"})
 #: module function -> the API name recorded for a literal first argument
 TARGET_FUNCTIONS = {
     ("funcs", "call"): "funcs.call", ("funcs", "async"): "funcs.async", ("workflow", "exec"): "workflow.exec",
@@ -134,7 +140,7 @@ LOCAL, GLOBAL, INDEX, CALL, VARARG, OTHER = range(6)
 class _Exp:
     """An expression as far as the lint cares (lparser.c's ``expdesc``, minus code generation)."""
 
-    __slots__ = ("base", "col", "k", "key", "line", "lit", "sym", "table", "var")
+    __slots__ = ("base", "col", "fact", "k", "key", "line", "lit", "sym", "table", "var")
 
     def __init__(self, k: int, line: int, col: int) -> None:
         self.k = k
@@ -146,6 +152,7 @@ class _Exp:
         self.table: _Table | None = None  # a table constructor
         self.base: _Exp | None = None  # INDEX: the indexed expression
         self.key: str | None = None  # INDEX: a constant string key
+        self.fact: tuple[str, int] | None = None  # the GlobalUse ("g", i) / FieldUse ("f", i) it recorded
 
 
 class _Parser:
@@ -162,6 +169,10 @@ class _Parser:
         self.main_returns: list[ExportInfo] = []
         self.nested_return = False
         self.local_names: set[str] = set()
+        #: every name (and ``base.field``) read so far, in order: what a condition tests
+        self.tested: list[str] = []
+        #: names tested by the enclosing ``if`` conditions and ``and`` left operands
+        self.guards: list[str] = []
 
     # -- tokens --------------------------------------------------------------------------------
 
@@ -296,18 +307,47 @@ class _Parser:
         name = tok.value
         e = _Exp(LOCAL, tok.line, tok.col)
         var = self.find_var(name)
+        self.tested.append(name)
         if var is not None:
             e.var = var
             e.sym = var.sym
             e.table = var.table
+            self.alias_use(e, name)
             return e
         env = self.find_var("_ENV")
         e.k = GLOBAL
         e.lit = name
         if env is None:  # a real global; with a local _ENV it is a field of that table
             e.sym = ("g", name)
-            self.facts.globals.append(GlobalUse(name, tok.line, tok.col))
+            e.fact = ("g", len(self.facts.globals))
+            how = "guarded" if name in self.guards else "read"
+            self.facts.globals.append(GlobalUse(name, tok.line, tok.col, how=how))
         return e
+
+    def alias_use(self, e: _Exp, name: str) -> None:
+        """A local holding a global or field the sandbox lacks (``local r = math.randomseed``): its uses count."""
+        sym = e.sym
+        how = "guarded" if name in self.guards else "alias"
+        if sym is not None and sym[0] == "g" and sym[1] in FORBIDDEN_GLOBALS:
+            e.fact = ("g", len(self.facts.globals))
+            self.facts.globals.append(GlobalUse(sym[1], e.line, e.col, how=how))
+        elif sym is not None and sym[0] == "f" and _judged_field(sym[1], sym[2]):
+            e.fact = ("f", len(self.facts.fields))
+            self.facts.fields.append(FieldUse(sym[1], sym[2], e.line, e.col, how=how))
+
+    def mark(self, e: _Exp, how: str, args: int = -1) -> None:
+        """Say how the value ``e`` read is used (facts.USES), unless that is already settled."""
+        if e.fact is None:
+            return
+        kind, i = e.fact
+        if kind == "g":
+            use = self.facts.globals[i]
+            if use.how not in SETTLED:
+                self.facts.globals[i] = replace(use, how=how)
+        else:
+            field = self.facts.fields[i]
+            if field.how not in SETTLED:
+                self.facts.fields[i] = replace(field, how=how, args=args)
 
     def find_var(self, name: str) -> _Var | None:
         fs: _Func | None = self.fs
@@ -423,9 +463,13 @@ class _Parser:
 
     def test_then_block(self) -> None:
         self.next()
-        self.expr()
+        start = len(self.tested)
+        self.mark(self.expr(), "guarded")
         self.checknext("then")
+        depth = len(self.guards)
+        self.guards.extend(self.tested[start:])  # `if io then io.write(…) end`
         self.block()
+        del self.guards[depth:]
 
     def forstat(self, line: int) -> None:
         self.enterblock(True)
@@ -509,6 +553,7 @@ class _Parser:
                 break
         values = self.explist() if self.testnext("=") else []
         for var, value in zip(pending, values, strict=False):
+            self.mark(value, "captured")
             var.sym = ("fn",) if value.lit == "function" else value.sym
             var.table = value.table
         self.fs.actvar.extend(pending)
@@ -583,8 +628,8 @@ class _Parser:
         """Record an assignment: global writes, table fields for ``return M``, lost local knowledge."""
         if target.k == GLOBAL:
             if target.sym is not None:
-                self.facts.globals.pop(self._global_index(target))
-                self.facts.globals.append(GlobalUse(target.lit or "", target.line, target.col, True))
+                self.facts.globals[self._global_index(target)] = GlobalUse(target.lit or "", target.line,
+                                                                           target.col, True)
         elif target.k == LOCAL and target.var is not None:
             # the variable now holds something else: forget what was known about it
             target.var.sym = None if value is None else ("fn",) if value.lit == "function" else value.sym
@@ -618,6 +663,7 @@ class _Parser:
     def subexpr(self, limit: int) -> _Exp:
         self.enterlevel()
         tok = self.tok
+        begin = len(self.tested)
         if tok.kind in UNARY:
             self.next()
             self.subexpr(UNARY_PRIORITY)
@@ -627,8 +673,16 @@ class _Parser:
         op = BINARY.get(self.tok.kind)
         while op is not None and op[0] > limit:
             start = e
+            kind = self.tok.kind
             self.next()
-            self.subexpr(op[1])
+            depth = len(self.guards)
+            if kind == "and":  # `io and io.stdout`
+                self.guards.extend(self.tested[begin:])
+            right = self.subexpr(op[1])
+            del self.guards[depth:]
+            if kind in TESTS:
+                self.mark(start, "guarded")
+                self.mark(right, "guarded")
             e = _Exp(OTHER, start.line, start.col)
             op = BINARY.get(self.tok.kind)
         self.level -= 1
@@ -678,6 +732,8 @@ class _Parser:
         e = self.primaryexp()
         while True:
             kind = self.tok.kind
+            if kind in (".", "[", ":"):
+                self.mark(e, "index")
             if kind == ".":
                 e = self.fieldsel(e)
             elif kind == "[":
@@ -707,7 +763,11 @@ class _Parser:
         if key is not None and sym is not None and sym[0] == "g":
             e.sym = ("f", sym[1], key)
             if sym[1] in FIELD_BASES:
-                self.facts.fields.append(FieldUse(sym[1], key, base.line, base.col))
+                dotted = f"{sym[1]}.{key}"
+                self.tested.append(dotted)
+                e.fact = ("f", len(self.facts.fields))
+                how = "guarded" if dotted in self.guards else "read"
+                self.facts.fields.append(FieldUse(sym[1], key, base.line, base.col, how=how))
         return e
 
     def funcargs(self, fn: _Exp, line: int, method: str | None) -> _Exp:
@@ -726,6 +786,8 @@ class _Parser:
             self.next()
         else:
             raise self.error("function arguments expected")
+        if method is None:
+            self.mark(fn, "call", len(args))
         e = _Exp(CALL, fn.line, fn.col)
         e.sym = self.record_call(fn, method, args)
         for arg in args:
@@ -749,6 +811,8 @@ class _Parser:
                 return None
             return sym if method in BUILDER_METHODS else None
         if sym[0] == "g":
+            if sym[1] == "type" and len(args) == 1:  # `type(io) == "table"`
+                self.mark(args[0], "guarded")
             if sym[1] == "require" and args:
                 where = args[0]
                 facts.requires.append(NameUse(first.lit if first else None, where.line, where.col))
@@ -838,6 +902,12 @@ class _Parser:
             facts.exports = self.main_returns[0]
         else:
             facts.exports = ExportInfo("none")
+
+
+def _judged_field(base: str, key: str) -> bool:
+    """Whether the lint judges this field's uses: it is missing from the sandbox, or math.randomseed."""
+    return (base, key) in FORBIDDEN_FIELDS or (base == "os" and key not in OS_SHIMS) \
+        or (base, key) == ("math", "randomseed")
 
 
 def _tokens(text: str) -> tuple[list[Token], LuaSyntaxError | None]:

@@ -19,6 +19,11 @@ function os.clock() end
 ---@return string|table date
 function os.date(format, t) end
 
+---Reseeds the run's own generator with an explicit seed (the same on every replay); a seed is required.
+---@param x integer
+---@param y? integer
+function math.randomseed(x, y) end
+
 ---Runs `fn` concurrently in the same workflow (workflow.lua only).
 ---@param fn function
 function coroutine.spawn(fn) end

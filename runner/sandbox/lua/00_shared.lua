@@ -37,7 +37,7 @@ local charge, budget_left, rethrow, caller_error, sb_error, sb_assert, sb_close_
 local unmetered
 -- 20_determinism.lua: the same program does the same on every run and replay
 local sb_tostring, plain_text, sorted_keys, sb_next, sb_pairs, sb_sort, sb_format
--- 25_metatables.lua: no __gc, no __mode, not even added later to a metatable in use
+-- 25_metatables.lua: no __gc, not even added later to a metatable in use; __mode kept aside (strong entries)
 local sb_setmetatable, sb_rawset
 -- 30_coroutines.lua: commands, and coroutines that pass them up to the driver
 local CMD, yield_command, driver_owned, sb_create, sb_resume, sb_close, sb_wrap, sb_spawn

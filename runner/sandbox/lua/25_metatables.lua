@@ -1,7 +1,10 @@
--- Metatables: what setmetatable and rawset may do. Finalizers (__gc) and weak tables (__mode)
--- run at garbage-collection time, which differs between a run and its replay; refusing them
--- keeps every effect in program order. Lua honours a __mode added to a metatable in use, so
--- a metatable stays guarded once used, whatever it inherits. And setmetatable keeps chains of
+-- Metatables: what setmetatable and rawset may do. Finalizers (__gc) run at garbage-collection
+-- time, which differs between a run and its replay: they are refused, keeping every effect in
+-- program order. Weak tables (__mode) are accepted but hold their entries strongly: setmetatable
+-- keeps a metatable's __mode aside (reading mt.__mode still gives it) instead of in the table
+-- Lua's collector reads, so no entry ever vanishes at a GC-dependent moment (the memory limit
+-- counts them like any other). Lua honours a __gc or __mode added to a metatable in use, so a
+-- metatable stays guarded once used, whatever it inherits. And setmetatable keeps chains of
 -- __index (__newindex) tables short (65_c_loop_guards.lua says why).
 --
 -- The rules are built (below the `--- on demand ---` line, 45_on_demand.lua) the first time
@@ -34,19 +37,33 @@ local raw_error, raw_rawget, raw_rawset, raw_rawequal, raw_setmetatable, raw_typ
 local GC_FIELDS = {
     __gc = "__gc finalizers are not allowed in the sandbox (they run at garbage-collection time, "
         .. "which is not deterministic)",
-    __mode = "weak tables (__mode) are not allowed in the sandbox (entries vanish at garbage-collection "
-        .. "time, which is not deterministic)",
+    __mode = true,          -- accepted, kept aside: weak tables hold their entries strongly (MODES)
     -- (not about garbage collection: a __close method could put another error in the place of
     -- the one that ends a run at a limit; 10_limits.lua)
     __close = "to-be-closed variables (__close) are not allowed in the sandbox (a __close method could "
         .. "replace the error that stops a run at a limit)",
 }
 
+-- MODES[mt]: the __mode a metatable was given, kept out of mt itself so that Lua's collector never
+-- sees it (weak keys: only looked up through a metatable user code still holds).
+local MODES = raw_setmetatable({}, {__mode = "k"})
+
+-- set_field(mt, key, value): rawset on a guarded metatable, a __mode kept aside, a __gc refused
+local function set_field(mt, key, value, level)
+    if key == "__mode" then
+        MODES[mt] = value
+    elseif GC_FIELDS[key] then
+        raw_error("setmetatable: " .. GC_FIELDS[key], level + 1)
+    else
+        raw_rawset(mt, key, value)
+    end
+end
+
 -- A metatable with no metatable of its own gets MT_GUARD, whose __newindex checks new keys.
 local MT_GUARD = {__metatable = false}
-MT_GUARD.__newindex = function(mt, key, value)
-    if GC_FIELDS[key] then raw_error("setmetatable: " .. GC_FIELDS[key], 2) end
-    raw_rawset(mt, key, value)
+MT_GUARD.__newindex = function(mt, key, value) set_field(mt, key, value, 2) end
+MT_GUARD.__index = function(mt, key)
+    if key == "__mode" then return MODES[mt] end
 end
 
 -- One that has a metatable of its own (a class that inherits: setmetatable(Derived, {__index =
@@ -56,13 +73,17 @@ end
 local PARENT = {}           -- guard[PARENT]: the user's metatable a guard stands in for
 
 local function forward_index(t, k)
+    if k == "__mode" and MODES[t] ~= nil then return MODES[t] end
     local h = raw_rawget(raw_rawget(debug_getmetatable(t), PARENT), "__index")
     if raw_type(h) == "function" then return h(t, k) end
     if h ~= nil then return h[k] end
 end
 
 local function forward_newindex(t, k, v)
-    if GC_FIELDS[k] then raw_error("setmetatable: " .. GC_FIELDS[k], 2) end
+    if GC_FIELDS[k] then
+        set_field(t, k, v, 2)       -- (not a tail call: its error is at level 3, the user's line)
+        return
+    end
     local h = raw_rawget(raw_rawget(debug_getmetatable(t), PARENT), "__newindex")
     if raw_type(h) == "function" then
         h(t, k, v)
@@ -133,16 +154,25 @@ end
 local function setmetatable(t, mt)
     if raw_type(mt) == "table" then
         for field, why in raw_next, GC_FIELDS do
-            if raw_rawget(mt, field) ~= nil then raw_error("setmetatable: " .. why, 2) end
+            if field ~= "__mode" and raw_rawget(mt, field) ~= nil then raw_error("setmetatable: " .. why, 2) end
         end
         check_chains(t, mt)                         -- no long __index chains
+        local mode = raw_rawget(mt, "__mode")
         guard(mt)
+        if mode ~= nil then         -- after guard: an error there leaves mt as it was
+            raw_rawset(mt, "__mode", nil)
+            MODES[mt] = mode
+        end
     end
     return raw_setmetatable(t, mt)
 end
 
 local function rawset(t, key, value)
     if GC_FIELDS[key] and is_guarded(t) then
+        if key == "__mode" then
+            MODES[t] = value
+            return t
+        end
         raw_error("rawset: " .. GC_FIELDS[key], 2)
     end
     return raw_rawset(t, key, value)

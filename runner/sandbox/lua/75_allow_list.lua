@@ -3,7 +3,7 @@
 -- real globals or `debug`) and does the same on every run and on its replay. Entries marked
 -- * are flowctl's own versions, from the earlier files, where Lua's own are not safe.
 -- Everything else (debug, io, os.execute/getenv/remove/exit, dofile, loadfile, package,
--- string.dump, math.randomseed, collectgarbage's real work) does not exist for user code.
+-- string.dump, math.randomseed without a seed, collectgarbage's real work) does not exist for user code.
 
 local function copy(t, without)
     local c = {}
@@ -28,8 +28,16 @@ sb_table.sort = sb_sort                                -- * stable, no random pi
 sb_table.move = sb_move                                -- * a long range counts as instructions
 sb_table.insert, sb_table.remove = sb_insert, sb_remove  -- * charged by the slots they move, or
 sb_table.concat, sb_table.unpack = sb_concat, sb_unpack  -- * run as counted Lua (a __len, __index)
-local sb_math = copy(math, {randomseed = true})        -- functions of their arguments; random is
-                                                       -- seeded from the run (below), never by user code
+local sb_math = copy(math)                              -- functions of their arguments; random is
+                                                       -- seeded from the run (below)
+local lua_randomseed = math.randomseed
+sb_math.randomseed = function(...)                     -- * only with a seed: reseeds the run's own
+    if select("#", ...) == 0 then                      -- generator, the same way on every replay
+        caller_error("math.randomseed() without a seed is not allowed in the sandbox (Lua would seed it from "
+            .. "the clock); pass a seed, e.g. math.randomseed(42)")
+    end
+    lua_randomseed(...)                                -- (returns nothing: Lua 5.4.4+ returns the seed)
+end
 local sb_coroutine = {
     create = sb_create,                                -- * the instruction budget in every coroutine
     resume = sb_resume,                                -- * commands pass through; driver threads refused
@@ -55,9 +63,9 @@ env.xpcall = sb_xpcall                                 -- * cannot swallow a lim
 env.rawequal = rawequal                                -- compares two values
 env.rawget = rawget                                    -- reads a table it is given
 env.rawlen = rawlen                                    -- length of a table or string it is given
-env.rawset = sb_rawset                                 -- * no late __gc/__mode on a metatable in use
+env.rawset = sb_rawset                                 -- * no late __gc on a metatable in use; __mode kept aside
 env.select = sb_select                                 -- * charged by its argument count
-env.setmetatable = sb_setmetatable                     -- * no __gc/__mode; a protected metatable stays
+env.setmetatable = sb_setmetatable                     -- * no __gc; __mode kept aside (strong entries)
 env.tonumber = tonumber                                -- a function of its arguments
 env.tostring = sb_tostring                             -- * no addresses
 env.type = type                                        -- a function of its argument

@@ -1,0 +1,5 @@
+local function main(input)
+    return unpack(input.list)
+end
+
+return { main = main }
