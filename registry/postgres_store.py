@@ -47,7 +47,7 @@ from registry.store import (
     RunUpgrade,
     default_actor,
 )
-from registry.store_rows import checked_changes, revision_from_row, test_pause, utc_now
+from registry.store_rows import apply_pause_seconds, checked_changes, revision_from_row, utc_now
 
 if TYPE_CHECKING:
     from registry.plan import Plan
@@ -305,7 +305,7 @@ class PostgresRevisionStore(RevisionStore):
         writes = plan.writes()
         if not writes:
             return None
-        pause = test_pause()
+        pause = apply_pause_seconds()
         with self._write() as cur:
             changes = checked_changes(writes, self._current_digests(cur, [c.entry_id for c in writes]))
             if not changes:

@@ -36,9 +36,9 @@ from registry.store import (
 )
 from registry.store_rows import (
     RESTORE_HINT,
+    apply_pause_seconds,
     checked_changes,
     revision_from_row,
-    test_pause,
     utc_now,
 )
 
@@ -313,7 +313,7 @@ class SqliteRevisionStore(RevisionStore):
         writes = plan.writes()
         if not writes:
             return None
-        pause = test_pause()
+        pause = apply_pause_seconds()
         with self._write_transaction():
             changes = checked_changes(writes, self._current_digests_in_transaction([c.entry_id for c in writes]))
             if not changes:

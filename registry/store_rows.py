@@ -30,7 +30,7 @@ def utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def test_pause() -> float:
+def apply_pause_seconds() -> float:
     """Seconds from ``FLOWCTL_TEST_APPLY_PAUSE`` (0 when unset or not a number)."""
     try:
         return max(0.0, float(os.environ.get(APPLY_PAUSE_ENV) or 0))
