@@ -313,6 +313,39 @@ _control_command("terminate", "Terminate WORKFLOW_ID at once (no cleanup code ru
                  click.option("--reason", default="", show_default=False, help="Why (shown in the history)."))
 
 
+@main.group("activity")
+def activity_group() -> None:
+    """Complete, fail or heartbeat an open (pending) activity from outside, by TOKEN or workflow + activity id."""
+
+
+def _activity_command(action: str, help_text: str, *own: Decorator) -> None:
+    """Declare ``flowctl activity ACTION [TOKEN]``; ``own``: its own options."""
+
+    def command(token: str | None, workflow_id: str | None, run_id: str | None, activity_id: str | None,
+                client_id: str | None, registry_url: str | None, as_json: bool, **given: Any) -> None:
+        from runner.client.async_activities import ActivityRef, activity_call
+        ref = ActivityRef(token, workflow_id, run_id, activity_id)
+        emit(runner.render.activity_done(activity_call(registry_url, client_id, action, ref, **given),
+                                         as_json=as_json))
+
+    command.__doc__ = help_text
+    activity_group.command(action)(options(
+        click.argument("token", required=False), click.option("--workflow-id", help="With --activity-id: no token."),
+        run_id_option, click.option("--activity-id", help="The activity's id in its workflow."),
+        client_option(help="temporal.client entry (default: the registry's only one)."), *own,
+        registry_json_options)(command))
+
+
+details_option = click.option("--details", metavar="JSON|@FILE", help="Details (JSON or @file).")
+_activity_command("complete", "Complete the activity with --result.",
+                  click.option("--result", metavar="JSON|@FILE", help="Its result (JSON or @file)."))
+_activity_command("fail", "Fail the activity: the workflow sees err:kind() == KIND.", details_option,
+                  click.option("--kind", required=True, help="Error kind (UPPER_SNAKE_CASE)."),
+                  click.option("--message", required=True, help="Error message."),
+                  click.option("--non-retryable", is_flag=True, help="No retry."))
+_activity_command("heartbeat", "Heartbeat the activity (restarts its heartbeat timeout).", details_option)
+
+
 @main.command("versions")
 @click.argument("entry_id", shell_complete=entry_ids("workflow.lua"))
 @client_option(help="temporal.client entry (default: the workflow's worker's).")

@@ -18,6 +18,7 @@ from runner.schedules.results import ScheduleOperation
 
 if TYPE_CHECKING:
     from registry.schedules import ScheduleReport
+    from runner.client.async_activities import ActivityDone
     from runner.client.control import ControlResult
     from runner.client.executions import Described, RunOutcome, TaskFailure
     from runner.client.listing import RunList
@@ -208,6 +209,13 @@ def controlled(result: ControlResult, *, as_json: bool) -> list[Output]:
     if as_json:
         return [json_text(result.to_dict(), indent=None, ascii_only=True)]
     return [lines(f"{result.action} {result.workflow_id}{' ' + result.name if result.name else ''}: ok")]
+
+
+def activity_done(result: ActivityDone, *, as_json: bool) -> list[Output]:
+    """``flowctl activity complete|fail|heartbeat``: ``ok`` (never the token)."""
+    if as_json:
+        return [json_text(result.to_dict(), indent=None, ascii_only=True)]
+    return [lines(f"activity {result.action} ({result.activity}): ok")]
 
 
 def dev_applied(entries: int, changed: int, registry_url: str) -> str:

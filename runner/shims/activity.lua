@@ -1,5 +1,5 @@
 -- The Lua half of the `activity` module (its Python half: activity_modules.py): heartbeats,
--- info and cancellation of the running attempt.
+-- info, cancellation and async completion (pending) of the running attempt.
 local kit = ...
 local call = kit.call
 local M = {}
@@ -12,5 +12,9 @@ end
 
 function M.info() return call({op = "activity.info"}) end
 function M.is_cancelled() return call({op = "activity.is_cancelled"}) end
+
+-- return activity.pending(): leave the activity open, to be completed, failed or heartbeated
+-- from outside by activity.info().task_token (flowctl activity complete|fail|heartbeat).
+function M.pending() return call({op = "activity.pending"}) end
 
 return M

@@ -7,7 +7,8 @@ an activity is ordinary code, so here the same commands get real answers — the
 clock, ``os.urandom`` — and ``time.sleep`` really sleeps (waking early on cancellation).
 
 Modules: ``json`` ``time`` ``uuid`` ``crypto`` ``ctx`` ``errors`` and ``activity``
-(``heartbeat(details)``, ``info()``, ``is_cancelled()``).
+(``heartbeat(details)``, ``info()``, ``is_cancelled()``, ``pending()``: ``return activity.pending()``
+leaves the activity open for completion from outside by its task token).
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ class ActivityCalls:
     #: wait up to ``seconds``; returns True when the attempt was cancelled meanwhile
     wait_cancelled: Callable[[float], bool]
     context: dict[str, Any] = field(default_factory=dict)
+    #: the marker ``activity.pending()`` returned (a result equal to it leaves the activity open)
+    pending_marker: str | None = None
 
 
 def install_activity_modules(sandbox: LuaSandbox, calls: ActivityCalls, modules: Iterable[str] | None, *,
@@ -102,6 +105,11 @@ def activity_handlers(sandbox: LuaSandbox, calls: ActivityCalls) -> dict[str, Ha
     def is_cancelled(_cmd: Any) -> Reply:
         return (calls.is_cancelled(),)
 
+    def pending(_cmd: Any) -> Reply:
+        if calls.pending_marker is None:
+            calls.pending_marker = f"flowctl.activity.pending:{uuid.uuid4()}"
+        return (calls.pending_marker,)
+
     def log(cmd: Any) -> Reply:
         level = LOG_LEVELS.get(text(cmd, "level", "log level"), logging.INFO)
         fields = lua_value(sandbox, lua_field(cmd, "fields", "log fields"), "log fields")
@@ -131,6 +139,7 @@ def activity_handlers(sandbox: LuaSandbox, calls: ActivityCalls) -> dict[str, Ha
         "activity.heartbeat": heartbeat,
         "activity.info": info,
         "activity.is_cancelled": is_cancelled,
+        "activity.pending": pending,
         "ctx.all": ctx_all,
         "log": log,
         "uuid.v4": uuid_v4,

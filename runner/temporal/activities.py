@@ -4,13 +4,18 @@
   CPU never blocks the event loop (heartbeats and other activities keep flowing).
   ``method(input…)`` returning ``nil, err`` or raising ``error()`` fails the attempt:
   retryable unless the error says otherwise; limits fail it with a non-retryable
-  ``LIMIT_EXCEEDED``. Its limits are the worker's, narrowed by the ``limits:`` of its worker
-  entry and of its own entry (a result larger than ``payload_bytes`` is LIMIT_EXCEEDED; error
-  texts are cut to ``error_bytes``: docs/sandbox.md, Quotas).
+  ``LIMIT_EXCEEDED``. ``return activity.pending()`` leaves the activity open (async completion:
+  completed, failed or heartbeated from outside by ``activity.info().task_token``, runner/client/
+  async_activities.py); its timeouts keep applying and no worker slot is held meanwhile.
+  Its limits are the worker's, narrowed by the ``limits:`` of its worker entry and of its own
+  entry (a result larger than ``payload_bytes`` is LIMIT_EXCEEDED; error texts are cut to
+  ``error_bytes``: docs/sandbox.md, Quotas).
 - ``function.python``: ``handler: "package.module:function"`` imported by the worker
   (installed, on ``PYTHONPATH``, or under ``flowctl worker --python-path``); an ``async def``
   runs on the event loop, a plain ``def`` on the thread pool. Handlers may use
-  ``temporalio.activity`` (heartbeat, info, is_cancelled) from either. The first call of
+  ``temporalio.activity`` (heartbeat, info, is_cancelled) from either, and
+  ``temporalio.activity.raise_complete_async()`` to leave the activity open for completion
+  from outside (``activity.info().task_token``, base64-encoded for ``flowctl activity``). The first call of
   each revision compares the imported module's file with the one the revision recorded
   at apply and logs a warning when they differ.
 
@@ -21,6 +26,7 @@ workflow's Lua sees ``err:kind()``, ``err:retryable()``, ``err:message()``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 import dataclasses
 import functools
@@ -88,11 +94,14 @@ class ActivityRunner:
             inputs = [converter.from_payload(arg.payload) for arg in args]
             if revision.kind == "function.python":
                 return await self._run_python(revision, inputs)
-            return await self._run_lua(revision, inputs)
+            result = await self._run_lua(revision, inputs)
         except FlowFailure as failure:
             if isinstance(failure, LimitExceeded):
                 limit_hit(info.activity_type, failure.limit, in_workflow=False)
             raise to_application_error(failure) from None
+        if isinstance(result, _Pending):  # `return activity.pending()`: completed later from outside
+            activity.raise_complete_async()
+        return result
 
     # ------------------------------------------------------------------ Lua
 
@@ -130,6 +139,8 @@ class ActivityRunner:
         if err is not None:
             raise bounded_failure(sandbox.failure_of(err), limits)
         plain = sandbox.export(result, path="result")
+        if calls.pending_marker is not None and plain == calls.pending_marker:
+            return _Pending()
         check_payload(plain, limits, "the result", where=f"the result of {revision.entry_id}")
         return plain
 
@@ -232,6 +243,10 @@ def _check_handler_file(revision: Revision, imported: tuple[str, str] | None) ->
         revision.entry_id, file, digest[:12], revision.short_digest, recorded.path, recorded.sha256[:12])
 
 
+class _Pending:
+    """What a Lua activity's call returns when it returned ``activity.pending()``."""
+
+
 def _answer(handlers: dict[str, Handler], calls: ActivityCalls, command: Any) -> Reply:
     """The reply to one shim command of a Lua activity call."""
     if calls.is_cancelled():
@@ -262,6 +277,7 @@ def _activity_calls(loop: asyncio.AbstractEventLoop) -> ActivityCalls:
             "workflow_type": info.workflow_type,
             "namespace": info.workflow_namespace,
             "heartbeat_details": list(info.heartbeat_details),
+            "task_token": base64.b64encode(info.task_token).decode("ascii"),
         },
         heartbeat=heartbeat,
         is_cancelled=activity.is_cancelled,

@@ -16,4 +16,8 @@ function activity.info() end
 ---@return boolean cancelled
 function activity.is_cancelled() end
 
+---`return activity.pending()` leaves the activity open: it is completed, failed or heartbeated later from outside by `info().task_token` (`flowctl activity complete|fail|heartbeat`); its timeouts keep applying and no worker slot is held meanwhile.
+---@return string marker
+function activity.pending() end
+
 return activity

@@ -297,6 +297,7 @@ local WorkflowInfo = {}
 ---@field workflow_type string
 ---@field namespace string
 ---@field heartbeat_details any[]
+---@field task_token string Base64; completes the attempt from outside (`flowctl activity complete TOKEN`).
 local ActivityInfo = {}
 
 ---What `process.events()` delivers.

@@ -1,0 +1,163 @@
+"""Activities completed from outside (async completion): ``flowctl activity complete|fail|heartbeat``.
+
+An activity that returned ``activity.pending()`` (Lua) or called
+``temporalio.activity.raise_complete_async()`` (``function.python``) stays open, holding no
+worker slot, until it is completed, failed or times out. Services that receive a webhook
+use the Python API::
+
+    activities = AsyncActivities(client)
+    ref = ActivityRef(task_token=token)            # activity.info().task_token (base64)
+    ref = ActivityRef(workflow_id="order-1", activity_id="3")   # or by workflow + activity id
+    await activities.complete(ref, {"paid": True})
+    await activities.fail(ref, "DECLINED", "card declined", retryable=False)
+    await activities.heartbeat(ref, {"progress": 3})
+
+A failure reaches the workflow as any activity error does: ``err:kind()`` is ``kind``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from temporalio.client import AsyncActivityHandle, Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from registry.errors import FlowError
+from runner.client.connect import connect
+from runner.client.control import registry_client
+from runner.sandbox.failures import FlowFailure
+from runner.temporal.failures import KIND_RE, to_application_error
+
+__all__ = ["ACTIVITY_ACTIONS", "ActivityDone", "ActivityRef", "AsyncActivities", "activity_call", "parse_json"]
+
+#: The ``flowctl activity`` subcommands.
+ACTIVITY_ACTIONS = ("complete", "fail", "heartbeat")
+
+
+@dataclass(frozen=True)
+class ActivityRef:
+    """An open activity: by its task token (base64), or by workflow id (+ run id) and activity id."""
+
+    task_token: str | None = None
+    workflow_id: str | None = None
+    run_id: str | None = None
+    activity_id: str | None = None
+
+    def describe(self) -> str:
+        """How the activity was named, without the token (tokens never reach logs)."""
+        if self.task_token is not None:
+            return "the activity of the task token"
+        return f"activity {self.activity_id} of workflow {self.workflow_id}"
+
+
+@dataclass(frozen=True)
+class ActivityDone:
+    """What one ``flowctl activity complete|fail|heartbeat`` did."""
+
+    action: str
+    activity: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view (``--json``)."""
+        return {"ok": True, "action": self.action, "activity": self.activity}
+
+
+class AsyncActivities:
+    """Complete, fail and heartbeat open activities from outside a worker."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def handle(self, ref: ActivityRef) -> AsyncActivityHandle:
+        """The SDK's handle of ``ref``; a FlowError when it names no activity well."""
+        if ref.task_token is not None:
+            if ref.workflow_id or ref.activity_id:
+                raise FlowError("give a task token or --workflow-id with --activity-id, not both")
+            try:
+                token = base64.b64decode(ref.task_token.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                raise FlowError("the task token is not base64 text",
+                                hint="pass activity.info().task_token exactly as the activity got it") from None
+            if not token:
+                raise FlowError("the task token is empty", hint="pass activity.info().task_token")
+            return self.client.get_async_activity_handle(task_token=token)
+        if not ref.workflow_id or not ref.activity_id:
+            raise FlowError("no activity named", hint="pass a TOKEN, or --workflow-id WFID --activity-id ID")
+        return self.client.get_async_activity_handle(workflow_id=ref.workflow_id, run_id=ref.run_id,
+                                                     activity_id=ref.activity_id)
+
+    async def complete(self, ref: ActivityRef, result: Any = None) -> ActivityDone:
+        """Complete the activity with ``result`` (what the workflow's call returns)."""
+        handle = self.handle(ref)
+        return await _call(ref, "complete", handle.complete(result))
+
+    async def fail(self, ref: ActivityRef, kind: str, message: str, *, retryable: bool = True,
+                   details: Any = None) -> ActivityDone:
+        """Fail the attempt with an error of ``kind``; retried per the activity's retry policy when ``retryable``."""
+        if not KIND_RE.match(kind):
+            raise FlowError(f"--kind {kind!r} is not an error kind", hint="use UPPER_SNAKE_CASE, e.g. DECLINED")
+        handle = self.handle(ref)
+        error = to_application_error(FlowFailure(kind, message, retryable=retryable, details=details))
+        return await _call(ref, "fail", handle.fail(error))
+
+    async def heartbeat(self, ref: ActivityRef, details: Any = None) -> ActivityDone:
+        """Tell Temporal the activity is alive (restarts its heartbeat timeout)."""
+        handle = self.handle(ref)
+        call = handle.heartbeat(details) if details is not None else handle.heartbeat()
+        return await _call(ref, "heartbeat", call)
+
+
+async def _call(ref: ActivityRef, action: str, call: Any) -> ActivityDone:
+    try:
+        await call
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise FlowError(f"cannot {action} {ref.describe()}: it is not open (unknown, completed, failed or "
+                            "timed out)", hint="`flowctl describe WORKFLOW_ID` lists a run's pending activities"
+                            ) from None
+        if exc.status == RPCStatusCode.INVALID_ARGUMENT:
+            raise FlowError(f"cannot {action} {ref.describe()}: {exc.message}",
+                            hint="pass activity.info().task_token exactly as the activity got it") from None
+        raise FlowError(f"cannot {action} {ref.describe()}: {exc.message}") from None
+    return ActivityDone(action, ref.describe())
+
+
+def parse_json(text: str | None, option: str) -> Any:
+    """``JSON`` or ``@file`` given to ``option``; None when not given."""
+    if text is None:
+        return None
+    raw = text
+    if text.startswith("@"):
+        try:
+            with open(text[1:], encoding="utf-8") as handle:
+                raw = handle.read()
+        except OSError as exc:
+            raise FlowError(f"cannot read {option} file {text[1:]}: {exc.strerror or exc}") from None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise FlowError(f"{option} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                        hint=f"e.g. {option} '{{\"ok\": true}}' or {option} @result.json") from None
+
+
+def activity_call(registry_url: str | None, client_id: str | None, action: str, ref: ActivityRef, *,
+                  result: str | None = None, details: str | None = None, kind: str = "", message: str = "",
+                  non_retryable: bool = False) -> ActivityDone:
+    """``flowctl activity complete|fail|heartbeat``: one call, connected with the registry's client entry."""
+    value, extra = parse_json(result, "--result"), parse_json(details, "--details")
+    client_revision = registry_client(registry_url, client_id)
+
+    async def call() -> ActivityDone:
+        activities = AsyncActivities(await connect(client_revision))
+        if action == "complete":
+            return await activities.complete(ref, value)
+        if action == "fail":
+            return await activities.fail(ref, kind, message, retryable=not non_retryable, details=extra)
+        return await activities.heartbeat(ref, extra)
+
+    return asyncio.run(call())
