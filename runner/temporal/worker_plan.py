@@ -196,30 +196,25 @@ def _client_changes(clients: Mapping[str, Revision],
 
 
 def _start_reason(spec: WorkerSpec, old: Iterable[WorkerSpec]) -> str:
-    moved = {worker_id: before for before in old for worker_id in before.worker_ids if worker_id in spec.worker_ids}
-    reasons = []
-    for worker_id in spec.worker_ids:
-        before = moved.get(worker_id)
-        if before is None:
-            reasons.append(f"new entry {worker_id}")
-        elif before.task_queue != spec.task_queue:
-            reasons.append(f"{worker_id} moved from task queue {before.task_queue}")
-        else:
-            reasons.append(f"{worker_id} moved from client {before.client_id}")
-    return "; ".join(reasons)
+    return _moves(spec, old, "moved from", "new entry {}")
 
 
 def _stop_reason(spec: WorkerSpec, wanted: Iterable[WorkerSpec]) -> str:
-    now = {worker_id: after for after in wanted for worker_id in after.worker_ids}
+    return _moves(spec, wanted, "moved to", "{} was removed from the registry")
+
+
+def _moves(spec: WorkerSpec, others: Iterable[WorkerSpec], moved: str, alone: str) -> str:
+    """Why each worker entry of ``spec`` is where it is relative to ``others`` (``alone``: in none of them)."""
+    where = {worker_id: other for other in others for worker_id in other.worker_ids}
     reasons = []
     for worker_id in spec.worker_ids:
-        after = now.get(worker_id)
-        if after is None:
-            reasons.append(f"{worker_id} was removed from the registry")
-        elif after.task_queue != spec.task_queue:
-            reasons.append(f"{worker_id} moved to task queue {after.task_queue}")
+        other = where.get(worker_id)
+        if other is None:
+            reasons.append(alone.format(worker_id))
+        elif other.task_queue != spec.task_queue:
+            reasons.append(f"{worker_id} {moved} task queue {other.task_queue}")
         else:
-            reasons.append(f"{worker_id} moved to client {after.client_id}")
+            reasons.append(f"{worker_id} {moved} client {other.client_id}")
     return "; ".join(reasons)
 
 
