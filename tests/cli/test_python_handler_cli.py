@@ -14,23 +14,10 @@ import pytest
 from click.testing import CliRunner, Result
 
 import cli
+from tests.support.projects import PYTHON_HANDLER, PYTHON_HANDLER_ENTRY_FILE
 
-ENTRY_FILE = """\
-version: "1.0"
-namespace: app
-entries:
-  - {name: client, kind: temporal.client}
-  - {name: worker, kind: temporal.worker, client: client}
-  - name: charge
-    kind: function.python
-    handler: payments.handlers:charge
-    meta: {temporal: {activity: {worker: worker}}}
-"""
-
-HANDLER = """\
-def charge(order):
-    return {"charged": order["total"]}
-"""
+ENTRY_FILE = PYTHON_HANDLER_ENTRY_FILE.replace("MODULE", "payments")
+HANDLER = PYTHON_HANDLER
 
 
 @pytest.fixture

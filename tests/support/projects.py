@@ -47,3 +47,23 @@ def write_project(root: Path, entry_file: str = ENTRY_FILE, **sources: str) -> P
     for name, text in {**defaults, **{k.replace("_lua", ".lua"): v for k, v in sources.items()}}.items():
         (entries / name).write_text(text)
     return entries
+
+
+#: A project with one function.python entry whose handler is ``MODULE.handlers:charge`` (replace MODULE).
+PYTHON_HANDLER_ENTRY_FILE = """\
+version: "1.0"
+namespace: app
+entries:
+  - {name: client, kind: temporal.client}
+  - {name: worker, kind: temporal.worker, client: client}
+  - name: charge
+    kind: function.python
+    handler: MODULE.handlers:charge
+    meta: {temporal: {activity: {worker: worker}}}
+"""
+
+#: The handler module of PYTHON_HANDLER_ENTRY_FILE.
+PYTHON_HANDLER = """\
+def charge(order):
+    return {"charged": order["total"]}
+"""

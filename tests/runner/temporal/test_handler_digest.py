@@ -21,23 +21,10 @@ from registry.loader import load_project
 from registry.revision import build_revisions
 from runner.revision_source import ProjectRevisionSource
 from runner.temporal.activities import ActivityRunner
+from tests.support.projects import PYTHON_HANDLER, PYTHON_HANDLER_ENTRY_FILE
 
-ENTRY_FILE = """\
-version: "1.0"
-namespace: app
-entries:
-  - {name: client, kind: temporal.client}
-  - {name: worker, kind: temporal.worker, client: client}
-  - name: charge
-    kind: function.python
-    handler: MODULE.handlers:charge
-    meta: {temporal: {activity: {worker: worker}}}
-"""
-
-HANDLER = """\
-def charge(order):
-    return {"charged": order["total"]}
-"""
+ENTRY_FILE = PYTHON_HANDLER_ENTRY_FILE
+HANDLER = PYTHON_HANDLER
 
 
 def write_project(root: Path, module: str, handler: str = HANDLER) -> Path:
