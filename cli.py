@@ -23,6 +23,7 @@ import runner.render
 from registry import browse, publish
 from registry.errors import ExitCode
 from registry.render import FORMATS, Format
+from registry.sandbox_limits import INSTRUCTIONS_RANGE, SizeError, memory_size
 from registry.schedules import OVERLAPS
 from registry.schema_export import export_schemas
 from runner import console
@@ -201,6 +202,13 @@ def registry_copy_command(source_url: str, target_url: str, merge: bool, as_json
     emit(registry.render.copied(copy_registry(source_url, target_url, merge=merge), as_json=as_json))
 
 
+def _memory_option(_ctx: Any, _param: Any, value: str | None) -> int | None:
+    try:  # --max-memory SIZE: bytes
+        return None if value is None else memory_size(value)
+    except SizeError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @main.command("worker")
 @click.option("--worker", "worker_ids", multiple=True, metavar="ID",
               help="temporal.worker entry to serve (repeatable; default: every worker in the registry).")
@@ -216,9 +224,15 @@ def registry_copy_command(source_url: str, target_url: str, merge: bool, as_json
               "workflow task's Lua running longer restarts the worker and quarantines the run (docs/sandbox.md).")
 @click.option("--otel", is_flag=True, help="Export OpenTelemetry traces over OTLP (OTEL_EXPORTER_OTLP_* environment; "
               "pip install 'flowctl[otel]').")
+@click.option("--metrics-host", default="127.0.0.1", metavar="HOST", help="Address the metrics bind (0.0.0.0: all).")
+@click.option("--log-format", type=click.Choice(["logfmt", "json"]), default="logfmt", help="Log line format.")
+@click.option("--max-memory", callback=_memory_option, metavar="SIZE",
+              help="Most Lua heap an entry's limits.memory may ask for, e.g. 256MiB (default and maximum: 64MiB).")
+@click.option("--max-instructions", type=click.IntRange(*INSTRUCTIONS_RANGE), metavar="N", help="Most instructions "
+              "an entry's limits.instructions_per_task may ask for (default: 50,000,000 workflow, 10^9 activity).")
 def worker_command(worker_ids: tuple[str, ...], registry_url: str | None, python_paths: tuple[str, ...],
                    poll_interval: float, drain_timeout: float, metrics_port: int | None,
-                   lua_call_timeout: float, otel: bool) -> None:
+                   lua_call_timeout: float, otel: bool, **operations: Any) -> None:
     """Serve the registry's workflows and activities on their Temporal task queues.
 
     Runs until SIGTERM/SIGINT, then drains. New applies are picked up without a restart.
@@ -229,7 +243,7 @@ def worker_command(worker_ids: tuple[str, ...], registry_url: str | None, python
     with open_store(registry_url, create=False) as store:
         run_worker(store, worker_ids, python_paths=python_paths_or_entries(python_paths), poll_interval=poll_interval,
                    drain_timeout=timedelta(seconds=drain_timeout), metrics_port=metrics_port,
-                   lua_call_timeout=lua_call_timeout, otel=otel)
+                   lua_call_timeout=lua_call_timeout, otel=otel, **operations)
 
 
 @main.command("dev")
@@ -471,10 +485,12 @@ def test_command(paths: tuple[str, ...], pattern: str | None, fmt: str, update_g
 @click.option("--limit", type=click.IntRange(min=1), default=100, help="At most this many workflows from --query.")
 @click.option("--entries", "entries_dir", type=click.Path(path_type=Path), metavar="DIR",
               help="Replay against this working tree instead of the registry's current revisions.")
+@click.option("--jobs", type=click.IntRange(min=1), metavar="N", help="Replay on N processes (default: CPU count).")
 @client_option(help="temporal.client entry for --workflow-id/--query (default: the only one).")
 @registry_json_options
 def replay_command(histories_dir: Path | None, workflow_ids: tuple[str, ...], query: str | None, limit: int,
-                   entries_dir: Path | None, client_id: str | None, registry_url: str | None, as_json: bool) -> None:
+                   entries_dir: Path | None, jobs: int | None, client_id: str | None, registry_url: str | None,
+                   as_json: bool) -> None:
     """Replay workflow histories on the current code; report the first diverging command of each.
 
     Run it before applying a change (CI: --entries DIR): exit 0 when every history replays,
@@ -484,7 +500,8 @@ def replay_command(histories_dir: Path | None, workflow_ids: tuple[str, ...], qu
     if not (histories_dir or workflow_ids or query):
         raise click.UsageError("pass --histories DIR, --workflow-id ID or --query Q")
     report = asyncio.run(replay_main(histories_dir=histories_dir, workflow_ids=list(workflow_ids), query=query,
-                                     limit=limit, entries=entries_dir, registry_url=registry_url, client_id=client_id))
+                                     limit=limit, entries=entries_dir, registry_url=registry_url, client_id=client_id,
+                                     jobs=jobs))
     finish(runner.render.replayed(report, as_json=as_json), ok=report.ok)
 
 

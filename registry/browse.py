@@ -43,7 +43,7 @@ def list_entries(registry_url: str | None) -> list[Revision]:
 def show_entry(registry_url: str | None, entry_id: str, ref: str | None = None) -> ShownRevision:
     """Revision ``ref`` (a digest or prefix; default: the current one) of ``entry_id``."""
     with open_store(registry_url, create=False) as store:
-        revision = store.resolve(entry_id, ref) if ref else store.current(entry_id)
+        revision = store.resolve(entry_id, ref) if ref is not None else store.current(entry_id)
         infos = store.revisions_of(entry_id)
     if revision is None:
         raise FlowError(f"{entry_id} is not in the registry" + (" (it was deleted)" if infos else ""),

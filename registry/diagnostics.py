@@ -36,15 +36,25 @@ class Diagnostic:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "file": self.file,
+            "file": printable(self.file),
             "line": self.line,
             "col": self.col,
-            "path": self.path,
+            "path": printable(self.path),
             "code": self.code,
             "severity": str(self.severity),
-            "message": self.message,
-            "hint": self.hint,
+            "message": printable(self.message),
+            "hint": printable(self.hint),
         }
+
+
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8: bytes of a non-UTF-8 file name (surrogate escapes) shown as ``\\xff``."""
+    if text.isascii():
+        return text
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name byte produced
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def display_path(path: Path) -> str:

@@ -26,6 +26,8 @@ SKIPPED_DIRS = {".git", ".flowctl", "node_modules", "__pycache__", ".venv", "ven
 #: Lua sources larger than this are refused (they would also blow the sandbox memory limit).
 MAX_SOURCE_BYTES = 2 * 1024 * 1024
 NAME_RE = re.compile(r"^[a-z0-9_.-]+$")
+#: The longest file name (one path component, in bytes) file systems take.
+NAME_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,12 @@ def find_entry_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic
     files: list[Path] = []
     problems: list[Diagnostic] = []
     for path in paths:
+        problem = _unusable_path(str(path))
+        if problem:
+            problems.append(Diagnostic(file=display_path(path), line=1, col=1, code="FC001",
+                                       message=f"cannot read this path: {problem}",
+                                       hint="pass an entries directory or YAML file that exists"))
+            continue
         if path.is_dir():
             found = sorted(
                 p
@@ -113,7 +121,7 @@ def find_entry_files(paths: Sequence[Path]) -> tuple[list[Path], list[Diagnostic
 
 def project_root(paths: Sequence[Path]) -> Path:
     """The directory sources may not escape: the common parent of the given paths."""
-    resolved = [(p if p.is_dir() else p.parent).resolve() for p in paths] or [Path.cwd().resolve()]
+    resolved = [(p if _is_dir(p) else p.parent).resolve() for p in paths] or [Path.cwd().resolve()]
     root = resolved[0]
     for other in resolved[1:]:
         while not other.is_relative_to(root):
@@ -123,7 +131,7 @@ def project_root(paths: Sequence[Path]) -> Path:
 
 def default_python_paths(paths: Sequence[Path]) -> list[Path]:
     """Where handlers are looked up without ``--python-path``: the entries directories, as a worker does."""
-    return [p for p in paths if p.is_dir()] or [project_root(paths)]
+    return [p for p in paths if _is_dir(p)] or [project_root(paths)]
 
 
 def load_project(paths: Iterable[Path | str], *, python_paths: Sequence[Path | str] | None = None) -> Project:
@@ -179,6 +187,12 @@ def _with_source(entry: Entry, source: str, project: Project) -> Entry:
         return entry  # inline or unsupported scheme: the schema stage judges it
     relative = source.removeprefix("file://")
     where = ("source",)
+    problem = _unusable_path(relative)
+    if problem:
+        project.diagnostics.append(entry.diagnostic(
+            where, "FC215", f"source {source!r} is not a usable file name: {problem}",
+            "name the Lua file with a plain relative path, e.g. file://order.lua"))
+        return entry
     if not relative or Path(relative).is_absolute():
         project.diagnostics.append(entry.diagnostic(
             where, "FC203", f"source {source!r} must be a path relative to the YAML file",
@@ -220,6 +234,22 @@ def _with_source(entry: Entry, source: str, project: Project) -> Entry:
         return entry
     return Entry(namespace=entry.namespace, name=entry.name, kind=entry.kind, data=entry.data,
                  document=entry.document, path=entry.path, source_path=target, source_text=text)
+
+
+def _is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False for a path no file system can have (FC001 reports it)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
+
+
+def _unusable_path(path: str) -> str:
+    """Why no file system can have ``path`` (a NUL, a name over 255 bytes), or an empty string."""
+    if "\0" in path:
+        return "it holds a NUL character"
+    longest = max((len(os.fsencode(part)) for part in path.split(os.sep)), default=0)
+    return f"a path component is {longest} bytes long, over the 255-byte limit" if longest > NAME_MAX else ""
 
 
 def find_module_file(module: str, python_paths: Sequence[Path]) -> tuple[Path, str] | None:

@@ -25,7 +25,14 @@ def open_store(url: str | None = None, *, create: bool = True) -> RevisionStore:
     file that does not exist yet reads as an empty registry and nothing is written to disk
     (what ``flowctl diff`` wants).
     """
-    text = (url or os.environ.get(REGISTRY_ENV) or DEFAULT_REGISTRY_PATH).strip()
+    if url is None:
+        url = os.environ.get(REGISTRY_ENV)
+    if url is None:
+        url = DEFAULT_REGISTRY_PATH
+    text = url.strip()
+    if not text:  # `--registry "$PROD_DB"` with the variable unset must not write a local file
+        raise RegistryError("the registry path is empty (--registry or FLOWCTL_REGISTRY)",
+                            hint=f"pass --registry PATH, or unset {REGISTRY_ENV} to use {DEFAULT_REGISTRY_PATH}")
     if "://" in text:
         scheme, _, rest = text.partition("://")
         scheme = scheme.lower()
@@ -43,7 +50,4 @@ def open_store(url: str | None = None, *, create: bool = True) -> RevisionStore:
             return PostgresRevisionStore(text, create=create)
         raise RegistryError(f"unknown registry URL scheme {scheme!r} in {text!r}",
                             hint="use a file path, sqlite:///path.db or postgresql://user@host:port/database")
-    if not text:
-        raise RegistryError("the registry path is empty",
-                            hint=f"pass --registry PATH or unset {REGISTRY_ENV}")
     return SqliteRevisionStore(Path(text), url=text, create=create)

@@ -47,7 +47,7 @@ from registry.store import (
     RunUpgrade,
     default_actor,
 )
-from registry.store_rows import apply_pause_seconds, checked_changes, revision_from_row, utc_now
+from registry.store_rows import apply_pause_seconds, checked_changes, current_missing, revision_from_row, utc_now
 
 if TYPE_CHECKING:
     from registry.plan import Plan
@@ -211,31 +211,44 @@ class PostgresRevisionStore(RevisionStore):
         with self._read() as cur:
             cur.execute("SELECT digest FROM current WHERE entry_id = %s", (entry_id,))
             row = cur.fetchone()
-        return self.revision(entry_id, row[0]) if row else None
+        if row is None:
+            return None
+        found = self.revision(entry_id, row[0])
+        if found is None:
+            raise current_missing(self.url, entry_id, row[0])
+        return found
 
     def revision(self, entry_id: str, digest: str) -> Revision | None:
         cached = self._cache.get((entry_id, digest))
         if cached is not None:
             return cached
+        row = self._revision_row(entry_id, digest)
+        return self._revision_from_row(row) if row else None
+
+    def _revision_row(self, entry_id: str, digest: str) -> tuple[Any, ...] | None:
         with self._read() as cur:
             cur.execute("SELECT entry_id, digest, kind, data_yaml, source, source_name, imports_json, "
                         "libraries_json FROM revisions WHERE entry_id = %s AND digest = %s", (entry_id, digest))
-            row = cur.fetchone()
-        return self._revision_from_row(row) if row else None
+            return cur.fetchone()
 
     def _revision_from_row(self, row: tuple[Any, ...]) -> Revision:
-        rev = revision_from_row(row, cached=self._cache, lookup=self.revision, shown=self.url)
+        return revision_from_row(row, cached=self._cache, fetch=self._revision_row, remember=self._remember,
+                                 shown=self.url)
+
+    def _remember(self, rev: Revision) -> None:
         with self._cache_lock:
             self._cache[(rev.entry_id, rev.digest)] = rev
-        return rev
 
     def list_current(self) -> list[Revision]:
         with self._read() as cur:
             cur.execute("SELECT r.entry_id, r.digest, r.kind, r.data_yaml, r.source, r.source_name, r.imports_json, "
-                        "r.libraries_json FROM current c JOIN revisions r "
+                        "r.libraries_json, c.entry_id, c.digest FROM current c LEFT JOIN revisions r "
                         "ON r.entry_id = c.entry_id AND r.digest = c.digest ORDER BY c.entry_id")
             rows = cur.fetchall()
-        return [self._revision_from_row(row) for row in rows]
+        missing = next((row[-2:] for row in rows if row[0] is None), None)
+        if missing is not None:
+            raise current_missing(self.url, *missing)
+        return [self._revision_from_row(row[:-2]) for row in rows]
 
     def current_digests(self) -> dict[str, str]:
         with self._read() as cur:
@@ -312,11 +325,14 @@ class PostgresRevisionStore(RevisionStore):
                 return None
             event = self._record_event(cur, "apply", actor, changes, note)
             by_id = {c.entry_id: c for c in writes}
+            stored: set[tuple[str, str]] = set()  # written by this apply (a chain of imports stays linear)
             for done in changes:
                 new = by_id[done.entry_id].new
                 if new is not None:
                     for rev in (*new.libraries.values(), new):
-                        self._insert_revision(cur, rev, event.id)
+                        if (rev.entry_id, rev.digest) not in stored:
+                            stored.add((rev.entry_id, rev.digest))
+                            self._insert_revision(cur, rev, event.id)
                 self._set_current(cur, done.entry_id, done.digest, event.id)
                 if pause:
                     time.sleep(pause)

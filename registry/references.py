@@ -17,6 +17,7 @@ from registry.diagnostics import Diagnostic
 from registry.loader import Entry, Project
 from registry.lua.modules import ALL_MODULES
 from registry.schedule_spec import SCHEDULE_KIND, plain_value
+from registry.suggest import EntryNames
 from registry.yamlfile import JsonPath
 
 WORKER_PATH: dict[str, JsonPath] = {
@@ -36,12 +37,13 @@ def dig(data: Any, path: JsonPath) -> Any:
     return data
 
 
-def check_references(project: Project) -> list[Diagnostic]:
-    """Every reference problem in the project."""
+def check_references(project: Project, names: EntryNames | None = None) -> list[Diagnostic]:
+    """Every reference problem in the project (``names``: the validation's index of IDs, for hints)."""
     by_id = project.by_id()
+    names = names if names is not None else EntryNames(project)
     problems = list(_duplicates(project))
     for entry in project.entries:
-        problems.extend(_entry_references(entry, by_id))
+        problems.extend(_entry_references(entry, by_id, names))
     problems.extend(_import_cycles(project, by_id))
     problems.extend(_workflow_type_clashes(project, by_id))
     problems.extend(_schedule_id_clashes(by_id))
@@ -62,7 +64,7 @@ def _duplicates(project: Project) -> Iterator[Diagnostic]:
 
 
 def _resolve(entry: Entry, sub: JsonPath, want: str, by_id: dict[str, Entry],
-             role: str) -> tuple[Entry | None, list[Diagnostic]]:
+             role: str, names: EntryNames) -> tuple[Entry | None, list[Diagnostic]]:
     """Follow the reference at ``sub``; report when it names no entry or one of another kind."""
     value = dig(entry.data, sub)
     if not isinstance(value, str) or not value:
@@ -70,8 +72,10 @@ def _resolve(entry: Entry, sub: JsonPath, want: str, by_id: dict[str, Entry],
     target_id = entry.ref(value)
     target = by_id.get(target_id)
     if target is None:
-        candidates = sorted(e.id for e in by_id.values() if e.kind == want)
-        hint = f"entries of kind {want}: {', '.join(candidates)}" if candidates else f"define a {want} entry"
+        known = names.of((want,))  # sorted once per validation, not per diagnostic
+        close = known.closest(target_id)
+        hint = (f"did you mean {close!r}? " if close else "") + (
+            f"entries of kind {want}: {known.listed()}" if known.names else f"define a {want} entry")
         return None, [entry.diagnostic(sub, "FC202", f"{role} {target_id!r} is not defined", hint)]
     if target.kind != want:
         return None, [entry.diagnostic(sub, "FC206", f"{role} {target_id!r} is a {target.kind} entry, "
@@ -79,23 +83,23 @@ def _resolve(entry: Entry, sub: JsonPath, want: str, by_id: dict[str, Entry],
     return target, []
 
 
-def _entry_references(entry: Entry, by_id: dict[str, Entry]) -> Iterator[Diagnostic]:
+def _entry_references(entry: Entry, by_id: dict[str, Entry], names: EntryNames) -> Iterator[Diagnostic]:
     if entry.kind == "temporal.worker":
-        yield from _resolve(entry, ("client",), "temporal.client", by_id, "client")[1]
+        yield from _resolve(entry, ("client",), "temporal.client", by_id, "client", names)[1]
     worker_path = WORKER_PATH.get(entry.kind)
     if worker_path:
-        worker, problems = _resolve(entry, worker_path, "temporal.worker", by_id, "worker")
+        worker, problems = _resolve(entry, worker_path, "temporal.worker", by_id, "worker", names)
         yield from problems
         if worker is not None:
-            client, _ = _resolve(worker, ("client",), "temporal.client", by_id, "client")
+            client, _ = _resolve(worker, ("client",), "temporal.client", by_id, "client", names)
             if client is None and isinstance(worker.data.get("client"), str):
                 yield entry.diagnostic(
                     worker_path, "FC207", f"worker {worker.id!r} has no usable temporal.client "
                     f"({worker.data['client']!r})", f"fix the `client` of {worker.id} "
                     f"({worker.document.display}:{worker.document.position((*worker.path, 'client')).line})")
     if entry.kind == SCHEDULE_KIND:
-        yield from _resolve(entry, ("client",), "temporal.client", by_id, "client")[1]
-        workflow, problems = _resolve(entry, ("workflow",), "workflow.lua", by_id, "workflow")
+        yield from _resolve(entry, ("client",), "temporal.client", by_id, "client", names)[1]
+        workflow, problems = _resolve(entry, ("workflow",), "workflow.lua", by_id, "workflow", names)
         yield from problems
         if workflow is not None:
             yield from _schedule_input(entry, workflow)
@@ -103,7 +107,7 @@ def _entry_references(entry: Entry, by_id: dict[str, Entry]) -> Iterator[Diagnos
         imports = entry.data.get("imports")
         if isinstance(imports, dict):
             for alias in imports:
-                yield from _resolve(entry, ("imports", alias), "library.lua", by_id, "import")[1]
+                yield from _resolve(entry, ("imports", alias), "library.lua", by_id, "import", names)[1]
                 if alias in ALL_MODULES:
                     yield entry.diagnostic(
                         ("imports", alias), "FC209",
@@ -122,28 +126,39 @@ def _import_cycles(project: Project, by_id: dict[str, Entry]) -> Iterator[Diagno
                                and by_id[entry.ref(v)].kind == "library.lua"]
     reported: set[frozenset[str]] = set()
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
-    stack: list[str] = []
+    for root in sorted(graph):
+        if root not in state:
+            yield from _cycles_from(root, graph, by_id, state, reported)
 
-    def visit(node: str) -> Iterator[Diagnostic]:
-        state[node] = 1
-        stack.append(node)
-        for alias, target in graph.get(node, []):
-            if state.get(target) == 1:
-                cycle = [*stack[stack.index(target):], target]
-                key = frozenset(cycle)
-                if key not in reported:
-                    reported.add(key)
-                    yield by_id[node].diagnostic(
-                        ("imports", alias), "FC208", f"import cycle: {' -> '.join(cycle)}",
-                        "move the shared code into a library both can import, so imports form a tree")
-            elif target not in state:
-                yield from visit(target)
-        stack.pop()
-        state[node] = 2
 
-    for node in sorted(graph):
-        if node not in state:
-            yield from visit(node)
+def _cycles_from(root: str, graph: dict[str, list[tuple[str, str]]], by_id: dict[str, Entry],
+                 state: dict[str, int], reported: set[frozenset[str]]) -> Iterator[Diagnostic]:
+    """Depth-first search from ``root`` with an explicit stack: a chain of any length cannot overflow."""
+    path: list[str] = [root]  # the current import chain
+    where: dict[str, int] = {root: 0}  # a node's index in ``path``
+    todo: list[Iterator[tuple[str, str]]] = [iter(graph.get(root, []))]
+    state[root] = 1
+    while todo:
+        step = next(todo[-1], None)
+        if step is None:
+            todo.pop()
+            state[path[-1]] = 2
+            del where[path.pop()]
+            continue
+        alias, target = step
+        if state.get(target) == 1:
+            cycle = [*path[where[target]:], target]
+            key = frozenset(cycle)
+            if key not in reported:
+                reported.add(key)
+                yield by_id[path[-1]].diagnostic(
+                    ("imports", alias), "FC208", f"import cycle: {' -> '.join(cycle)}",
+                    "move the shared code into a library both can import, so imports form a tree")
+        elif target not in state:
+            state[target] = 1
+            where[target] = len(path)
+            path.append(target)
+            todo.append(iter(graph.get(target, [])))
 
 
 def _workflow_type_clashes(project: Project, by_id: dict[str, Entry]) -> Iterator[Diagnostic]:
@@ -169,22 +184,22 @@ def _workflow_type_clashes(project: Project, by_id: dict[str, Entry]) -> Iterato
 def _schedule_input(entry: Entry, workflow: Entry) -> Iterator[Diagnostic]:
     """FC213: a schedule's ``input`` that its workflow's ``input_schema`` refuses."""
     schema = workflow.data.get("input_schema")
-    if "input" not in entry.data or not isinstance(schema, dict | bool):
+    if not isinstance(schema, dict | bool):
         return
-    import jsonschema  # the slowest import: only for a schedule whose workflow has an input_schema
-    from jsonschema.exceptions import best_match
+    # jsonschema is the slowest import: only for a schedule whose workflow has an input_schema
+    from registry.contracts import value_violation
 
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError:
-        return  # FC110 says so at the workflow
-    # the runs get YAML timestamps as ISO 8601 text, so the schema sees them so too
-    error = best_match(jsonschema.Draft202012Validator(schema).iter_errors(plain_value(entry.data["input"])))
+    # the runs get YAML timestamps as ISO 8601 text, so the schema sees them so too; a schema
+    # validate refused (FC110, FC117-FC119) accepts every input: the workflow's diagnostic says why
+    # runs started without an input are checked as null, as the worker checks them
+    error = value_violation(schema, plain_value(entry.data.get("input")))
     if error is not None:
         line = workflow.document.position((*workflow.path, "input_schema")).line
         yield entry.diagnostic(
-            ("input", *error.absolute_path), "FC213",
-            f"input does not match the input_schema of {workflow.id}: {error.message}",
+            ("input", *error.parts) if "input" in entry.data else ("workflow",), "FC213",
+            f"input does not match the input_schema of {workflow.id}: {error.message}" if "input" in entry.data
+            else f"the schedule gives no `input` (its runs get null), which the input_schema of {workflow.id} "
+                 f"refuses: {error.message}",
             f"fix the input, or the workflow's input_schema ({workflow.document.display}:{line})")
 
 

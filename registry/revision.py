@@ -231,41 +231,52 @@ def build_revisions(project: Project) -> dict[str, Revision]:
 
 
 class _RevisionBuilder:
-    """Builds revisions depth-first through imports, memoized, with a cycle guard."""
+    """Builds revisions depth-first through imports, memoized, with a cycle guard.
+
+    The walk keeps its own stack (the current import chain), so a chain of any length builds.
+    """
 
     def __init__(self, entries: dict[str, Entry], root: Path) -> None:
         self.entries = entries
         self.root = root
         self.done: dict[str, Revision] = {}
-        self.in_progress: list[str] = []
 
     def revision(self, entry_id: str) -> Revision:
-        if entry_id in self.done:
-            return self.done[entry_id]
-        if entry_id in self.in_progress:
-            cycle = " -> ".join([*self.in_progress[self.in_progress.index(entry_id):], entry_id])
-            raise FlowError(f"import cycle: {cycle}",
-                            hint="libraries must not import each other in a circle; move the shared "
-                                 "code into a third library")
-        entry = self.entries[entry_id]
-        self.in_progress.append(entry_id)
-        try:
-            imports = self._imports(entry)
-            libraries: dict[str, Revision] = {}
-            for lib_id in imports.values():
-                lib = self.revision(lib_id)
-                libraries[lib_id] = lib
-                libraries.update(lib.libraries)
-            source, source_name = self._source(entry)
-            digest = compute_digest(entry_id, entry.data, source,
-                                    {lib_id: self.done[lib_id].digest for lib_id in set(imports.values())},
-                                    handler_path=source_name if entry.kind == PYTHON_KIND else None)
-        finally:
-            self.in_progress.pop()
-        rev = Revision(entry_id=entry_id, kind=entry.kind, digest=digest, data=entry.data, source=source,
-                       source_name=source_name, imports=imports, libraries=libraries)
-        self.done[entry_id] = rev
-        return rev
+        chain: list[tuple[str, dict[str, str]]] = []  # entry ID and its imports, root first
+        on_chain: set[str] = set()
+        want: str | None = entry_id
+        while True:
+            if want is not None and want not in self.done:
+                if want in on_chain:
+                    ids = [chained for chained, _ in chain]
+                    cycle = " -> ".join([*ids[ids.index(want):], want])
+                    raise FlowError(f"import cycle: {cycle}",
+                                    hint="libraries must not import each other in a circle; move the shared "
+                                         "code into a third library")
+                chain.append((want, self._imports(self.entries[want])))
+                on_chain.add(want)
+            if not chain:
+                return self.done[entry_id]
+            current, imports = chain[-1]
+            want = next((lib_id for lib_id in imports.values() if lib_id not in self.done), None)
+            if want is None:
+                self.done[current] = self._built(self.entries[current], imports)
+                chain.pop()
+                on_chain.discard(current)
+
+    def _built(self, entry: Entry, imports: dict[str, str]) -> Revision:
+        """The revision of ``entry`` once every library it imports is built."""
+        libraries: dict[str, Revision] = {}
+        for lib_id in imports.values():
+            lib = self.done[lib_id]
+            libraries[lib_id] = lib
+            libraries.update(lib.libraries)
+        source, source_name = self._source(entry)
+        digest = compute_digest(entry.id, entry.data, source,
+                                {lib_id: self.done[lib_id].digest for lib_id in set(imports.values())},
+                                handler_path=source_name if entry.kind == PYTHON_KIND else None)
+        return Revision(entry_id=entry.id, kind=entry.kind, digest=digest, data=entry.data, source=source,
+                        source_name=source_name, imports=imports, libraries=libraries)
 
     def _imports(self, entry: Entry) -> dict[str, str]:
         raw = entry.data.get("imports") or {}

@@ -30,6 +30,9 @@ def _schema_salt() -> str:
     for item in sorted(resources.files("schemas").iterdir(), key=lambda i: i.name):
         if item.name.endswith(".json"):
             digest.update(item.name.encode() + b"\0" + item.read_bytes())
+    for module in ("schema_check.py", "contracts.py"):  # the stage's own checks: a new one re-checks every file
+        with contextlib.suppress(OSError):
+            digest.update(module.encode() + b"\0" + resources.files("registry").joinpath(module).read_bytes())
     return digest.hexdigest()
 
 

@@ -18,13 +18,15 @@ from collections.abc import Iterator
 from importlib import resources
 from typing import Any
 
-import jsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from registry import bounds, entry_values
+from registry.contracts import schema_problems
 from registry.diagnostics import Diagnostic, json_path
+from registry.sandbox_limits import check_limits
 from registry.schedule_spec import SCHEDULE_KIND, check_schedule
 from registry.yamlfile import JsonPath, YamlDocument
 
@@ -66,7 +68,8 @@ def _registry() -> Registry:
 @functools.cache
 def kind_validator(kind: str) -> Draft202012Validator:
     """The compiled validator of one entry kind (cached: compiling is the slow part)."""
-    return Draft202012Validator(load_schema(kind_schema_name(kind)), registry=_registry())
+    return Draft202012Validator(load_schema(kind_schema_name(kind)), registry=_registry(),
+                                format_checker=bounds.FORMAT_CHECKER)
 
 
 @functools.cache
@@ -107,8 +110,11 @@ def _check_entry(doc: YamlDocument, where: JsonPath, item: dict[str, Any]) -> It
         return
     for err in kind_validator(kind).iter_errors(item):
         yield _diagnostic(doc, where, err)
+    yield from bounds.check_entry(doc, where, item, load_schema)
     if kind == SCHEDULE_KIND:
         yield from check_schedule(doc, where, item)
+    yield from check_limits(doc, where, item)
+    yield from entry_values.check_entry(doc, where, item)
     for field_name in ("input_schema", "output_schema"):
         user_schema = item.get(field_name)
         if isinstance(user_schema, dict):
@@ -116,12 +122,10 @@ def _check_entry(doc: YamlDocument, where: JsonPath, item: dict[str, Any]) -> It
 
 
 def _check_user_schema(doc: YamlDocument, where: JsonPath, schema: dict[str, Any]) -> Iterator[Diagnostic]:
-    try:
-        Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        yield doc.diagnostic((*where, *exc.absolute_path), "FC110",
-                             f"not a valid JSON Schema: {exc.message}",
-                             "fix the schema (draft 2020-12); see https://json-schema.org/understanding-json-schema/")
+    """FC110/FC117/FC118/FC119: a contract the runner could not enforce (registry.contracts)."""
+    for problem in schema_problems(schema):
+        inside = () if problem.code == "FC118" else problem.path  # FC118: at the schema, not 64 levels down
+        yield doc.diagnostic((*where, *inside), problem.code, problem.message, problem.hint)
 
 
 def _field(path: JsonPath) -> str:
@@ -149,6 +153,20 @@ _TYPE_WORDS = {"object": "a mapping", "array": "a list", "string": "a string", "
                "number": "a number", "boolean": "true or false", "null": "null"}
 
 
+def _alternatives(doc: YamlDocument, base: JsonPath, path: JsonPath, err: ValidationError) -> Diagnostic:
+    """An ``anyOf``/``oneOf`` failure: the complaint of the branch of the value's own type, at its path."""
+    context = err.context or []
+    mistyped = [e for e in context if e.validator == "type" and not e.relative_path]
+    if len(mistyped) == len(context):  # no branch takes this type: name them all
+        words = " or ".join(dict.fromkeys(_TYPE_WORDS.get(str(t), str(t)) for e in mistyped
+                                          for t in (e.validator_value if isinstance(e.validator_value, list)
+                                                    else [e.validator_value])))
+        description = err.schema.get("description", "") if isinstance(err.schema, dict) else ""
+        return doc.diagnostic(path, "FC104", f"{_field(path)} must be {words}, got {_describe(err.instance)}",
+                              f"write {words} here" + (f" ({description})" if description else ""))
+    return _diagnostic(doc, base, best_match([e for e in context if all(e is not m for m in mistyped)]))
+
+
 def _diagnostic(doc: YamlDocument, base: JsonPath, err: ValidationError) -> Diagnostic:
     """Translate one jsonschema error into a located, coded diagnostic with a fix hint."""
     path: JsonPath = (*base, *err.absolute_path)
@@ -157,11 +175,14 @@ def _diagnostic(doc: YamlDocument, base: JsonPath, err: ValidationError) -> Diag
     description = schema.get("description", "")
     title = schema.get("title", "")
 
+    bound = bounds.schema_diagnostic(doc, base, err)
+    if bound is not None:
+        return bound
     if title == "duration":
         return doc.diagnostic(path, "FC107", f"{field_name}: {err.instance!r} is not a duration",
                               "write e.g. 250ms, 5s, 10m, 1h30m, 2d, or an integer of milliseconds")
     if err.validator in ("anyOf", "oneOf") and err.context:
-        return _diagnostic(doc, (), best_match(err.context))
+        return _alternatives(doc, base, path, err)
     if err.validator == "required":
         missing = err.message.split("'")[1] if "'" in err.message else str(err.validator_value)
         sub = (*path, missing)
@@ -192,8 +213,9 @@ def _diagnostic(doc: YamlDocument, base: JsonPath, err: ValidationError) -> Diag
                               f"{hint}allowed: {', '.join(repr(a) for a in allowed)}")
     if err.validator == "pattern":
         if title == "string with ${env:...}":
+            nested = " (a default cannot hold another ${env:…})" if ":-${" in str(err.instance) else ""
             return doc.diagnostic(path, "FC109", f"{field_name}: malformed environment reference in "
-                                  f"{err.instance!r}", "write ${env:NAME} or ${env:NAME:-default}")
+                                  f"{err.instance!r}{nested}", "write ${env:NAME} or ${env:NAME:-default}")
         if title == "import alias":
             return doc.diagnostic((*path, str(err.instance)), "FC108",
                                   f"{field_name}: {err.instance!r} is not a valid import alias",

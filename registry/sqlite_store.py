@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from registry.diagnostics import display_path
 from registry.revision import Revision, dump_data
@@ -38,6 +39,7 @@ from registry.store_rows import (
     RESTORE_HINT,
     apply_pause_seconds,
     checked_changes,
+    current_missing,
     revision_from_row,
     utc_now,
 )
@@ -82,6 +84,20 @@ IMPORT_STATEMENTS = {
 }
 
 
+def _writable(path: Path) -> bool:
+    """Whether this process may write the store file and create its -wal/-shm files next to it."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _read_only_uri(path: Path) -> str:
+    """An SQLite URI that opens ``path`` read-only (``immutable`` when no -wal/-shm can be made or used)."""
+    uri = path.absolute().as_uri() + "?mode=ro"
+    companions = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    if not os.access(path.parent, os.W_OK) and not any(p.exists() for p in companions):
+        uri += "&immutable=1"  # nothing can write a store in a read-only directory: nothing changes under us
+    return uri
+
+
 class SqliteRevisionStore(RevisionStore):
     """A registry in one SQLite file (or in memory when ``path`` is None)."""
 
@@ -104,6 +120,13 @@ class SqliteRevisionStore(RevisionStore):
     def _connect(self, create: bool) -> sqlite3.Connection:
         target = ":memory:"
         if self.path is not None:
+            try:
+                self.path.stat()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # a NUL, a name over 255 bytes, a path through a file...
+                raise RegistryError(f"cannot open registry {self._shown()}: {exc.strerror or exc}",
+                                    hint="check the path given to --registry / FLOWCTL_REGISTRY") from exc
             if self.path.is_dir():
                 raise RegistryError(f"registry path {self._shown()} is a directory",
                                     hint="point --registry at a file, e.g. .flowctl/registry.db")
@@ -116,10 +139,13 @@ class SqliteRevisionStore(RevisionStore):
                         raise RegistryError(f"cannot create the directory for registry {self._shown()}: "
                                             f"{exc.strerror or exc}",
                                             hint="check the path and its permissions") from exc
+        read_only = self.path is not None and not create and target != ":memory:" and not _writable(self.path)
+        if read_only and self.path is not None:  # read-only media or permissions: read it without writing
+            target = _read_only_uri(self.path)
         try:
             # autocommit mode: transactions are begun explicitly, so their extent is visible here
             conn = sqlite3.connect(target, timeout=self.busy_timeout, isolation_level=None,
-                                   check_same_thread=False)
+                                   check_same_thread=False, uri=read_only)
         except sqlite3.Error as exc:
             raise RegistryError(f"cannot open registry {self._shown()}: {exc}",
                                 hint="check the path and its permissions") from exc
@@ -134,6 +160,8 @@ class SqliteRevisionStore(RevisionStore):
                 "SELECT (SELECT application_id FROM pragma_application_id()), "
                 "(SELECT count(*) FROM sqlite_master)").fetchone()
         except sqlite3.DatabaseError as exc:
+            if getattr(exc, "sqlite_errorname", "") != "SQLITE_NOTADB":
+                self._sql_failed(exc)
             raise RegistryError(f"{self._shown()} is not a flowctl registry ({exc})",
                                 hint="point --registry / FLOWCTL_REGISTRY at a registry file, or at a "
                                      "path that does not exist yet to create one") from exc
@@ -185,22 +213,29 @@ class SqliteRevisionStore(RevisionStore):
     def _sql(self, statement: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
         try:
             return self._conn.execute(statement, params)
-        except sqlite3.OperationalError as exc:
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
+            self._sql_failed(exc)
+
+    def _sql_failed(self, exc: sqlite3.DatabaseError) -> NoReturn:
+        """Raise the RegistryError that says what an SQLite error means for the user."""
+        if isinstance(exc, sqlite3.OperationalError):
             if "locked" in str(exc) or "busy" in str(exc):
                 raise RegistryConflict(
                     f"registry {self._shown()} is locked by another writer (waited {self.busy_timeout:g} s)",
                     hint="another `flowctl apply` is running; retry when it has finished") from exc
-            if "readonly" in str(exc) or "disk" in str(exc) or "unable to open" in str(exc):
+            if "unable to open" in str(exc):
+                raise RegistryError(f"cannot open registry {self._shown()}: {exc}",
+                                    hint="check the permissions of the file and of its directory (SQLite "
+                                         "keeps -wal/-shm files next to it)") from exc
+            if "readonly" in str(exc) or "disk" in str(exc):
                 raise RegistryError(f"cannot write registry {self._shown()}: {exc}",
                                     hint="check the file's and its directory's permissions and the free "
                                          "disk space") from exc
-            raise RegistryError(f"registry {self._shown()} cannot be used: {exc}",
-                                hint=RESTORE_HINT) from exc
-        except sqlite3.DatabaseError as exc:
-            if isinstance(exc, sqlite3.IntegrityError):
-                raise
-            raise RegistryError(f"registry {self._shown()} cannot be used: {exc}",
-                                hint=RESTORE_HINT) from exc
+        if getattr(exc, "sqlite_errorname", "") in ("SQLITE_CORRUPT", "SQLITE_NOTADB"):
+            raise RegistryError(f"registry {self._shown()} is damaged: {exc}", hint=RESTORE_HINT) from exc
+        raise RegistryError(f"registry {self._shown()} cannot be used: {exc}", hint=RESTORE_HINT) from exc
 
     @contextlib.contextmanager
     def _write_transaction(self) -> Iterator[None]:
@@ -220,30 +255,43 @@ class SqliteRevisionStore(RevisionStore):
     def current(self, entry_id: str) -> Revision | None:
         with self._lock:
             row = self._sql("SELECT digest FROM current WHERE entry_id = ?", (entry_id,)).fetchone()
-        return self.revision(entry_id, row[0]) if row else None
+        if row is None:
+            return None
+        found = self.revision(entry_id, row[0])
+        if found is None:
+            raise current_missing(self._shown(), entry_id, row[0])
+        return found
 
     def revision(self, entry_id: str, digest: str) -> Revision | None:
         cached = self._cache.get((entry_id, digest))
         if cached is not None:
             return cached
-        with self._lock:
-            row = self._sql(
-                "SELECT entry_id, digest, kind, data_yaml, source, source_name, imports_json, libraries_json "
-                "FROM revisions WHERE entry_id = ? AND digest = ?", (entry_id, digest)).fetchone()
+        row = self._revision_row(entry_id, digest)
         return self._revision_from_row(row) if row else None
 
+    def _revision_row(self, entry_id: str, digest: str) -> tuple[Any, ...] | None:
+        with self._lock:
+            return self._sql(
+                "SELECT entry_id, digest, kind, data_yaml, source, source_name, imports_json, libraries_json "
+                "FROM revisions WHERE entry_id = ? AND digest = ?", (entry_id, digest)).fetchone()
+
     def _revision_from_row(self, row: tuple[Any, ...]) -> Revision:
-        rev = revision_from_row(row, cached=self._cache, lookup=self.revision, shown=self._shown())
+        return revision_from_row(row, cached=self._cache, fetch=self._revision_row, remember=self._remember,
+                                 shown=self._shown())
+
+    def _remember(self, rev: Revision) -> None:
         self._cache[(rev.entry_id, rev.digest)] = rev
-        return rev
 
     def list_current(self) -> list[Revision]:
         with self._lock:
             rows = self._sql(
                 "SELECT r.entry_id, r.digest, r.kind, r.data_yaml, r.source, r.source_name, r.imports_json, "
-                "r.libraries_json FROM current c JOIN revisions r "
+                "r.libraries_json, c.entry_id, c.digest FROM current c LEFT JOIN revisions r "
                 "ON r.entry_id = c.entry_id AND r.digest = c.digest ORDER BY c.entry_id").fetchall()
-        return [self._revision_from_row(row) for row in rows]
+        missing = next((row[-2:] for row in rows if row[0] is None), None)
+        if missing is not None:
+            raise current_missing(self._shown(), *missing)
+        return [self._revision_from_row(row[:-2]) for row in rows]
 
     def current_digests(self) -> dict[str, str]:
         with self._lock:
@@ -320,10 +368,11 @@ class SqliteRevisionStore(RevisionStore):
                 return None
             event = self._record_event("apply", actor, changes, note)
             by_id = {c.entry_id: c for c in writes}
+            stored: set[tuple[str, str]] = set()
             for done in changes:
                 new = by_id[done.entry_id].new
                 if new is not None:
-                    self._store_revision(new, event.id)
+                    self._store_revision(new, event.id, stored)
                 self._set_current(done.entry_id, done.digest, event.id)
                 if pause:
                     time.sleep(pause)
@@ -396,11 +445,15 @@ class SqliteRevisionStore(RevisionStore):
             [(event_id, c.entry_id, c.action, c.digest, c.previous_digest) for c in changes])
         return ApplyEvent(id=event_id, verb=verb, actor=who, at=at, changes=tuple(changes), note=note)
 
-    def _store_revision(self, revision: Revision, event_id: int) -> None:
-        """Insert a revision and the library revisions it needs (already-stored ones are kept as is)."""
-        for lib in revision.libraries.values():
-            self._insert_revision(lib, event_id)
-        self._insert_revision(revision, event_id)
+    def _store_revision(self, revision: Revision, event_id: int, stored: set[tuple[str, str]]) -> None:
+        """Insert a revision and the library revisions it needs (already-stored ones are kept as is).
+
+        ``stored``: the revisions this apply already wrote, skipped (a chain of imports stays linear).
+        """
+        for rev in (*revision.libraries.values(), revision):
+            if (rev.entry_id, rev.digest) not in stored:
+                stored.add((rev.entry_id, rev.digest))
+                self._insert_revision(rev, event_id)
 
     def _insert_revision(self, rev: Revision, event_id: int) -> None:
         direct = {lib_id: rev.libraries[lib_id].digest for lib_id in sorted(set(rev.imports.values()))}

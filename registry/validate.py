@@ -17,6 +17,7 @@ from registry.loader import Project, load_project
 from registry.lua.check import check_lua
 from registry.references import check_references
 from registry.schema_cache import SchemaResultCache
+from registry.suggest import EntryNames
 
 __all__ = ["ValidationReport", "validate_project"]
 
@@ -74,6 +75,7 @@ def validate_project(
             schema_results.remember(doc.digest)
         found.extend(problems)
     schema_results.save()
-    found.extend(check_references(project))
-    found.extend(check_lua(project, cache_dir=cache_dir))
+    names = EntryNames(project)  # the "did you mean" indexes, built once for both stages
+    found.extend(check_references(project, names))
+    found.extend(check_lua(project, cache_dir=cache_dir, names=names))
     return ValidationReport(project=project, diagnostics=sorted(set(found)), strict=strict)

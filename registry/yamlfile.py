@@ -25,6 +25,8 @@ except ImportError:  # pragma: no cover - depends on the PyYAML build
 MAX_FILE_BYTES = 10 * 1024 * 1024
 #: Upper bound on nodes built from one document, aliases expanded (YAML bomb guard).
 MAX_NODES = 200_000
+#: Deepest nesting of mappings and lists (counted from the document) that is built; deeper ones are FC009.
+MAX_DEPTH = 200
 
 JsonPath = tuple[str | int, ...]
 _STR_TAG = "tag:yaml.org,2002:str"
@@ -102,6 +104,8 @@ class _Builder:
         self.loader = loader
         self.count = 0
         self.duplicates: list[tuple[JsonPath, str]] = []
+        #: the first collection nested deeper than MAX_DEPTH (not built: it reads as null)
+        self.too_deep: JsonPath | None = None
 
     def build(self, node: yaml.Node, path: JsonPath) -> Any:
         self.count += 1
@@ -109,6 +113,9 @@ class _Builder:
             raise _TooManyNodes
         mark = node.start_mark
         self.doc.positions.setdefault(path, Position(mark.line + 1, mark.column + 1))
+        if len(path) >= MAX_DEPTH and isinstance(node, yaml.CollectionNode):
+            self.too_deep = self.too_deep or path
+            return None
         if isinstance(node, yaml.ScalarNode):
             if node.tag == _STR_TAG:  # the common case, without the constructor's overhead
                 return node.value
@@ -213,6 +220,13 @@ def parse_yaml(path: Path) -> YamlDocument:
     finally:
         loader.dispose()
 
+    if doc.data is None:
+        return fail("FC006", "file holds only null (`~`), no entries",
+                    "add `version`, `namespace` and `entries`, or delete the file")
+    if builder.too_deep is not None:
+        doc.diagnostics.append(doc.diagnostic(
+            builder.too_deep, "FC009", f"value nested deeper than {MAX_DEPTH} levels",
+            "flatten it: the registry and workers do not read deeper structures"))
     for dup_path, key in builder.duplicates:
         doc.diagnostics.append(
             doc.diagnostic(dup_path, "FC007", f"duplicate key {key!r} in mapping",

@@ -1,9 +1,11 @@
 """How a command's outcome reaches the terminal: rendered output on its streams, exit codes, errors.
 
 A ``FlowError`` becomes ``error:`` and ``hint:`` lines and its exit code, a crash an ``internal
-error`` line and exit 2, never a traceback (unless ``FLOWCTL_DEBUG`` is set). ``cli.py`` imports
-this module before any command runs, ``flowctl validate`` included, so it must stay light:
-click and ``registry`` only, never temporalio.
+error`` line and exit 2, never a traceback (unless ``FLOWCTL_DEBUG`` is set). Output into a
+closed pipe (``flowctl registry list | head -1``) ends the command quietly with exit 141, as
+SIGPIPE ends other Unix tools (``BROKEN_PIPE_EXIT``). ``cli.py`` imports this module before
+any command runs, ``flowctl validate`` included, so it must stay light: click and ``registry``
+only, never temporalio.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import click
 from registry.errors import ExitCode, FlowError
 from registry.render import Output, crashed, failed
 
-__all__ = ["Decorator", "FlowCommand", "FlowGroup", "emit", "finish", "options", "run"]
+__all__ = ["BROKEN_PIPE_EXIT", "Decorator", "FlowCommand", "FlowGroup", "emit", "finish", "options", "run"]
+
+#: The exit status after writing into a closed pipe: 128 + SIGPIPE, what a shell reports for ``yes | head``.
+BROKEN_PIPE_EXIT = 141
 
 F = TypeVar("F", bound=Callable[..., Any])
 #: A click parameter declaration (``click.option(...)``, ``click.argument(...)``), or several as one.
@@ -45,6 +50,8 @@ class FlowCommand(click.Command):
             sys.exit(int(exc.exit_code if self.error_exit is None else self.error_exit))
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
+        except BrokenPipeError:
+            _broken_pipe()
         except Exception as exc:  # a bug in flowctl: say so briefly, traceback only on request
             if os.environ.get("FLOWCTL_DEBUG"):
                 raise
@@ -57,6 +64,16 @@ class FlowGroup(click.Group):
 
     command_class = FlowCommand
     group_class = type
+
+
+def _broken_pipe() -> NoReturn:
+    """The reader of stdout went away (``| head``): drop what is left to write and exit quietly."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the flush at exit writes nowhere instead of failing again
+    except (OSError, ValueError):  # stdout is not a file (a test's capture): nothing buffered to drop
+        pass
+    sys.exit(BROKEN_PIPE_EXIT)
 
 
 def emit(outputs: Sequence[Output]) -> None:
@@ -101,6 +118,9 @@ def run(command: click.Command) -> NoReturn:
         elif exc.code is not None:
             print(exc.code, file=sys.stderr)
             code = 1
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        code = BROKEN_PIPE_EXIT
     os._exit(code)

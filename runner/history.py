@@ -6,12 +6,17 @@ One line per command the workflow issued, in history order — ``activity app:ch
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 
-__all__ = ["commands_of", "event_type_name", "format_duration"]
+__all__ = ["INTERNAL_PATCH_PREFIX", "commands_of", "event_type_name", "format_duration"]
+
+#: flowctl's own patches (``workflow.patched``) start with this: they are not the Lua code's commands,
+#: so their marker and the ``TemporalChangeVersion`` upsert naming only them are left out of the lines.
+INTERNAL_PATCH_PREFIX = "flowctl."
 
 
 def event_type_name(event: HistoryEvent) -> str:
@@ -61,9 +66,17 @@ def _command_line(event: HistoryEvent) -> str | None:
     if kind == EventType.EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED:
         return "cancel_external"
     if kind == EventType.EVENT_TYPE_MARKER_RECORDED:
-        return f"marker {event.marker_recorded_event_attributes.marker_name}"
+        marker = event.marker_recorded_event_attributes
+        patch = _json(marker.details["patch-data"].payloads[0].data) if "patch-data" in marker.details else None
+        if isinstance(patch, dict) and str(patch.get("id", "")).startswith(INTERNAL_PATCH_PREFIX):
+            return None
+        return f"marker {marker.marker_name}"
     if kind == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
         fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        changes = _json(fields["TemporalChangeVersion"].data) if "TemporalChangeVersion" in fields else None
+        if (set(fields) == {"TemporalChangeVersion"} and isinstance(changes, list) and changes
+                and all(str(change).startswith(INTERNAL_PATCH_PREFIX) for change in changes)):
+            return None
         return "upsert_search_attributes " + ",".join(sorted(fields))
     if kind == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED:
         memo = event.workflow_properties_modified_event_attributes.upserted_memo.fields
@@ -79,3 +92,10 @@ def _command_line(event: HistoryEvent) -> str | None:
     if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED:
         return "canceled"
     return None
+
+
+def _json(data: bytes) -> object:
+    try:
+        return json.loads(data)
+    except ValueError:
+        return None

@@ -154,8 +154,10 @@ def replayed(report: ReplayReport, *, as_json: bool) -> list[Output]:
     for result in report.results:
         kind = f" ({result.workflow_type}, {result.events} events)" if result.workflow_type else ""
         out.append(lines(f"{_REPLAY_LABELS[result.status]:<8} {result.name}{kind}", color=None if result.ok else "red"))
-        if not result.ok:
-            out.append(lines(f"         {result.message}", *([f"         at {result.where}"] if result.where else [])))
+        if result.message:  # why it failed; for an OK one, a note (its task fails as the history's did)
+            note = "" if not result.ok else "note: "
+            out.append(lines(f"         {note}{result.message}",
+                             *([f"         at {result.where}"] if result.where else [])))
     bad = sum(1 for result in report.results if not result.ok)
     out.append(lines(f"{len(report.results) - bad} replayed OK, {bad} failed" if bad
                      else f"{len(report.results)} replayed OK"))

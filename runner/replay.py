@@ -10,25 +10,45 @@ json`` and the SDK's ``WorkflowHistory.to_json()``; both are accepted) or from T
 For a diverging history the report names the first command that differs — what the
 history recorded and what the new code issued instead, with the Lua file:line that
 issued it — found by recording, during the replay, every command the Lua code yields.
+
+A workflow task that fails during the replay (a Lua error) is reported as that error and its
+Lua file:line, never as the SDK's traceback: an error where the history's task completed makes
+the verdict ``error`` (its message: the Lua message); the same failure the history recorded (a
+stuck run) leaves it ``ok``, with a note.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import json
-from collections.abc import Sequence
+import logging
+import multiprocessing
+import os
+import re
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
+from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
 from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from registry.errors import FlowError
+from registry.revision import Revision
+from registry.sandbox_limits import INSTRUCTIONS_RANGE, MEMORY_RANGE
 from runner.history import commands_of, format_duration
 from runner.revision_source import ProjectRevisionSource, RevisionSource, StoreRevisionSource
 from runner.sandbox.failures import FlowFailure, ShimError
+from runner.sandbox.quotas import worker_maxima
+from runner.sandbox.runtime import WORKFLOW_LIMITS
 from runner.sandbox.values import command_op, integer, text
 from runner.temporal.interceptors import ContextInterceptor
 from runner.temporal.memo import REVISION_MEMO
@@ -37,9 +57,16 @@ from runner.temporal.workflow import make_workflow_class
 __all__ = ["LoadedHistory", "ReplayReport", "ReplayResult", "fetch_histories", "load_history_dir",
            "load_history_file", "replay_histories", "replay_main"]
 
+#: a replay runs an entry with the limits it asks for, whatever worker ran it (its worker allowed them)
+_REPLAY_LIMITS = worker_maxima(WORKFLOW_LIMITS, MEMORY_RANGE[1], INSTRUCTIONS_RANGE[1])
+
 #: Commands the Lua code issues itself (completion and the revision memo come from flowctl).
 _LUA_COMMANDS = ("activity", "timer", "child", "signal_external", "marker", "upsert_search_attributes",
                  "continue_as_new", "cancel_external")
+#: The SDK's logger that reports a failed workflow activation (with a Python traceback).
+_ACTIVATION_LOGGER = "temporalio.worker._workflow_instance"
+#: ``file.lua:12:`` at the start of a Lua error message.
+_LUA_WHERE = re.compile(r"^(?P<where>[^\s:][^:\n]*\.lua:\d+): ")
 
 
 @dataclass
@@ -133,13 +160,18 @@ def load_history_file(path: Path) -> LoadedHistory:
 
 def load_history_dir(directory: Path) -> list[LoadedHistory]:
     """Every ``*.json`` file under ``directory`` (sorted), each loaded on its own."""
+    return [load_history_file(path) for path in history_files(directory)]
+
+
+def history_files(directory: Path) -> list[Path]:
+    """The ``*.json`` files under ``directory``, sorted; an error when there are none."""
     if not directory.is_dir():
         raise FlowError(f"{directory} is not a directory", hint="pass --histories DIR with exported *.json files")
     files = sorted(p for p in directory.rglob("*.json") if p.is_file())
     if not files:
         raise FlowError(f"no *.json histories in {directory}",
                         hint="export them with `temporal workflow show -w ID --output json > DIR/ID.json`")
-    return [load_history_file(path) for path in files]
+    return files
 
 
 async def fetch_histories(client: Client, *, workflow_id: str | None = None,
@@ -154,8 +186,11 @@ async def fetch_histories(client: Client, *, workflow_id: str | None = None,
             async for history in client.list_workflows(query, limit=limit).map_histories():
                 found.append(LoadedHistory(history.workflow_id, history=history))
     except RPCError as exc:
+        from runner.client.connect import namespace_missing, rpc_error
+
         what = f"workflow {workflow_id!r}" if query is None else f"the workflows of query {query!r}"
-        raise FlowError(f"cannot fetch {what} from namespace {client.namespace!r}: {exc.message}",
+        where = "" if namespace_missing(exc) else f" from namespace {client.namespace!r}"
+        raise rpc_error(exc, f"cannot fetch {what}{where}",
                         hint="check the id / query and the --client entry") from None
     if query is not None and not found:
         raise FlowError(f"the query {query!r} matched no workflows", hint="check it in the Temporal UI first")
@@ -248,47 +283,104 @@ def _divergence(history: WorkflowHistory, recorded: list[tuple[str, str]]) -> tu
     return None
 
 
-async def replay_histories(source: RevisionSource, histories: Sequence[LoadedHistory]) -> list[ReplayResult]:
-    """Replay each history on the current revision of its type; one verdict per history, in order."""
+async def replay_histories(source: RevisionSource, histories: Sequence[LoadedHistory], *,
+                           prepared: tuple[_CommandRecorder, dict[bool, Replayer]] | None = None) -> list[ReplayResult]:
+    """Replay each history on the current revision of its type; one verdict per history, in order.
+
+    ``prepared``: the recorder and replayers of :func:`_prepare`, reused (a ``--jobs`` worker builds them once).
+    """
+    recorder, replayers = prepared or _prepare(source)
+    with _task_failures() as task_errors:
+        return [await _replay_one(source, loaded, recorder, replayers, task_errors) for loaded in histories]
+
+
+async def _replay_one(source: RevisionSource, loaded: LoadedHistory, recorder: _CommandRecorder,
+                      replayers: dict[bool, Replayer], task_errors: list[BaseException]) -> ReplayResult:
+    """One history's verdict (``task_errors``: where the workflow task failures of the replay arrive)."""
+    if loaded.history is None:
+        return ReplayResult(loaded.name, "error", message=loaded.error or "unreadable")
+    workflow_type = loaded.workflow_type
+    events = len(loaded.history.events)
+    try:
+        source.workflow(workflow_type or "")
+    except FlowFailure as failure:
+        return ReplayResult(loaded.name, "error", workflow_type, events,
+                            f"no workflow entry serves type {workflow_type!r}: {failure.message}")
+    recorder.commands = []
+    task_errors.clear()
+    replayer = replayers[_records_pin(loaded.history)]
+    outcome = await replayer.replay_workflow(loaded.history, raise_on_replay_failure=False)
+    task_error = _task_error(task_errors[-1]) if task_errors else None
+    if outcome.replay_failure is None:
+        note, where = task_error or ("", None)
+        if note:
+            note = f"its workflow task fails on this code too, as in the history (a stuck run): {note}"
+        return ReplayResult(loaded.name, "ok", workflow_type, events, note, where)
+    failure_text = str(outcome.replay_failure)
+    nondeterministic = "nondetermin" in failure_text.lower()
+    found = _divergence(loaded.history, recorder.commands) if nondeterministic else None
+    if found is not None:
+        return ReplayResult(loaded.name, "diverged", workflow_type, events, *found)
+    if task_error is not None and not nondeterministic:
+        return ReplayResult(loaded.name, "error", workflow_type, events, *task_error)  # the Lua error itself
+    return ReplayResult(loaded.name, "diverged" if nondeterministic else "error", workflow_type, events,
+                        _first_line(failure_text), recorder.commands[-1][1] if recorder.commands else None)
+
+
+class _Collect(logging.Handler):
+    """Keeps the exception of each log record (the SDK's failed activations) instead of printing it."""
+
+    def __init__(self, into: list[BaseException]) -> None:
+        super().__init__()
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.into.append(record.exc_info[1])
+
+
+@contextlib.contextmanager
+def _task_failures() -> Iterator[list[BaseException]]:
+    """While replaying: the errors of failed workflow activations, collected, not logged with a traceback."""
+    errors: list[BaseException] = []
+    logger = logging.getLogger(_ACTIVATION_LOGGER)
+    handler, propagate = _Collect(errors), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield errors
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
+
+
+def _task_error(error: BaseException) -> tuple[str, str | None]:
+    """``(message, where)`` of a failed activation: the Lua message's first line and its file:line."""
+    first = _first_line(str(error)) if str(error).strip() else type(error).__name__
+    found = _LUA_WHERE.match(first)
+    return (first[found.end():], found["where"]) if found else (first, None)
+
+
+@functools.cache
+def _quiet_runtime() -> Runtime:
+    """A Temporal runtime whose core logs errors only: a failing task's warning is in the verdict already."""
+    return Runtime(telemetry=TelemetryConfig(logging=LoggingConfig(filter=TelemetryFilter(core_level="ERROR",
+                                                                                          other_level="ERROR"))))
+
+
+def _prepare(source: RevisionSource) -> tuple[_CommandRecorder, dict[bool, Replayer]]:
+    """The command recorder and the two replayers (with and without recording the pin) for ``source``."""
     recorder = _CommandRecorder()
     # A run started without flowctl's memo had its pin recorded by a pinned worker (an upsert in
     # its history) and not by an auto_upgrade one: the replay must issue the same command.
     replayers = {
         record_pin: Replayer(workflows=[make_workflow_class(source, follow_pins=False, on_run=recorder.attach,
-                                                            record_pin=record_pin)],
-                             workflow_runner=UnsandboxedWorkflowRunner(), interceptors=[ContextInterceptor()])
+                                                            record_pin=record_pin, limits=_REPLAY_LIMITS)],
+                             workflow_runner=UnsandboxedWorkflowRunner(), interceptors=[ContextInterceptor()],
+                             runtime=_quiet_runtime())
         for record_pin in (False, True)
     }
-    results: list[ReplayResult] = []
-    for loaded in histories:
-        if loaded.history is None:
-            results.append(ReplayResult(loaded.name, "error", message=loaded.error or "unreadable"))
-            continue
-        workflow_type = loaded.workflow_type
-        events = len(loaded.history.events)
-        try:
-            source.workflow(workflow_type or "")
-        except FlowFailure as failure:
-            results.append(ReplayResult(loaded.name, "error", workflow_type, events,
-                                        f"no workflow entry serves type {workflow_type!r}: {failure.message}"))
-            continue
-        recorder.commands = []
-        replayer = replayers[_records_pin(loaded.history)]
-        outcome = await replayer.replay_workflow(loaded.history, raise_on_replay_failure=False)
-        if outcome.replay_failure is None:
-            results.append(ReplayResult(loaded.name, "ok", workflow_type, events))
-            continue
-        failure_text = str(outcome.replay_failure)
-        nondeterministic = "nondetermin" in failure_text.lower()
-        found = _divergence(loaded.history, recorder.commands) if nondeterministic else None
-        if found is not None:
-            message, where = found
-            results.append(ReplayResult(loaded.name, "diverged", workflow_type, events, message, where))
-        else:
-            results.append(ReplayResult(loaded.name, "diverged" if nondeterministic else "error", workflow_type,
-                                        events, _first_line(failure_text),
-                                        recorder.commands[-1][1] if recorder.commands else None))
-    return results
+    return recorder, replayers
 
 
 def _records_pin(history: WorkflowHistory) -> bool:
@@ -304,23 +396,31 @@ def _first_line(text: str) -> str:
 
 async def replay_main(*, histories_dir: Path | None = None, workflow_ids: Sequence[str] = (),
                       query: str | None = None, limit: int = 100, entries: Path | None = None,
-                      registry_url: str | None = None, client_id: str | None = None) -> ReplayReport:
-    """``flowctl replay``: gather the histories, replay them on the registry's revisions or on ``entries``."""
+                      registry_url: str | None = None, client_id: str | None = None,
+                      jobs: int | None = None) -> ReplayReport:
+    """``flowctl replay``: gather the histories, replay them on the registry's revisions or on ``entries``.
+
+    ``jobs``: replay on this many worker processes (default: the CPU count; 1: in this process).
+    """
+    jobs = jobs or os.cpu_count() or 1
     if entries is not None:
-        return ReplayReport(await _replay_on(ProjectRevisionSource.from_paths([entries]), histories_dir,
-                                             workflow_ids, query, limit, client_id))
+        source = ProjectRevisionSource.from_paths([entries])
+        return ReplayReport(await _replay_on(source, histories_dir, workflow_ids, query, limit, client_id,
+                                             _Pool(jobs, source.entries(), None)))
     from registry.open_store import open_store
 
     with open_store(registry_url, create=False) as store:
         return ReplayReport(await _replay_on(StoreRevisionSource(store), histories_dir, workflow_ids, query, limit,
-                                             client_id))
+                                             client_id, _Pool(jobs, None, registry_url)))
 
 
 async def _replay_on(source: StoreRevisionSource, histories_dir: Path | None, workflow_ids: Sequence[str],
-                     query: str | None, limit: int, client_id: str | None) -> list[ReplayResult]:
-    histories: list[LoadedHistory] = []
+                     query: str | None, limit: int, client_id: str | None, pool: _Pool) -> list[ReplayResult]:
+    histories: list[Path | LoadedHistory] = []
     if histories_dir is not None:
-        histories.extend(load_history_dir(histories_dir))
+        # with several jobs each worker process reads its own files
+        files = history_files(histories_dir)
+        histories.extend(files if pool.jobs > 1 else [load_history_file(path) for path in files])
     if workflow_ids or query:
         from runner.client.connect import connect
         from runner.client.executions import client_entry
@@ -330,4 +430,86 @@ async def _replay_on(source: StoreRevisionSource, histories_dir: Path | None, wo
             histories.extend(await fetch_histories(client, workflow_id=workflow_id))
         if query:
             histories.extend(await fetch_histories(client, query=query, limit=limit))
-    return await replay_histories(source, histories)
+    if pool.jobs > 1 and len(histories) > 1:
+        return await pool.replay(source, histories)
+    return await replay_histories(source, [_loaded(item) for item in histories])
+
+
+# ---------------------------------------------------------------------- on several processes (--jobs N)
+
+
+def _loaded(item: Path | LoadedHistory) -> LoadedHistory:
+    return load_history_file(item) if isinstance(item, Path) else item
+
+
+#: histories per extra process at least (fewer: replayed here, sooner than a process starts)
+_PER_PROCESS = 64
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """This process and ``jobs - 1`` spawned ones, each with its own revision source (the tree's revisions or
+    the registry), its replayers built once."""
+
+    jobs: int
+    revisions: list[Revision] | None
+    registry_url: str | None
+
+    async def replay(self, source: RevisionSource, histories: Sequence[Path | LoadedHistory]) -> list[ReplayResult]:
+        """Every history's verdict, in order. Small batches, each taken by the first process free: this one
+        starts at once, the others when they have started, and all finish together."""
+        size = max(1, min(16, len(histories) // (self.jobs * 8)))
+        batches = deque(enumerate(list(histories[i:i + size]) for i in range(0, len(histories), size)))
+        done: dict[int, list[ReplayResult]] = {}
+        prepared, loop = _prepare(source), asyncio.get_running_loop()
+
+        async def here() -> None:
+            while batches:
+                index, batch = batches.popleft()
+                done[index] = await replay_histories(source, [_loaded(item) for item in batch], prepared=prepared)
+
+        async def there(pool: ProcessPoolExecutor) -> None:
+            while batches:
+                index, batch = batches.popleft()
+                done[index] = await loop.run_in_executor(pool, _worker_replay, batch)
+
+        # a process takes about half a second to start: one more for every _PER_PROCESS histories at most
+        others = min(self.jobs - 1, len(batches) - 1, len(histories) // _PER_PROCESS)
+        if others < 1:
+            await here()
+            return [result for index in sorted(done) for result in done[index]]
+        local = asyncio.ensure_future(here())
+        with ProcessPoolExecutor(others, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
+                                 initargs=(self.revisions, self.registry_url)) as pool:
+            failed = [outcome for outcome in await asyncio.gather(*(there(pool) for _ in range(others)),
+                                                                  return_exceptions=True) if outcome is not None]
+        if failed:
+            batches.clear()
+        await local  # never left running (a replay cancelled midway does not stop)
+        if failed and isinstance(failed[0], BrokenProcessPool):
+            raise FlowError("a replay process stopped before it finished (killed, or out of memory?)",
+                            hint="rerun with --jobs 1 to replay in one process and see which history stops it")
+        if failed:
+            raise failed[0]
+        return [result for index in sorted(done) for result in done[index]]
+
+
+#: a worker process's revision source, recorder and replayers and event loop, built once (_worker_start)
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_start(revisions: list[Revision] | None, registry_url: str | None) -> None:
+    source: RevisionSource
+    if revisions is not None:
+        source = ProjectRevisionSource(revisions)
+    else:
+        from registry.open_store import open_store
+
+        source = StoreRevisionSource(open_store(registry_url, create=False))  # open for the process's life
+    _WORKER.update(source=source, prepared=_prepare(source), loop=asyncio.new_event_loop())
+
+
+def _worker_replay(batch: list[Path | LoadedHistory]) -> list[ReplayResult]:
+    replaying = replay_histories(_WORKER["source"], [_loaded(item) for item in batch], prepared=_WORKER["prepared"])
+    results: list[ReplayResult] = _WORKER["loop"].run_until_complete(replaying)
+    return results

@@ -25,6 +25,7 @@ instead of slowing the fast loop (``pytest -m "not temporal"``).
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -55,6 +56,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "postgres_server" in getattr(item, "fixturenames", ()) or (
                 callspec is not None and callspec.params.get("backend") == "postgres"):
             item.add_marker(pytest.mark.postgres)
+
+
+#: Loggers a command run in-process may retune (``flowctl test`` quiets the SDK's): each test gets them back.
+_TUNED_LOGGERS = ("", "temporalio", "temporalio.worker", "temporalio.activity", "temporalio.workflow")
+
+
+@pytest.fixture(autouse=True)
+def _logger_levels_restored() -> Iterator[None]:
+    loggers = [logging.getLogger(name) for name in _TUNED_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    yield
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from registry.diagnostics import Diagnostic, Severity, display_path, json_path
 from registry.loader import Entry, Project
 from registry.lua.cache import AnalysisCache
 from registry.lua.facts import ChunkFacts, SyntaxProblem
+from registry.lua.library_names import bare_names, importer_namespaces
 from registry.lua.modules import (
     ACTIVITY_KINDS,
     ACTIVITY_MODULES,
@@ -29,6 +30,7 @@ from registry.lua.modules import (
     WORKFLOW_KINDS,
     WORKFLOW_MODULES,
 )
+from registry.suggest import EntryNames
 
 __all__ = ["LUA_KINDS", "check_lua"]
 
@@ -73,20 +75,26 @@ _SYNTAX_HINTS = (
 )
 
 
-def check_lua(project: Project, *, cache_dir: Path | None) -> list[Diagnostic]:
-    """Stage 4 (syntax) and stage 5 (lint) for every Lua entry whose source could be read."""
+def check_lua(project: Project, *, cache_dir: Path | None, names: EntryNames | None = None) -> list[Diagnostic]:
+    """Stage 4 (syntax) and stage 5 (lint) for every Lua entry whose source could be read.
+
+    ``names`` (the validation's own, so its indexes are built once) gives the "did you mean" hints.
+    """
     cache = AnalysisCache(cache_dir)
     by_id = project.by_id()
+    names = names if names is not None else EntryNames(project)
     problems: list[Diagnostic] = []
+    importers = importer_namespaces(project)
     for entry in project.entries:
         if entry.kind not in LUA_KINDS or entry.source_text is None or entry.source_path is None:
             continue
         facts = cache.facts(entry.source_text)
-        lint = _EntryLint(entry, facts, by_id)
+        lint = _EntryLint(entry, facts, by_id, names)
         if facts.error is not None:
             problems.append(lint.syntax(facts.error))
         else:
             problems.extend(lint.run())
+            problems.extend(bare_names(lint, importers.get(entry.id, frozenset())))
     return problems
 
 
@@ -104,10 +112,11 @@ def syntax_hint(message: str) -> str:
 class _EntryLint:
     """The lint of one entry's source: facts plus what the entry allows."""
 
-    def __init__(self, entry: Entry, facts: ChunkFacts, by_id: dict[str, Entry]) -> None:
+    def __init__(self, entry: Entry, facts: ChunkFacts, by_id: dict[str, Entry], entry_names: EntryNames) -> None:
         self.entry = entry
         self.facts = facts
         self.by_id = by_id
+        self.entry_names = entry_names
         assert entry.source_path is not None
         self.file = display_path(entry.source_path)
         self.where = json_path((*entry.path, "source"))
@@ -136,6 +145,7 @@ class _EntryLint:
         yield from self.fields()
         yield from self.load_modes()
         yield from self.call_targets()
+        yield from self.marks()
         yield from self.exports()
 
     def modules_hint(self, name: str) -> str:
@@ -239,9 +249,8 @@ class _EntryLint:
             what = " or ".join(wanted)
             shown = f"{call.api}({call.target!r})"
             if target is None:
-                candidates = sorted(e.id for e in self.by_id.values() if e.kind in wanted)
-                close = difflib.get_close_matches(target_id, candidates, n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                close = self.entry_names.of(wanted).closest(target_id)
+                hint = f"did you mean {close!r}? " if close else ""
                 yield self.diag(call.line, call.col, "FC407", f"{shown}: no entry {target_id!r}",
                                 f"{hint}define a {what} entry with that ID, or fix the ID "
                                 "(a bare name means this entry's namespace)")
@@ -249,6 +258,26 @@ class _EntryLint:
                 yield self.diag(call.line, call.col, "FC408",
                                 f"{shown}: {target_id} is a {target.kind} entry, not {what}",
                                 f"{call.api} needs a {what} entry here")
+
+    def marks(self) -> Iterator[Diagnostic]:
+        """json.object()/json.array() given a literal their mark cannot apply to (docs/lua-api.md, Empty tables)."""
+        for use in self.facts.marks:
+            other = "json.array" if use.api == "json.object" else "json.object"
+            if use.what == "list":
+                yield self.diag(use.line, use.col, "FC141", "json.object({...}) with list items only is sent as "
+                                "an array: the mark only decides what an empty table is",
+                                "give the values string keys ({a = 1}) for an object, or drop json.object for "
+                                "a list", Severity.WARNING)
+            elif use.what == "named":
+                yield self.diag(use.line, use.col, "FC142", "json.array({...}) with named keys only is sent as "
+                                "an object: the mark only decides what an empty table is",
+                                "list the values ({1, 2}) for an array, or drop json.array for an object",
+                                Severity.WARNING)
+            else:
+                yield self.diag(use.line, use.col, "FC140", f"{use.api}() marks a table, not a {use.what}: "
+                                "the call fails at run time",
+                                f"pass a table ({use.api}({{...}})) or nothing ({use.api}() is a new empty "
+                                f"{use.api[5:]}); {other} marks the other form")
 
     def exports(self) -> Iterator[Diagnostic]:
         entry = self.entry

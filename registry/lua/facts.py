@@ -84,6 +84,20 @@ class CallTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class MarkUse:
+    """``json.object(x)`` / ``json.array(x)`` with a literal ``x`` its mark cannot apply to.
+
+    ``what``: ``string``, ``number``, ``boolean`` or ``function`` (fails at run time), or a table
+    constructor that decides the form itself: ``list`` (items 1..n only) or ``named`` (string keys only).
+    """
+
+    api: str
+    what: str
+    line: int
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
 class ExportInfo:
     """What the chunk returns, as far as it can be seen statically.
 
@@ -110,6 +124,7 @@ class ChunkFacts:
     requires: list[NameUse] = field(default_factory=list)
     load_modes: list[NameUse] = field(default_factory=list)
     calls: list[CallTarget] = field(default_factory=list)
+    marks: list[MarkUse] = field(default_factory=list)
     exports: ExportInfo = field(default_factory=lambda: ExportInfo("unknown"))
     #: every name declared local somewhere (to explain "used before its local declaration")
     local_names: list[str] = field(default_factory=list)
@@ -125,6 +140,7 @@ class ChunkFacts:
             "requires": [[r.name, r.line, r.col] for r in self.requires],
             "load_modes": [[r.name, r.line, r.col] for r in self.load_modes],
             "calls": [[c.api, c.target, c.line, c.col, c.role] for c in self.calls],
+            "marks": [[m.api, m.what, m.line, m.col] for m in self.marks],
             "exports": [ex.kind, list(ex.names), ex.open, ex.what, ex.line, ex.col],
             "local_names": self.local_names,
         }
@@ -142,6 +158,7 @@ class ChunkFacts:
             requires=[NameUse(n, int(ln), int(c)) for n, ln, c in data["requires"]],
             load_modes=[NameUse(n, int(ln), int(c)) for n, ln, c in data["load_modes"]],
             calls=[CallTarget(str(a), str(t), int(ln), int(c), str(r)) for a, t, ln, c, r in data["calls"]],
+            marks=[MarkUse(str(a), str(w), int(ln), int(c)) for a, w, ln, c in data["marks"]],
             exports=ExportInfo(str(kind), tuple(str(n) for n in names), bool(is_open), str(what), int(line),
                                int(col)),
             local_names=[str(n) for n in data["local_names"]],

@@ -24,6 +24,7 @@ from registry.lua.facts import (
     ExportInfo,
     FieldUse,
     GlobalUse,
+    MarkUse,
     NameUse,
     SyntaxProblem,
 )
@@ -33,7 +34,7 @@ from registry.lua.modules import FORBIDDEN_FIELDS, FORBIDDEN_GLOBALS, OS_SHIMS
 __all__ = ["PARSER_VERSION", "analyze", "parse_facts"]
 
 #: Bump when the recorded facts change, so cached analyses are recomputed.
-PARSER_VERSION = "3"
+PARSER_VERSION = "4"
 
 MAX_LEVELS = 200  # LUAI_MAXCCALLS
 MAX_VARS = 200  # MAXVARS: active locals per function
@@ -59,6 +60,8 @@ TESTS = frozenset({"and", "or", "==", "~="})
 #: uses a guard does not change (an unguarded call or index fails; see facts.USES)
 SETTLED = frozenset({"guarded", "captured", "call", "index"})
 #: module function -> the API name recorded for a literal first argument
+#: Literals json.object()/json.array() cannot mark (the kind the parser notes -> what the lint says).
+LITERAL_KINDS = {"number": "number", "true": "boolean", "false": "boolean", "function": "function"}
 TARGET_FUNCTIONS = {
     ("funcs", "call"): "funcs.call", ("funcs", "async"): "funcs.async", ("workflow", "exec"): "workflow.exec",
     ("process", "spawn"): "process.spawn", ("process", "spawn_monitored"): "process.spawn_monitored",
@@ -90,11 +93,12 @@ class _Var:
 
 
 class _Table:
-    __slots__ = ("names", "open")
+    __slots__ = ("items", "names", "open")
 
     def __init__(self) -> None:
         self.names: list[str] = []
         self.open = False
+        self.items = False  # a positional item (1..n)
 
 
 class _Label:
@@ -825,9 +829,27 @@ class _Parser:
             api = TARGET_FUNCTIONS.get(pair)
             if api is not None:
                 self.record_targets(api, args)
+            elif pair in (("json", "object"), ("json", "array")) and args:
+                self.record_mark(f"json.{pair[1]}", args[0])
             elif pair in EXECUTOR_FACTORIES:
                 return ("exec", sym[1])
         return None
+
+    def record_mark(self, api: str, arg: _Exp) -> None:
+        """``json.object(x)``/``json.array(x)`` with a literal the mark cannot apply to (facts.MarkUse)."""
+        what = None
+        if arg.sym == ("str",):
+            what = "string"
+        elif arg.k == OTHER and arg.lit in LITERAL_KINDS:
+            what = LITERAL_KINDS[arg.lit]
+        elif arg.k == OTHER and arg.table is not None and not arg.table.open:
+            table = arg.table
+            if api == "json.object" and table.items and not table.names:
+                what = "list"
+            elif api == "json.array" and table.names and not table.items:
+                what = "named"
+        if what is not None:
+            self.facts.marks.append(MarkUse(api, what, arg.line, arg.col))
 
     def record_targets(self, api: str, args: list[_Exp]) -> None:
         if args and args[0].sym == ("str",) and args[0].lit is not None:
@@ -859,6 +881,7 @@ class _Parser:
                     table.open = True
             else:
                 self.expr()
+                table.items = True
             if not (self.testnext(",") or self.testnext(";")):
                 break
         self.check_match("}", "{", line)

@@ -13,6 +13,12 @@ use the Python API::
     await activities.heartbeat(ref, {"progress": 3})
 
 A failure reaches the workflow as any activity error does: ``err:kind()`` is ``kind``.
+
+Given a revision source (``flowctl activity`` passes the registry's), ``complete`` of an activity
+named by workflow and activity id checks the result against the ``output_schema`` of its entry
+(current revision; found from the run's pending activities) and refuses one it breaks before sending
+anything (ContractError, exit 1). A task token does not say which entry it belongs to: such results
+are not checked.
 """
 
 from __future__ import annotations
@@ -27,9 +33,12 @@ from typing import Any
 from temporalio.client import AsyncActivityHandle, Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from registry.contracts import ContractError, entry_violation
 from registry.errors import FlowError
-from runner.client.connect import connect
+from registry.open_store import open_store
+from runner.client.connect import connect, namespace_missing, rpc_error
 from runner.client.control import registry_client
+from runner.revision_source import RevisionSource, StoreRevisionSource
 from runner.sandbox.failures import FlowFailure
 from runner.temporal.failures import KIND_RE, to_application_error
 
@@ -70,37 +79,48 @@ class ActivityDone:
 class AsyncActivities:
     """Complete, fail and heartbeat open activities from outside a worker."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, source: RevisionSource | None = None) -> None:
         self.client = client
+        self.source = source
 
     def handle(self, ref: ActivityRef) -> AsyncActivityHandle:
         """The SDK's handle of ``ref``; a FlowError when it names no activity well."""
-        if ref.task_token is not None:
-            if ref.workflow_id or ref.activity_id:
-                raise FlowError("give a task token or --workflow-id with --activity-id, not both")
-            try:
-                token = base64.b64decode(ref.task_token.strip(), validate=True)
-            except (binascii.Error, ValueError):
-                raise FlowError("the task token is not base64 text",
-                                hint="pass activity.info().task_token exactly as the activity got it") from None
-            if not token:
-                raise FlowError("the task token is empty", hint="pass activity.info().task_token")
+        token = task_token_bytes(ref)
+        if token is not None:
             return self.client.get_async_activity_handle(task_token=token)
-        if not ref.workflow_id or not ref.activity_id:
-            raise FlowError("no activity named", hint="pass a TOKEN, or --workflow-id WFID --activity-id ID")
-        return self.client.get_async_activity_handle(workflow_id=ref.workflow_id, run_id=ref.run_id,
-                                                     activity_id=ref.activity_id)
+        return self.client.get_async_activity_handle(workflow_id=ref.workflow_id or "", run_id=ref.run_id,
+                                                     activity_id=ref.activity_id or "")
 
     async def complete(self, ref: ActivityRef, result: Any = None) -> ActivityDone:
         """Complete the activity with ``result`` (what the workflow's call returns)."""
         handle = self.handle(ref)
+        await self._check_result(ref, result)
         return await _call(ref, "complete", handle.complete(result))
+
+    async def _check_result(self, ref: ActivityRef, result: Any) -> None:
+        """ContractError when the activity's entry is known and its output_schema refuses ``result``."""
+        if self.source is None or ref.task_token is not None or not ref.workflow_id:
+            return
+        try:
+            described = await self.client.get_workflow_handle(ref.workflow_id, run_id=ref.run_id).describe()
+        except RPCError:
+            return  # the completion itself says what is wrong
+        types = [p.activity_type.name for p in described.raw_description.pending_activities
+                 if p.activity_id == ref.activity_id]
+        try:
+            revision = self.source.activity(types[0]) if types else None
+        except FlowFailure:
+            return  # not (or no longer) an entry of this registry
+        if revision is None:
+            return
+        violation = entry_violation(revision.digest, revision.data, "output_schema", result)
+        if violation is not None:
+            raise ContractError(revision.entry_id, "output_schema", violation)
 
     async def fail(self, ref: ActivityRef, kind: str, message: str, *, retryable: bool = True,
                    details: Any = None) -> ActivityDone:
         """Fail the attempt with an error of ``kind``; retried per the activity's retry policy when ``retryable``."""
-        if not KIND_RE.match(kind):
-            raise FlowError(f"--kind {kind!r} is not an error kind", hint="use UPPER_SNAKE_CASE, e.g. DECLINED")
+        check_kind(kind)
         handle = self.handle(ref)
         error = to_application_error(FlowFailure(kind, message, retryable=retryable, details=details))
         return await _call(ref, "fail", handle.fail(error))
@@ -112,18 +132,45 @@ class AsyncActivities:
         return await _call(ref, "heartbeat", call)
 
 
+def task_token_bytes(ref: ActivityRef) -> bytes | None:
+    """The decoded token of ``ref`` (None when it names the activity by ids); a FlowError when ``ref`` is bad.
+
+    Checked before connecting: a malformed token or a missing id is the caller's mistake, not the server's.
+    """
+    if ref.task_token is not None:
+        if ref.workflow_id or ref.activity_id:
+            raise FlowError("give a task token or --workflow-id with --activity-id, not both")
+        try:
+            token = base64.b64decode(ref.task_token.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            raise FlowError("the task token is not base64 text",
+                            hint="pass activity.info().task_token exactly as the activity got it") from None
+        if not token:
+            raise FlowError("the task token is empty", hint="pass activity.info().task_token")
+        return token
+    if not ref.workflow_id or not ref.activity_id:
+        raise FlowError("no activity named", hint="pass a TOKEN, or --workflow-id WFID --activity-id ID")
+    return None
+
+
+def check_kind(kind: str) -> None:
+    """A FlowError unless ``kind`` is an error kind (UPPER_SNAKE_CASE)."""
+    if not KIND_RE.match(kind):
+        raise FlowError(f"--kind {kind!r} is not an error kind", hint="use UPPER_SNAKE_CASE, e.g. DECLINED")
+
+
 async def _call(ref: ActivityRef, action: str, call: Any) -> ActivityDone:
     try:
         await call
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
+        if exc.status == RPCStatusCode.NOT_FOUND and not namespace_missing(exc):
             raise FlowError(f"cannot {action} {ref.describe()}: it is not open (unknown, completed, failed or "
                             "timed out)", hint="`flowctl describe WORKFLOW_ID` lists a run's pending activities"
                             ) from None
         if exc.status == RPCStatusCode.INVALID_ARGUMENT:
             raise FlowError(f"cannot {action} {ref.describe()}: {exc.message}",
                             hint="pass activity.info().task_token exactly as the activity got it") from None
-        raise FlowError(f"cannot {action} {ref.describe()}: {exc.message}") from None
+        raise rpc_error(exc, f"cannot {action} {ref.describe()}") from None
     return ActivityDone(action, ref.describe())
 
 
@@ -150,12 +197,17 @@ def activity_call(registry_url: str | None, client_id: str | None, action: str, 
                   non_retryable: bool = False) -> ActivityDone:
     """``flowctl activity complete|fail|heartbeat``: one call, connected with the registry's client entry."""
     value, extra = parse_json(result, "--result"), parse_json(details, "--details")
+    task_token_bytes(ref)  # bad input fails before anything connects
+    if action == "fail":
+        check_kind(kind)
     client_revision = registry_client(registry_url, client_id)
 
     async def call() -> ActivityDone:
         activities = AsyncActivities(await connect(client_revision))
         if action == "complete":
-            return await activities.complete(ref, value)
+            with open_store(registry_url, create=False) as store:
+                activities.source = StoreRevisionSource(store)
+                return await activities.complete(ref, value)
         if action == "fail":
             return await activities.fail(ref, kind, message, retryable=not non_retryable, details=extra)
         return await activities.heartbeat(ref, extra)

@@ -33,18 +33,25 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.runtime import Runtime
-from temporalio.service import TLSConfig
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from registry.errors import FlowError
 from registry.revision import Revision
 
-__all__ = ["ClientSettings", "ConnectError", "client_settings", "connect", "resolve_env"]
+__all__ = ["ClientSettings", "ConnectError", "client_settings", "connect", "namespace_missing", "resolve_env",
+           "rpc_error"]
 
 DEFAULT_ADDRESS = "localhost:7233"
 DEFAULT_NAMESPACE = "default"
 
 _ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _ENV_START = "${env:"
+#: The server's answer to a call in a namespace it does not have (``Namespace NAME is not found.``).
+_NO_NAMESPACE = re.compile(r"^Namespace (?P<name>\S+) is not found", re.IGNORECASE)
+#: Statuses that mean the server could not be reached (or answered too late), not that the call was wrong.
+_UNREACHABLE = (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+#: The reason inside the SDK's connection error, e.g. ``message: "Connection refused"``.
+_CONNECT_REASON = re.compile(r'message: "([^"]+)"')
 
 
 class ConnectError(FlowError):
@@ -205,7 +212,35 @@ async def connect(client_revision: Revision, *, env: Mapping[str, str] | None = 
                                     api_key=settings.api_key, identity=identity or settings.identity,
                                     runtime=runtime)
     except Exception as exc:  # the SDK raises plain RuntimeError for every connection problem
+        reason = _CONNECT_REASON.search(str(exc))
         raise ConnectError(
-            f"{client_revision.entry_id}: cannot connect to Temporal at {settings.describe()}: {exc}",
+            f"{client_revision.entry_id}: cannot connect to Temporal at {settings.describe()}: "
+            f"{reason.group(1) if reason else exc}",
             hint="is the server running (try `flowctl dev`)? check address, namespace and TLS settings",
         ) from None
+
+
+def namespace_missing(exc: RPCError) -> bool:
+    """Whether the server refused a call because the client's namespace does not exist."""
+    return exc.status == RPCStatusCode.NOT_FOUND and bool(_NO_NAMESPACE.match(exc.message))
+
+
+def rpc_error(exc: RPCError, doing: str, *, hint: str | None = None) -> FlowError:
+    """A Temporal call's error as one line and a hint: ``doing`` says what failed (``cannot start ctl:x``).
+
+    A missing namespace and an unreachable server are named as such (whatever the call was); any other
+    error keeps the server's message, with ``hint`` (or a generic one).
+    """
+    missing = _NO_NAMESPACE.match(exc.message)
+    if exc.status == RPCStatusCode.NOT_FOUND and missing is not None:
+        namespace = missing["name"]
+        return FlowError(f"{doing}: namespace {namespace!r} does not exist on the Temporal server",
+                         hint=f"create it (`temporal operator namespace create --namespace {namespace}`) or fix the "
+                              "`namespace` of the temporal.client entry")
+    if exc.status in _UNREACHABLE:
+        return FlowError(f"{doing}: the Temporal server is unavailable ({exc.message})",
+                         hint="is the server running (try `flowctl dev`)? check the client entry's address")
+    if exc.status in (RPCStatusCode.UNAUTHENTICATED, RPCStatusCode.PERMISSION_DENIED):
+        return FlowError(f"{doing}: the Temporal server refused the credentials ({exc.message})",
+                         hint="check the client entry's auth (api_key / mTLS) and the namespace's permissions")
+    return FlowError(f"{doing}: {exc.message}", hint=hint or "check the client entry and the server's state")

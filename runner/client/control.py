@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from registry.errors import FlowError
 from registry.open_store import open_store
 from registry.revision import WORKFLOW_KIND, Revision
 from registry.store import RevisionStore
-from runner.client.connect import connect
+from runner.client.connect import connect, rpc_error
 from runner.client.executions import (
     DEFAULT_STUCK_AFTER,
     Described,
@@ -73,11 +74,15 @@ def registry_client(registry_url: str | None, client_id: str | None) -> Revision
         return client_entry(StoreRevisionSource(store), client_id)
 
 
-def _connected(client_revision: Revision, call: Callable[[Client], Awaitable[T]]) -> T:
-    """Connect with ``client_revision`` and make one call."""
+def _connected(client_revision: Revision, call: Callable[[Client], Awaitable[T]], doing: str) -> T:
+    """Connect with ``client_revision`` and make one call; a Temporal error the call left is ``doing: why``."""
 
     async def connected() -> T:
-        return await call(await connect(client_revision))
+        client = await connect(client_revision)
+        try:
+            return await call(client)
+        except RPCError as exc:
+            raise rpc_error(exc, doing) from None
 
     return asyncio.run(connected())
 
@@ -112,7 +117,8 @@ def describe(registry_url: str | None, client_id: str | None, workflow_id: str,
         quarantined = [{**record.to_dict(), "message": quarantine_failure(record).message}
                        for record in store.quarantined_runs(workflow_id)]
     return _connected(client_revision, lambda client: describe_execution(client, workflow_id, run_id,
-                                                                         upgrades=upgrades, quarantined=quarantined))
+                                                                         upgrades=upgrades, quarantined=quarantined),
+                      f"cannot describe {workflow_id}")
 
 
 def runs(registry_url: str | None, client_id: str | None, *, entry_id: str | None = None, revision: str | None = None,
@@ -135,7 +141,8 @@ def runs(registry_url: str | None, client_id: str | None, *, entry_id: str | Non
         upgrades = _upgrades(store)
     wanted = RunFilter(workflow_type=workflow.workflow_type if workflow else None, revision=revision, status=status,
                        query=query, limit=limit)
-    return _connected(client_revision, lambda client: list_runs(client, wanted, entries=entries, upgrades=upgrades))
+    return _connected(client_revision, lambda client: list_runs(client, wanted, entries=entries, upgrades=upgrades),
+                      "cannot list runs")
 
 
 def _upgrades(store: RevisionStore) -> Mapping[tuple[str, str], str]:
@@ -149,7 +156,8 @@ def control(registry_url: str | None, client_id: str | None, action: str, workfl
     client_revision = registry_client(registry_url, client_id)
     args = [parse_input(text) for text in input_texts]
     value = _connected(client_revision, lambda client: control_execution(client, workflow_id, action, name, args,
-                                                                         run_id=run_id, reason=reason))
+                                                                         run_id=run_id, reason=reason),
+                       f"cannot {action} {workflow_id}")
     return ControlResult(action, workflow_id, name, value)
 
 
@@ -159,4 +167,5 @@ def versions(registry_url: str | None, entry_id: str, client_id: str | None = No
         source = StoreRevisionSource(store)
         revision = workflow_revision(source, entry_id)
         client_revision = client_entry(source, client_id) if client_id else workflow_client(source, revision)
-    return _connected(client_revision, lambda client: open_versions(client, revision))
+    return _connected(client_revision, lambda client: open_versions(client, revision),
+                      f"cannot read the open runs of {revision.entry_id}")

@@ -38,8 +38,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from registry.errors import FlowError
 from registry.revision import Revision
-from runner.client.connect import connect
-from runner.client.start import NO_INPUT, start_workflow, workflow_revision
+from runner.client.connect import connect, namespace_missing, rpc_error
+from runner.client.start import NO_INPUT, check_start_input, start_workflow, workflow_revision
 from runner.revision_source import StoreRevisionSource, require_entry
 from runner.sandbox.failures import FlowFailure
 from runner.temporal.failures import failure_from_temporal
@@ -230,8 +230,20 @@ async def run_entry(source: StoreRevisionSource, entry_id: str, input: Any = NO_
     when ``watch`` says to warn, and the wait ends with ``stuck`` set when it says to give up.
     """
     revision = workflow_revision(source, entry_id)
+    check_start_input(revision, input)  # refused before connecting: no server needed to say so
     if client is None:
         client = await connect(workflow_client(source, revision))
+    try:
+        return await _run_entry(client, source, revision, entry_id, input, workflow_id=workflow_id, wait=wait,
+                                context=context, options=options, messages=messages, watch=watch, on_stuck=on_stuck)
+    except RPCError as exc:
+        raise rpc_error(exc, f"cannot {'run' if wait else 'start'} {revision.entry_id}") from None
+
+
+async def _run_entry(client: Client, source: StoreRevisionSource, revision: Revision, entry_id: str, input: Any, *,
+                     workflow_id: str | None, wait: bool, context: Mapping[str, Any] | None,
+                     options: Mapping[str, Any] | None, messages: Sequence[tuple[str, Any]],
+                     watch: StuckWatch | None, on_stuck: Callable[[str, TaskFailure], None] | None) -> RunOutcome:
     started = await start_workflow(client, source, entry_id, input, workflow_id=workflow_id, context=context,
                                    options=options, messages=messages)
     outcome = RunOutcome(workflow_id=started.workflow_id, run_id=started.run_id,
@@ -281,11 +293,10 @@ async def describe_execution(client: Client, workflow_id: str, run_id: str | Non
     try:
         desc = await handle.describe()
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
+        if exc.status == RPCStatusCode.NOT_FOUND and not namespace_missing(exc):
             raise FlowError(f"no workflow execution {workflow_id!r} in namespace {client.namespace!r}",
                             hint="check the id (flowctl run prints it) and the client's namespace") from None
-        raise FlowError(f"cannot describe {workflow_id}: {exc.message}",
-                        hint="is the server reachable?") from None
+        raise rpc_error(exc, f"cannot describe {workflow_id}") from None
     memo = await desc.memo()
     status = desc.status.name.lower() if desc.status is not None else "unknown"
     pending = [await _pending_activity(client, p) for p in desc.raw_description.pending_activities]
@@ -398,16 +409,18 @@ async def control_execution(client: Client, workflow_id: str, action: str, name:
         if action == "update":
             return await handle.execute_update(name, args=list(args))
         if action == "cancel":
+            await _require_running(handle, "cancel")
             await handle.cancel()
             return None
         if action == "terminate":
             await handle.terminate(reason=reason or "terminated with flowctl")
             return None
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
+        if exc.status == RPCStatusCode.NOT_FOUND and not namespace_missing(exc):
             raise FlowError(f"no running workflow {workflow_id!r} in namespace {client.namespace!r}",
                             hint="check the id (flowctl run prints it); closed workflows take no signals") from None
-        raise FlowError(f"{action} {workflow_id}: {exc.message}", hint="check the name and arguments") from None
+        raise rpc_error(exc, f"cannot {action} {workflow_id}",
+                        hint="check the name and arguments") from None
     except WorkflowQueryFailedError as exc:
         raise FlowError(f"query {name!r} failed: {exc.message}",
                         hint="the workflow registers queries with workflow.on_query(name, fn)") from None
@@ -416,6 +429,14 @@ async def control_execution(client: Client, workflow_id: str, action: str, name:
         raise FlowError(f"update {name!r} failed: {failure.kind}: {failure.message}",
                         hint="the workflow registers updates with workflow.on_update(name, fn, validator)") from None
     raise FlowError(f"unknown action {action!r}")
+
+
+async def _require_running(handle: WorkflowHandle[Any, Any], action: str) -> None:
+    """A FlowError when the run is closed: Temporal accepts a cancel request for a closed run and ignores it."""
+    status = (await handle.describe()).status
+    if status is not None and status != WorkflowExecutionStatus.RUNNING:
+        raise FlowError(f"cannot {action} {handle.id}: the run is already {status.name.lower()}",
+                        hint=f"nothing to {action}: `flowctl describe {handle.id}` shows how it ended")
 
 
 def _failure_dict(failure: FlowFailure) -> dict[str, Any]:

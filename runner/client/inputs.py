@@ -17,8 +17,8 @@ from runner.client.start import NO_INPUT
 __all__ = ["parse_context", "parse_input", "parse_spec", "python_paths_or_entries"]
 
 
-def parse_input(text: str | None) -> Any:
-    """``--input``: JSON text, or ``@path`` to a JSON file; None means no input."""
+def parse_input(text: str | None, option: str = "--input") -> Any:
+    """``--input`` (or ``option``): JSON text, or ``@path`` to a JSON file; None means no input."""
     if text is None:
         return NO_INPUT
     raw = text
@@ -27,18 +27,19 @@ def parse_input(text: str | None) -> Any:
             with open(text[1:], encoding="utf-8") as handle:
                 raw = handle.read()
         except OSError as exc:
-            raise FlowError(f"cannot read input file {text[1:]}: {exc.strerror or exc}",
-                            hint="pass --input @path/to/input.json with a readable file") from None
+            raise FlowError(f"cannot read {option} file {text[1:]}: {exc.strerror or exc}",
+                            hint=f"pass {option} @path/to/file.json with a readable file") from None
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
-        raise FlowError(f"--input is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                        hint='quote it for the shell, e.g. --input \'{"id": "o-1", "total": 42}\'') from None
+        example = '{"tenant": "t-1"}' if option == "--context" else '{"id": "o-1", "total": 42}'
+        raise FlowError(f"{option} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                        hint=f"quote it for the shell, e.g. {option} '{example}'") from None
 
 
 def parse_context(text: str | None) -> dict[str, Any] | None:
     """``--context``: a JSON object (or ``@path`` to one) of values for ``ctx.get`` / ``ctx.all``."""
-    context = parse_input(text) if text else None
+    context = parse_input(text, "--context") if text else None
     if context is not None and not isinstance(context, dict):
         raise FlowError("--context must be a JSON object", hint='e.g. --context \'{"tenant": "t-1"}\'')
     return context

@@ -20,6 +20,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from registry.errors import FlowError
+from runner.client.connect import rpc_error
 from runner.client.executions import TaskFailure, workflow_task_failure
 from runner.temporal.memo import REVISION_MEMO
 
@@ -136,7 +137,7 @@ async def list_runs(client: Client, wanted: RunFilter, *, entries: Mapping[str, 
             raise FlowError(f"Temporal refused the list query {query!r}: {exc.message}",
                             hint="check --query: Temporal's visibility syntax, e.g. \"StartTime > "
                                  "'2025-01-01T00:00:00Z'\" or \"WorkflowId STARTS_WITH 'order-'\"") from None
-        raise FlowError(f"cannot list runs: {exc.message}", hint="is the server reachable?") from None
+        raise rpc_error(exc, "cannot list runs") from None
     listed = [run for run in runs if wanted.status is None or run.status == wanted.status]
     listed.sort(key=lambda run: run.start_time or "", reverse=True)
     return RunList(query=query, runs=listed, truncated=truncated)

@@ -22,6 +22,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.service import RPCError, RPCStatusCode
 
+from registry.contracts import ContractError
 from runner.client.start import NO_INPUT, start_workflow
 from runner.revision_source import RevisionSource, require_entry
 from runner.sandbox.failures import FlowFailure
@@ -51,13 +52,20 @@ class ProcessClient:
     async def spawn(self, entry_id: str, input: Any = NO_INPUT, *, options: Mapping[str, Any] | None = None,
                     name: str | None = None, messages: Sequence[tuple[str, Any]] = (),
                     context: Mapping[str, Any] | None = None, worker: str | None = None) -> Pid:
-        """Start ``entry_id`` (pinned to its current revision); returns its pid."""
+        """Start ``entry_id`` (pinned to its current revision); returns its pid.
+
+        An input its ``input_schema`` refuses raises FlowFailure INVALID_INPUT; nothing is started.
+        """
         task_queue = None
         if worker is not None:
             task_queue = require_entry(self.source.entry, worker,
                                        hint="name a temporal.worker entry of the registry").task_queue
-        started = await start_workflow(self.client, self.source, entry_id, input, workflow_id=name,
-                                       context=context, options=options, messages=messages, task_queue=task_queue)
+        try:
+            started = await start_workflow(self.client, self.source, entry_id, input, workflow_id=name,
+                                           context=context, options=options, messages=messages,
+                                           task_queue=task_queue)
+        except ContractError as exc:  # as inside a workflow: an INVALID_INPUT failure, nothing started
+            raise FlowFailure(exc.kind, exc.message, retryable=False, details=exc.violation.to_dict()) from None
         return Pid(started.workflow_id, started.handle.first_execution_run_id)
 
     async def exec(self, entry_id: str, input: Any = NO_INPUT, **kwargs: Any) -> Any:

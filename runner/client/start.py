@@ -10,16 +10,19 @@ its ``meta.temporal.workflow.name`` or entry ID.
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
 
+from registry.contracts import ContractError, entry_violation
 from registry.errors import FlowError
 from registry.revision import Revision
 from runner.revision_source import RevisionSource, require_entry
@@ -27,11 +30,13 @@ from runner.temporal import tracing
 from runner.temporal.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
 from runner.temporal.options import CONFLICT_POLICIES, conflict_policy, normalize, start_kwargs
 
-__all__ = ["NO_INPUT", "REVISION_SEARCH_ATTRIBUTE", "StartedWorkflow", "start_workflow", "task_queue_of",
-           "workflow_revision"]
+__all__ = ["NO_INPUT", "REVISION_SEARCH_ATTRIBUTE", "StartedWorkflow", "check_start_input", "start_workflow",
+           "task_queue_of", "workflow_revision"]
 
 #: Keyword search attribute registered by `flowctl dev` (runner.dev.server) and recommended in the docs.
 REVISION_SEARCH_ATTRIBUTE = "FlowctlRevision"
+#: The server's refusal of a start naming a search attribute the namespace does not have.
+_UNKNOWN_ATTRIBUTE = re.compile(r"no mapping defined for search attribute (\S+)")
 #: Pass as ``input`` to start ``main()`` without arguments.
 NO_INPUT: Any = object()
 
@@ -91,6 +96,7 @@ async def _start_workflow(client: Client, *, source: RevisionSource, entry_id: s
                           workflow_id: str | None, context: Mapping[str, Any] | None, task_queue: str | None,
                           options: Mapping[str, Any] | None, messages: Sequence[tuple[str, Any]]) -> StartedWorkflow:
     revision = workflow_revision(source, entry_id)
+    check_start_input(revision, input)
     defaults = revision.data.get("options") if isinstance(revision.data.get("options"), Mapping) else {}
     merged = normalize(defaults, options)
     explicit = workflow_id or merged.get("id")
@@ -122,10 +128,39 @@ async def _start_workflow(client: Client, *, source: RevisionSource, entry_id: s
                 memo[MESSAGES_MEMO] = [{"topic": t, "payload": p, "from": None} for t, p in messages]
             handle = await start(memo=memo)
     except WorkflowAlreadyStartedError:
-        raise FlowError(f"a workflow with id {wf_id!r} is already running",
-                        hint="pick another id, or pass --option id_conflict_policy=use_existing to reuse it") from None
+        raise await _already_started(client, wf_id, merged.get("id_reuse_policy")) from None
+    except RPCError as exc:
+        unknown = _UNKNOWN_ATTRIBUTE.search(exc.message)
+        if unknown is None:
+            raise
+        raise FlowError(f"cannot start {revision.entry_id}: namespace {client.namespace!r} has no search attribute "
+                        f"{unknown.group(1)!r}",
+                        hint=f"register it (`temporal operator search-attribute create --namespace {client.namespace} "
+                             f"--name {unknown.group(1)} --type Keyword`) or drop it from the search_attributes "
+                             "option") from None
     return StartedWorkflow(handle=handle, workflow_id=wf_id, run_id=handle.result_run_id, revision=revision,
                            task_queue=str(queue))
+
+
+def check_start_input(revision: Revision, input: Any) -> None:
+    """Refuse, before anything starts, an input the entry's ``input_schema`` refuses (none is checked as null)."""
+    violation = entry_violation(revision.digest, revision.data, "input_schema", None if input is NO_INPUT else input)
+    if violation is not None:
+        raise ContractError(revision.entry_id, "input_schema", violation)
+
+
+async def _already_started(client: Client, wf_id: str, reuse_policy: Any) -> FlowError:
+    """Why Temporal refused the start: a run with the id is running, or a closed one and the reuse policy."""
+    try:
+        status = (await client.get_workflow_handle(wf_id).describe()).status
+    except RPCError:
+        status = None
+    if status is None or status == WorkflowExecutionStatus.RUNNING:
+        return FlowError(f"a workflow with id {wf_id!r} is already running",
+                         hint="pick another id, or pass --option id_conflict_policy=use_existing to reuse it")
+    return FlowError(f"a closed run with id {wf_id!r} exists ({status.name.lower()}), and id_reuse_policy "
+                     f"{reuse_policy or 'allow_duplicate'} refuses to start another with that id",
+                     hint="pick another id, or pass --option id_reuse_policy=allow_duplicate")
 
 
 async def _namespace_has_revision_attribute(client: Client) -> bool:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from temporalio.runtime import Runtime
+
 from registry.errors import FlowError
 from registry.open_store import open_store
 from registry.publish import apply_tree
@@ -32,7 +34,9 @@ from runner.dev.server import DevServer
 from runner.render import demo_finished, demo_started, dev_applied, dev_schedules, dev_server
 from runner.revision_source import StoreRevisionSource
 from runner.schedules.reconcile import reconcile
+from runner.temporal.metrics import prometheus_runtime
 from runner.temporal.worker import configure_logging, log_event, serve
+from runner.worker_logs import core_logging
 
 __all__ = ["DemoRun", "DevOptions", "demo_runs", "run_dev"]
 
@@ -85,6 +89,8 @@ def run_dev(options: DevOptions, echo: Echo) -> bool:
     for path in options.python_paths:
         sys.path.insert(0, str(Path(path).resolve()))  # function.python handlers import from here
     configure_logging()
+    # the core's logs through the same formatter (no ANSI colours), for every client connected from here on
+    Runtime.set_default(prometheus_runtime(None, core_logs=core_logging()), error_if_already_set=False)
     registry_url = options.registry_url or str(options.state_dir / "registry.db")
     with open_store(registry_url) as store:
         outcome = apply_tree([options.entries], store, cache_dir=options.state_dir / "cache",

@@ -27,7 +27,7 @@ from registry.errors import ExitCode, FlowError
 from registry.open_store import open_store
 from registry.revision import Revision
 from registry.store import RevisionStore, RunUpgrade
-from runner.client.connect import connect
+from runner.client.connect import connect, namespace_missing, rpc_error
 from runner.client.executions import client_entry, workflow_client
 from runner.client.start import workflow_revision
 from runner.replay import LoadedHistory, replay_histories
@@ -214,10 +214,10 @@ async def _one_run(client: Client, store: RevisionStore, source: StoreRevisionSo
     try:
         desc = await handle.describe()
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
+        if exc.status == RPCStatusCode.NOT_FOUND and not namespace_missing(exc):
             raise FlowError(f"no workflow execution {workflow_id!r}{_run_text(run_id)} in namespace "
                             f"{client.namespace!r}", hint="check the id (flowctl run prints it) and --client") from None
-        raise FlowError(f"cannot describe {workflow_id}: {exc.message}", hint="is the server reachable?") from None
+        raise rpc_error(exc, f"cannot describe {workflow_id}") from None
     if desc.status != WorkflowExecutionStatus.RUNNING:
         status = desc.status.name.lower() if desc.status is not None else "closed"
         raise FlowError(f"{workflow_id} (run {desc.run_id}) is {status}: only open runs can be upgraded",
@@ -242,8 +242,7 @@ async def _runs_at(client: Client, store: RevisionStore, entry: Revision, origin
             if digest == origin.digest:
                 found.append(_Candidate(execution.id, execution.run_id, digest))
     except RPCError as exc:
-        raise FlowError(f"cannot list the runs of {entry.workflow_type}: {exc.message}",
-                        hint="is the server reachable? check --client") from None
+        raise rpc_error(exc, f"cannot list the runs of {entry.workflow_type}") from None
     if not found:
         raise FlowError(f"no open run of {entry.entry_id} executes revision {origin.short_digest}",
                         hint=f"`flowctl versions {entry.entry_id}` lists the revisions its open runs were pinned to")
@@ -297,8 +296,7 @@ async def _history(client: Client, candidate: _Candidate) -> WorkflowHistory:
     try:
         return await client.get_workflow_handle(candidate.workflow_id, run_id=candidate.run_id).fetch_history()
     except RPCError as exc:
-        raise FlowError(f"cannot fetch the history of {candidate.workflow_id} (run {candidate.run_id}): "
-                        f"{exc.message}", hint="is the server reachable? check --client") from None
+        raise rpc_error(exc, f"cannot fetch the history of {candidate.workflow_id} (run {candidate.run_id})") from None
 
 
 def _last_completed_task(history: WorkflowHistory) -> int:

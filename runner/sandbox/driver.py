@@ -158,6 +158,8 @@ class WorkflowDriver:
                     call.set_exception(exc)  # an update handler failed: the update fails, not the run
                     continue
                 if finished and thread == main:
+                    for report in self.after_task:  # the last task's Lua time counts too
+                        report(time.thread_time() - started)
                     return results
                 if finished:
                     self._spawned.discard(thread)
@@ -170,6 +172,7 @@ class WorkflowDriver:
                 raise self._abort
             for report in self.after_task:
                 report(time.thread_time() - started)
+            self.sandbox.park()
             await self._wait_for_completions()
             if self.task_id is not None and self.task_id() == task:
                 continue  # woken up again within the same workflow task: the same budget

@@ -21,10 +21,12 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
 
 from registry.revision import Revision
+from registry.sandbox_limits import format_size, sandbox_limits, size_text
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
 
-__all__ = ["QUOTAS", "QueueMeter", "QuotaExceeded", "bounded_error", "bounded_failure", "check_payload",
-           "entry_limits", "narrowed", "payload_size", "quota_exceeded", "truncated"]
+__all__ = ["QUOTAS", "LimitExceedsWorker", "QueueMeter", "QuotaExceeded", "asked_limits", "bounded_error",
+           "bounded_failure", "check_payload", "entry_limits", "narrowed", "payload_size", "quota_exceeded",
+           "truncated", "worker_maxima"]
 
 #: Every quota (a SandboxLimits field and a key of ``limits:`` in entries), with the unit its number counts.
 QUOTAS: dict[str, str] = {
@@ -89,12 +91,56 @@ def narrowed(limits: _Limits, *overrides: Mapping[str, Any] | None) -> _Limits:
 
 def entry_limits(limits: _Limits, revision: Revision, entry: Callable[[str], Revision]) -> _Limits:
     """The limits of a run (or activity call) of ``revision``: ``limits`` (the worker process's) narrowed by
-    the ``limits:`` of the temporal.worker entry it names and by its own (``entry``: an entry by ID)."""
+    the ``limits:`` of the temporal.worker entry it names and by its own (``entry``: an entry by ID), with
+    the heap and instruction budget its own ``limits:`` asks for (:func:`asked_limits`)."""
     worker_id = revision.worker_id
     worker = None
     with contextlib.suppress(FlowFailure):  # a worker entry not applied (yet): the process's limits hold
         worker = entry(worker_id).data.get("limits") if worker_id is not None else None
-    return narrowed(limits, worker, revision.data.get("limits"))
+    return asked_limits(narrowed(limits, worker, revision.data.get("limits")), revision)
+
+
+class LimitExceedsWorker(FlowFailure):
+    """An entry asks for more heap or instructions than this worker allows: LIMIT_EXCEEDS_WORKER, not retryable."""
+
+    def __init__(self, revision: Revision, limit: str, asked: int, maximum: int) -> None:
+        key, option = _ASKED[limit]
+        shown = format_size if limit == "memory" else "{:,}".format
+        wanted = size_text(asked) if limit == "memory" else str(asked)
+        super().__init__(
+            "LIMIT_EXCEEDS_WORKER",
+            f"{revision.entry_id} asks for limits.{key} {shown(asked)}, more than this worker allows "
+            f"({shown(maximum)}): lower the entry's limits.{key}, or start the worker with {option} {wanted}",
+            retryable=False, details={"limit": limit, "asked": asked, "maximum": maximum})
+
+
+#: limit -> (the key of an entry's ``limits:``, the ``flowctl worker`` option that raises its maximum)
+_ASKED = {"memory": ("memory", "--max-memory"), "instructions": ("instructions_per_task", "--max-instructions")}
+
+
+def asked_limits(limits: _Limits, revision: Revision) -> _Limits:
+    """``limits`` with the ``memory`` / ``instructions_per_task`` the entry's ``limits:`` asks for.
+
+    Each may go up to the worker's maximum (``max_memory``/``max_instructions``, else the worker's
+    own value); asking for more raises :class:`LimitExceedsWorker` (validate cannot know the worker).
+    """
+    asked = sandbox_limits(revision.data.get("limits"))
+    for limit, value in asked.items():
+        ceiling = getattr(limits, f"max_{limit}", None) or getattr(limits, limit)
+        if value > ceiling:
+            raise LimitExceedsWorker(revision, limit, value, ceiling)
+    return dataclasses.replace(limits, **asked) if asked else limits  # type: ignore[type-var]
+
+
+def worker_maxima(limits: _Limits, max_memory: int | None, max_instructions: int | None) -> _Limits:
+    """A worker's ``limits`` with ``flowctl worker --max-memory --max-instructions``: the most an entry may ask
+    for, and the most any sandbox gets (a default above a maximum is lowered to it)."""
+    changes: dict[str, int] = {}
+    for limit, maximum in (("memory", max_memory), ("instructions", max_instructions)):
+        if maximum is not None:
+            changes[limit] = min(getattr(limits, limit), maximum)
+            changes[f"max_{limit}"] = maximum
+    return dataclasses.replace(limits, **changes) if changes else limits  # type: ignore[type-var]
 
 
 # ---------------------------------------------------------------------- queued messages

@@ -33,8 +33,9 @@ from typing import Any
 
 import lupa.lua54 as lua54
 
+from registry.sandbox_limits import format_size
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
-from runner.sandbox.values import first_problem
+from runner.sandbox.values import first_problem, flattened
 
 __all__ = [
     "ACTIVITY_LIMITS",
@@ -78,9 +79,13 @@ class SandboxLimits:
     payload_bytes: int = 1 << 20
     #: bytes of an error message or traceback sent to Temporal (longer ones are truncated)
     error_bytes: int = 64 << 10
+    #: how far an entry's ``limits: {memory, instructions_per_task}`` may go (None: ``memory``/``instructions``;
+    #: ``flowctl worker --max-memory --max-instructions``; runner.sandbox.quotas.entry_limits)
+    max_memory: int | None = None
+    max_instructions: int | None = None
 
     def __post_init__(self) -> None:
-        if any(value <= 0 for value in vars(self).values()):
+        if any(value is not None and value <= 0 for value in vars(self).values()):
             raise ValueError(f"sandbox limits must be positive, got {self}")
 
 
@@ -89,6 +94,8 @@ WORKFLOW_LIMITS = SandboxLimits()
 ACTIVITY_LIMITS = SandboxLimits(instructions=DEFAULT_ACTIVITY_INSTRUCTIONS)
 #: Room given back to a runtime that hit its memory limit, so the failure can be described.
 _MEMORY_HEADROOM = 4 << 20
+#: Room kept free when Python puts values into Lua (lupa's pushes are unprotected: LuaSandbox._room_for).
+_PUSH_MARGIN = 64 << 10
 
 _LuaError = lua54.LuaError
 _LuaMemoryError = getattr(lua54, "LuaMemoryError", lua54.LuaError)
@@ -325,6 +332,23 @@ class LuaSandbox:
         return_error = LuaRuntimeError(message, traceback=trace, value=value, where=where)
         raise return_error
 
+    def park(self) -> None:
+        """The run is about to wait (between workflow tasks): let the collector free the task's garbage."""
+        self._control.park(False)
+
+    def _room_for(self, cost: int) -> None:
+        """LimitExceeded (memory) unless ``cost`` more bytes fit in the heap, after a full collection if need be.
+
+        lupa puts Python values into Lua unprotected: a heap running out there would abort the whole
+        process (a Lua panic), where an allocation inside Lua code fails as a catchable memory error.
+        """
+        for full in (False, True):
+            if self.memory_used() + cost + _PUSH_MARGIN <= self.limits.memory:
+                return
+            if not full:
+                self._control.park(True)
+        raise self._memory_exceeded()
+
     def where(self, thread: Any) -> str:
         """The user's Lua ``file:line`` where driver thread ``thread`` waits for a command's answer (``?``)."""
         return str(self._control.limit_where(thread))
@@ -335,7 +359,7 @@ class LuaSandbox:
             where = str(self._control.limit_where(thread))
         except _LuaError:
             where = "?"
-        return LimitExceeded("memory", where, detail=f"{self.limits.memory >> 20} MiB")
+        return LimitExceeded("memory", where, detail=format_size(self.limits.memory))
 
     # ------------------------------------------------------------------ values
 
@@ -384,16 +408,16 @@ class LuaSandbox:
                 raise FlowFailure("INVALID", problem, retryable=False)
             return value
         try:
-            text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-            result, err = self._import(text, path)
+            # Python checks and flattens the data, Lua only builds tables (no JSON text to parse)
+            ops, values = flattened(value)
+            self._room_for(_push_cost(ops, values))
+            return self._import(ops, self.lua.table_from(values))
         except _LuaMemoryError:
             raise self._memory_exceeded() from None
         except (TypeError, ValueError, RecursionError) as exc:  # (UnicodeEncodeError is a ValueError)
             err = f"{path}: cannot be given to Lua: {exc}"
-        if err is not None:
-            # say where: the trusted decoder only knows the offset in the JSON text
-            raise FlowFailure("INVALID", first_problem(value, path) or str(err), retryable=False)
-        return result
+        # say where: first_problem walks the data again
+        raise FlowFailure("INVALID", first_problem(value, path) or err, retryable=False)
 
     def new_error(self, kind: str, message: str, *, retryable: bool = True, details: Any = None,
                   where: str | None = None) -> Any:
@@ -448,8 +472,16 @@ class LuaSandbox:
 def _limit_detail(limits: SandboxLimits, limit: str) -> str:
     """What the limit was: ``64 MiB``, ``50,000,000 instructions per task``, or nothing (stack)."""
     if limit == "memory":
-        return f"{limits.memory >> 20} MiB"
+        return format_size(limits.memory)
     return f"{limits.instructions:,} instructions per task" if limit == "instructions" else ""
+
+
+def _push_cost(ops: str, values: list[Any]) -> int:
+    """At most the Lua heap bytes that pushing ``ops`` and a table of ``values`` takes (each value's slot,
+    a string's header and UTF-8 bytes)."""
+    text = sum(len(v) if v.isascii() else len(v.encode("utf-8", "surrogatepass")) for v in values
+               if isinstance(v, str))
+    return len(ops) + 64 * (len(values) + 1) + text
 
 
 def _where_of(message: str) -> str | None:

@@ -35,11 +35,11 @@ import lupa.lua54 as lupa
 from runner.sandbox.failures import FlowFailure, ShimError
 from runner.sandbox.quotas import check_payload
 
-__all__ = ["MAX_IMPORT_DEPTH", "LuaExporter", "command_op", "describe", "first_problem", "flag", "integer",
-           "is_lua_object", "lua_args", "lua_field", "lua_function", "lua_options", "lua_payload", "lua_record",
-           "lua_type_of", "lua_value", "text"]
+__all__ = ["MAX_IMPORT_DEPTH", "LuaExporter", "command_op", "describe", "first_problem", "flag", "flattened",
+           "integer", "is_lua_object", "lua_args", "lua_args_sized", "lua_field", "lua_function", "lua_options",
+           "lua_payload", "lua_record", "lua_type_of", "lua_value", "text"]
 
-#: How deep Python data may nest on its way into Lua (the trusted JSON decoder's limit).
+#: How deep Python data may nest on its way into Lua (:func:`flattened` checks it, as the JSON decoder does).
 MAX_IMPORT_DEPTH = 200
 
 
@@ -97,6 +97,69 @@ def _problem(value: Any, path: str, depth: int, active: set[int]) -> str | None:
     return None
 
 
+def flattened(value: Any) -> tuple[str, list[Any]]:
+    """Plain Python data as what the sandbox's ``import`` builds Lua tables from (lua/55_json_decode.lua).
+
+    ``ops`` has one character per step: ``{`` / ``[`` opens an object / a list, ``}`` closes it,
+    ``k`` takes the next of ``values`` as the key of the next item, ``v`` the next of ``values``
+    as a value, ``n`` is null. ``values`` holds only strings, integers, floats and booleans,
+    each one checked here as JSON would be (keys as ``json.dumps`` writes them), so Lua has no
+    text to parse. Raises ValueError / TypeError when ``value`` cannot cross
+    (:func:`first_problem` then says where).
+    """
+    ops: list[str] = []
+    values: list[Any] = []
+    add_op, add_value = ops.append, values.append
+
+    def walk(v: Any, depth: int) -> None:
+        if v is None:
+            add_op("n")
+        elif isinstance(v, str):
+            add_op("v")
+            add_value(str(v))
+        elif isinstance(v, bool):
+            add_op("v")
+            add_value(bool(v))
+        elif isinstance(v, int):
+            if not -(1 << 63) <= v < (1 << 63):
+                raise ValueError("an integer does not fit in 64 bits")
+            add_op("v")
+            add_value(int(v))
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                raise ValueError("JSON has no NaN or infinity")
+            add_op("v")
+            add_value(float(v))
+        elif isinstance(v, dict | list | tuple):
+            if depth >= MAX_IMPORT_DEPTH:
+                raise ValueError(f"nested more than {MAX_IMPORT_DEPTH} levels deep")
+            if isinstance(v, dict):
+                add_op("{")
+                for key, item in v.items():
+                    add_op("k")
+                    add_value(_json_key(key))
+                    walk(item, depth + 1)
+            else:
+                add_op("[")
+                for item in v:
+                    walk(item, depth + 1)
+            add_op("}")
+        else:
+            raise TypeError(f"Object of type {type(v).__name__} is not JSON serializable")
+
+    walk(value, 0)
+    return "".join(ops), values
+
+
+def _json_key(key: Any) -> str:
+    """A dict key as ``json.dumps`` writes it (``1`` -> ``"1"``, ``True`` -> ``"true"``)."""
+    if isinstance(key, str):
+        return str(key)
+    if key is None or isinstance(key, bool | int | float):
+        return json.dumps(key, allow_nan=False)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+
+
 def lua_value(sandbox: LuaExporter, value: Any, what: str) -> Any:
     """``from_lua`` whose failures (cycles, functions, NaN, bad UTF-8…) raise ShimError naming ``what``.
 
@@ -126,12 +189,16 @@ def lua_args(sandbox: LuaExporter, packed: Any, what: str) -> list[Any]:
     They travel as one payload: together larger than one may be is the ``payload_bytes`` quota's
     QuotaExceeded.
     """
+    return lua_args_sized(sandbox, packed, what)[0]
+
+
+def lua_args_sized(sandbox: LuaExporter, packed: Any, what: str) -> tuple[list[Any], int]:
+    """:func:`lua_args`, and their size in bytes as one Temporal payload (measured once)."""
     if lua_type_of(packed) != "table":
         raise ShimError(f"{what}s: expected a table.pack of arguments, got {describe(packed)}")
     count = integer(packed, "n", f"{what} count")
     args = [_exported(sandbox, lua_field(packed, i, f"{what} {i}"), f"{what} {i}") for i in range(1, count + 1)]
-    check_payload(args, sandbox.limits, f"{what}s")
-    return args
+    return args, check_payload(args, sandbox.limits, f"{what}s")
 
 
 def lua_options(sandbox: LuaExporter, options: Any, what: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from registry.open_store import open_store
 from registry.revision import Revision
 from registry.schedule_spec import CALENDAR_FIELDS, SpecError, parse_timestamp
 from registry.schedules import SCHEDULE_KIND, schedule_ref
-from runner.client.connect import connect
+from runner.client.connect import connect, namespace_missing, rpc_error
 from runner.client.executions import client_entry
 from runner.revision_source import StoreRevisionSource
 from runner.schedules.results import ListedSchedule, RecentAction, ScheduleDetails, ScheduleList, ScheduleOperation
@@ -130,12 +130,11 @@ async def _describe(handle: ScheduleHandle, client: Client) -> ScheduleDescripti
     try:
         return await handle.describe()
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
+        if exc.status == RPCStatusCode.NOT_FOUND and not namespace_missing(exc):
             raise FlowError(f"no schedule {handle.id!r} in namespace {client.namespace!r}",
                             hint="list flowctl's schedules with `flowctl schedule list`; `flowctl apply` creates "
                                  "those of temporal.schedule entries") from None
-        raise FlowError(f"cannot describe schedule {handle.id}: {exc.message}",
-                        hint="is the server reachable?") from None
+        raise rpc_error(exc, f"cannot describe schedule {handle.id}") from None
 
 
 # ---------------------------------------------------------------------- list
@@ -166,8 +165,7 @@ def list_schedules(registry_url: str | None, client_id: str | None) -> ScheduleL
                 ids |= {s.id async for s in await client.list_schedules()
                         if (await owner_of(s) or ":").split(":", 1)[0] in namespaces}
             except RPCError as exc:
-                raise FlowError(f"cannot list the schedules of {client_revision.entry_id}: {exc.message}",
-                                hint="is the server reachable?") from None
+                raise rpc_error(exc, f"cannot list the schedules of {client_revision.entry_id}") from None
             for schedule_id in sorted(ids):
                 found.append(await _listed(client, client_revision.entry_id, schedule_id, mine, current))
         return found
@@ -181,9 +179,8 @@ async def _listed(client: Client, client_id: str, schedule_id: str, refs: Sequen
     try:
         description = await client.get_schedule_handle(schedule_id).describe()
     except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise FlowError(f"cannot describe schedule {schedule_id}: {exc.message}",
-                            hint="is the server reachable?") from None
+        if exc.status != RPCStatusCode.NOT_FOUND or namespace_missing(exc):
+            raise rpc_error(exc, f"cannot describe schedule {schedule_id}") from None
         return ListedSchedule(schedule_id, entry_id, client_id, "", False, "", None, None,
                               current.get(entry_id or ""), missing=True)
     owner = await owner_of(description)
@@ -247,10 +244,9 @@ async def _recent(client: Client, execution: ScheduleActionExecutionStartWorkflo
         return dataclasses.replace(action, status=status.name.lower() if status else "failed",
                                    failure=f"{failure.kind}: {failure.message}")
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
+        if exc.status == RPCStatusCode.NOT_FOUND and not namespace_missing(exc):
             return action
-        raise FlowError(f"cannot describe run {execution.workflow_id}: {exc.message}",
-                        hint="is the server reachable?") from None
+        raise rpc_error(exc, f"cannot describe run {execution.workflow_id}") from None
 
 
 def spec_text(spec: ScheduleSpec) -> tuple[str, ...]:
@@ -323,7 +319,7 @@ def operate(registry_url: str | None, client_id: str | None, action: str, schedu
             else:
                 raise FlowError(f"unknown schedule action {action!r}")
         except RPCError as exc:
-            raise FlowError(f"{action} {target.schedule_id}: {exc.message}", hint="is the server reachable?") from None
+            raise rpc_error(exc, f"cannot {action} {target.schedule_id}") from None
         state = (await _describe(handle, client)).schedule.state
         return dataclasses.replace(done, detail=state.note or "", paused=state.paused)
 

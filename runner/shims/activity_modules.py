@@ -113,8 +113,9 @@ def activity_handlers(sandbox: LuaSandbox, calls: ActivityCalls) -> dict[str, Ha
     def log(cmd: Any) -> Reply:
         level = LOG_LEVELS.get(text(cmd, "level", "log level"), logging.INFO)
         fields = lua_value(sandbox, lua_field(cmd, "fields", "log fields"), "log fields")
-        message = text(cmd, "message", "log message") + (f" {fields}" if fields else "")
-        activity.logger.log(level, f"[{text(cmd, 'where', 'log where', optional=True) or '?'}] {message}")
+        where = text(cmd, "where", "log where", optional=True) or "?"
+        extra = {"lua_where": where, **({"lua_fields": fields} if fields else {})}  # entry: the activity type
+        activity.logger.log(level, f"[{where}] {text(cmd, 'message', 'log message')}", extra=extra)
         return ()
 
     def ctx_all(_cmd: Any) -> Reply:

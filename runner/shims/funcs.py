@@ -1,6 +1,7 @@
 """The ``funcs`` module in workflows: call activities (function.lua / function.python entries).
 
-``funcs.call(id, ...)`` runs the activity whose type is the entry ID ``id`` on the task
+``funcs.call(id, ...)`` runs the activity whose type is the entry ID ``id`` (a bare name means
+the calling workflow's namespace: registry.entry_refs.qualify, the rule the lint uses) on the task
 queue of that entry's worker, with the entry's options, and returns ``result, err``;
 ``funcs.new():with_options({...})`` builds an executor whose options (``activity.*``
 keys) are merged over the entry's; ``funcs.async`` starts the activity and returns a
@@ -19,8 +20,7 @@ from registry.errors import FlowError
 from registry.revision import Revision
 from runner.sandbox.driver import Blocking, Handler, Reply, ShimError
 from runner.sandbox.failures import FlowFailure
-from runner.sandbox.quotas import payload_size
-from runner.sandbox.values import lua_args, lua_field, lua_options, text
+from runner.sandbox.values import lua_args_sized, lua_field, lua_options, text
 from runner.shims.run_context import WorkflowRun
 from runner.temporal.failures import failure_from_temporal
 from runner.temporal.options import activity_options
@@ -46,8 +46,9 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
 
 def _prepare(run: WorkflowRun, cmd: Any, what: str) -> Any:
     """Read the command now (Lua may change its tables later); return the work or an error reply."""
-    activity_id = text(cmd, "id", f"{what}: the activity entry ID")
-    args = lua_args(run.sandbox, lua_field(cmd, "args", what), f"{what}({activity_id!r}) argument")
+    written = text(cmd, "id", f"{what}: the activity entry ID")
+    activity_id = run.revision.ref(written)  # a bare name means the calling entry's namespace, as the lint reads it
+    args, size = lua_args_sized(run.sandbox, lua_field(cmd, "args", what), f"{what}({activity_id!r}) argument")
     options = lua_field(cmd, "options", what)
     overrides = lua_options(run.sandbox, options, f"{what}({activity_id!r}) options")
     try:
@@ -58,7 +59,7 @@ def _prepare(run: WorkflowRun, cmd: Any, what: str) -> Any:
     except FlowError as exc:
         raise ShimError(f"{what}({activity_id!r}): {exc.message}" + (f" ({exc.hint})" if exc.hint else "")) \
             from None
-    run.driver.command(f"{what}({activity_id!r})", payload_size(args))
+    run.driver.command(f"{what}({activity_id!r})", size)
     return _execute(run, activity_id, args, options)
 
 

@@ -29,9 +29,8 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
         where = text(cmd, "where", "log where", optional=True) or "?"
         message = text(cmd, "message", "log message")
         extra = {"lua_where": where, "entry_id": run.revision.entry_id}
-        if fields:
+        if fields:  # fields of the line (runner.worker_logs), not text in its message
             extra["lua_fields"] = fields
-            message = f"{message} {fields}"
         # workflow.logger adds workflow id / run id and is silent during replay.
         workflow.logger.log(level, f"[{where}] {message}", extra=extra)
         return ()

@@ -46,7 +46,7 @@ from runner.sandbox.failures import FlowFailure
 from runner.sandbox.quotas import QuotaExceeded, payload_size, quota_exceeded
 from runner.sandbox.values import lua_args, lua_field, lua_payload, lua_record, lua_value, text
 from runner.shims.run_context import WorkflowRun
-from runner.temporal.failures import failure_from_temporal
+from runner.temporal.failures import contract_failure, failure_from_temporal
 from runner.temporal.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
 from runner.temporal.options import conflict_policy, normalize, start_kwargs
 
@@ -222,11 +222,17 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
 
     def spawn(cmd: Any) -> Reply | Blocking:
         request = _start_request(run, cmd, "process.spawn")
+        refused = _refused_input(run, request)
+        if refused is not None:
+            return refused
         run.driver.command("process.spawn", request.size)
         return Blocking(_spawn(run, state, request, wait=False))
 
     def exec_(cmd: Any) -> Reply | Blocking:
         request = _start_request(run, cmd, "process.exec")
+        refused = _refused_input(run, request)
+        if refused is not None:
+            return refused
         run.driver.command("process.exec", request.size)
         return Blocking(_spawn(run, state, request, wait=True))
 
@@ -355,6 +361,12 @@ def _start_request(run: WorkflowRun, cmd: Any, what: str) -> StartRequest:
     return StartRequest(revision=revision, args=args, kwargs=kwargs, workflow_id=str(workflow_id),
                         conflict=conflict, messages=plain_messages,
                         size=payload_size([args, plain_messages, full_context]))
+
+
+def _refused_input(run: WorkflowRun, request: StartRequest) -> Reply | None:
+    """``nil, err`` (INVALID_INPUT) when the child's ``input_schema`` refuses the input: nothing starts."""
+    failure = contract_failure(request.revision, "input_schema", request.args[0] if request.args else None)
+    return None if failure is None else (None, run.sandbox.error_object(failure))
 
 
 async def _spawn(run: WorkflowRun, state: ProcessState, request: StartRequest, *, wait: bool) -> Reply:

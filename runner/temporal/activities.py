@@ -19,6 +19,10 @@
   each revision compares the imported module's file with the one the revision recorded
   at apply and logs a warning when they differ.
 
+An entry's ``input_schema`` is checked before its code runs and its ``output_schema`` on the result
+(not on ``activity.pending()``): a value they refuse fails the activity non-retryably with
+``INVALID_INPUT`` / ``INVALID_OUTPUT`` naming the JSON path and the schema rule (registry.contracts).
+
 Every failure crosses Temporal as an ApplicationError (runner.temporal.failures), so a
 workflow's Lua sees ``err:kind()``, ``err:retryable()``, ``err:message()``.
 """
@@ -53,7 +57,7 @@ from runner.sandbox.quotas import bounded_failure, check_payload, entry_limits
 from runner.sandbox.runtime import ACTIVITY_LIMITS, LuaSandbox, SandboxLimits
 from runner.sandbox.values import command_op
 from runner.shims.activity_modules import ActivityCalls, install_activity_modules
-from runner.temporal.failures import to_application_error
+from runner.temporal.failures import contract_failure, to_application_error
 from runner.temporal.interceptors import current_context
 from runner.temporal.metrics import limit_hit
 from runner.temporal.watchdog import quarantine_failure, watched_activity
@@ -92,15 +96,18 @@ class ActivityRunner:
             revision = self.source.activity(info.activity_type)
             converter = activity.payload_converter()
             inputs = [converter.from_payload(arg.payload) for arg in args]
+            _check_contract(revision, "input_schema", inputs[0] if inputs else None)
             if revision.kind == "function.python":
-                return await self._run_python(revision, inputs)
-            result = await self._run_lua(revision, inputs)
+                result = await self._run_python(revision, inputs)
+            else:
+                result = await self._run_lua(revision, inputs)
+            if isinstance(result, _Pending):  # `return activity.pending()`: completed later from outside
+                activity.raise_complete_async()
+            _check_contract(revision, "output_schema", result)
         except FlowFailure as failure:
             if isinstance(failure, LimitExceeded):
                 limit_hit(info.activity_type, failure.limit, in_workflow=False)
             raise to_application_error(failure) from None
-        if isinstance(result, _Pending):  # `return activity.pending()`: completed later from outside
-            activity.raise_complete_async()
         return result
 
     # ------------------------------------------------------------------ Lua
@@ -216,6 +223,13 @@ def make_activity(source: RevisionSource, *, executor: Executor | None = None,
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _check_contract(revision: Revision, field: str, value: Any) -> None:
+    """Non-retryable INVALID_INPUT / INVALID_OUTPUT when the entry's schema refuses ``value``."""
+    failure = contract_failure(revision, field, value)
+    if failure is not None:
+        raise failure
 
 
 def _module_file(module: Any) -> tuple[str, str] | None:

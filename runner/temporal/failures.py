@@ -24,20 +24,25 @@ from temporalio.exceptions import (
     CancelledError,
     ChildWorkflowError,
     FailureError,
+    RetryState,
     TerminatedError,
     TimeoutError,
 )
 
+from registry.contracts import KIND_OF_FIELD, contract_message, entry_violation
+from registry.revision import Revision
 from runner.sandbox.failures import FlowFailure
 
 __all__ = [
     "NEVER_RETRYABLE_KINDS",
+    "contract_failure",
     "failure_from_temporal",
     "to_application_error",
 ]
 
 #: Kinds no retry can fix: always sent as non-retryable.
-NEVER_RETRYABLE_KINDS = frozenset({"INVALID", "NOT_FOUND", "LIMIT_EXCEEDED", "CANCELED", "TERMINATED"})
+NEVER_RETRYABLE_KINDS = frozenset({"INVALID", "NOT_FOUND", "LIMIT_EXCEEDED", "CANCELED", "TERMINATED",
+                                   "INVALID_INPUT", "INVALID_OUTPUT"})
 #: A flowctl error kind: what users write in errors.new{kind=...} (upper snake case).
 KIND_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 
@@ -49,17 +54,35 @@ def to_application_error(failure: FlowFailure) -> ApplicationError:
                             type=failure.kind, non_retryable=non_retryable)
 
 
+def contract_failure(revision: Revision, field: str, value: Any) -> FlowFailure | None:
+    """INVALID_INPUT / INVALID_OUTPUT (never retryable) when ``value`` breaks the revision's ``field`` schema.
+
+    The details are ``{path, rule, schema_path, message}`` (registry.contracts.Violation).
+    """
+    violation = entry_violation(revision.digest, revision.data, field, value)
+    if violation is None:
+        return None
+    return FlowFailure(KIND_OF_FIELD[field], contract_message(revision.entry_id, field, violation),
+                       retryable=False, details=violation.to_dict())
+
+
 def failure_from_temporal(error: BaseException) -> FlowFailure:
     """A FlowFailure from what ``execute_activity`` / a child workflow raised.
 
     ActivityError / ChildWorkflowError only say *that* the call failed; the cause
-    says why, so the cause chain is followed to the first informative failure.
+    says why, so the cause chain is followed to the first informative failure. Their retry
+    state says what Temporal did: ``NON_RETRYABLE_FAILURE`` (the error's kind is in the retry
+    policy's ``non_retryable_error_kinds``) makes the failure non-retryable, as ``err:retryable()`` reads.
     """
     cause: BaseException = error
+    never_retried = False
     while isinstance(cause, ActivityError | ChildWorkflowError) and cause.cause is not None:
+        never_retried = never_retried or cause.retry_state == RetryState.NON_RETRYABLE_FAILURE
         cause = cause.cause
     if isinstance(cause, ApplicationError):
-        return _from_application_error(cause)
+        failure = _from_application_error(cause)
+        failure.retryable = failure.retryable and not never_retried
+        return failure
     if isinstance(cause, TimeoutError):
         kind_of_timeout = cause.type.name.lower() if cause.type is not None else "unknown"
         return FlowFailure("TIMEOUT", f"{_describe(error)} timed out ({kind_of_timeout} timeout)",

@@ -33,6 +33,8 @@ __all__ = ["ACTIVITY_OPTION_KEYS", "CONFLICT_POLICIES", "DEFAULT_START_TO_CLOSE"
            "normalize", "retry_policy", "start_kwargs"]
 
 DEFAULT_START_TO_CLOSE = timedelta(minutes=10)
+#: Temporal keeps maximum_attempts in 32 bits.
+MAX_ATTEMPTS = 2**31 - 1
 #: Option keys accepted by funcs.new():with_options({...}) and their activity-entry spelling.
 ACTIVITY_OPTION_KEYS = {
     "activity.start_to_close_timeout": "start_to_close_timeout",
@@ -170,6 +172,9 @@ def activity_options(revision: Revision, overrides: Mapping[str, Any] | None = N
     for key in ("schedule_to_close_timeout", "schedule_to_start_timeout", "heartbeat_timeout"):
         if merged.get(key) is not None:
             kwargs[key] = parse_duration(merged[key], what=key)
+    if not kwargs["start_to_close_timeout"] and not kwargs.get("schedule_to_close_timeout"):
+        raise FlowError("start_to_close_timeout is 0 and there is no schedule_to_close_timeout",
+                        hint="give the activity a positive timeout (default 10m)")
     if merged.get("retry_policy") is not None:
         kwargs["retry_policy"] = retry_policy(merged["retry_policy"])
     queue = merged.get("task_queue") or task_queue
@@ -194,15 +199,18 @@ def retry_policy(spec: Any, *, what: str = "retry_policy") -> RetryPolicy:
         policy.initial_interval = parse_duration(spec["initial_interval"], what=f"{what}.initial_interval")
     if spec.get("backoff_coefficient") is not None:
         coefficient = spec["backoff_coefficient"]
-        if isinstance(coefficient, bool) or not isinstance(coefficient, int | float) or coefficient < 1:
-            raise FlowError(f"{what}.backoff_coefficient must be a number >= 1", hint="e.g. 2.0")
+        if isinstance(coefficient, bool) or not isinstance(coefficient, int | float) or not 1 <= coefficient <= 100:
+            raise FlowError(f"{what}.backoff_coefficient must be a number from 1 to 100", hint="e.g. 2.0")
         policy.backoff_coefficient = float(coefficient)
     if spec.get("maximum_interval") is not None:
         policy.maximum_interval = parse_duration(spec["maximum_interval"], what=f"{what}.maximum_interval")
     if spec.get("maximum_attempts") is not None:
         attempts = spec["maximum_attempts"]
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
-            raise FlowError(f"{what}.maximum_attempts must be an integer >= 0 (0 = unlimited)", hint="e.g. 3")
+        if isinstance(attempts, float) and attempts.is_integer():
+            attempts = int(attempts)  # YAML 3.0: JSON Schema counts it as an integer too
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 0 <= attempts <= MAX_ATTEMPTS:
+            raise FlowError(f"{what}.maximum_attempts must be an integer from 0 to {MAX_ATTEMPTS} (0 = unlimited)",
+                            hint="e.g. 3")
         policy.maximum_attempts = attempts
     kinds = spec.get("non_retryable_error_kinds")
     if kinds is not None:
@@ -210,4 +218,8 @@ def retry_policy(spec: Any, *, what: str = "retry_policy") -> RetryPolicy:
             raise FlowError(f"{what}.non_retryable_error_kinds must be a list of error kinds",
                             hint='e.g. {"INVALID", "NOT_FOUND"}')
         policy.non_retryable_error_types = list(kinds)
+    if policy.maximum_attempts != 1 and policy.maximum_interval \
+            and policy.maximum_interval < (policy.initial_interval or timedelta(seconds=1)):
+        raise FlowError(f"{what}.maximum_interval is shorter than initial_interval: Temporal refuses this policy",
+                        hint="make maximum_interval at least initial_interval, or leave it out")
     return policy

@@ -38,9 +38,11 @@ from typing import Any
 import runner
 from registry.errors import FlowError
 from registry.store import RevisionStore
+from runner.temporal.metrics import DEFAULT_METRICS_HOST
 from runner.temporal.watchdog import DEFAULT_LUA_CALL_TIMEOUT, CallTable, LuaCall
 from runner.temporal.worker import DEFAULT_DRAIN_TIMEOUT, log_event
 from runner.temporal.worker import run_worker as serve_in_process
+from runner.worker_logs import configure_logging
 
 __all__ = ["CHILD_ENV", "DEFAULT_LUA_CALL_TIMEOUT", "Supervisor", "WorkerSettings", "run_worker"]
 
@@ -65,6 +67,11 @@ class WorkerSettings:
     lua_call_timeout: float = DEFAULT_LUA_CALL_TIMEOUT
     #: ``--otel``: export OpenTelemetry spans (runner.temporal.tracing)
     otel: bool = False
+    #: ``--metrics-host``, ``--log-format``, ``--max-memory`` (bytes), ``--max-instructions``
+    metrics_host: str = DEFAULT_METRICS_HOST
+    log_format: str = "logfmt"
+    max_memory: int | None = None
+    max_instructions: int | None = None
 
     def child_command(self) -> list[str]:
         """The serving child: this interpreter running ``flowctl worker`` with the same settings."""
@@ -78,6 +85,9 @@ class WorkerSettings:
             args += ["--metrics-port", str(self.metrics_port)]
         if self.otel:
             args.append("--otel")
+        args += ["--metrics-host", self.metrics_host, "--log-format", self.log_format]
+        for option, value in (("--max-memory", self.max_memory), ("--max-instructions", self.max_instructions)):
+            args += [option, str(value)] if value is not None else []
         # -P: the working directory is not put on sys.path, so a project's own cli.py is never run
         return [sys.executable, "-P", "-m", "cli", "worker", *args]
 
@@ -86,17 +96,19 @@ class WorkerSettings:
         return {"registry": self.registry_url, "workers": list(self.worker_ids),
                 "python_paths": list(self.python_paths), "poll_interval": self.poll_interval,
                 "drain_timeout": self.drain_timeout, "metrics_port": self.metrics_port,
-                "lua_call_timeout": self.lua_call_timeout, "otel": self.otel}
+                "lua_call_timeout": self.lua_call_timeout, "otel": self.otel, "metrics_host": self.metrics_host,
+                "log_format": self.log_format, "max_memory": self.max_memory, "max_instructions": self.max_instructions}
 
 
 def run_worker(store: RevisionStore, worker_ids: Sequence[str] = (), *, python_paths: Iterable[Path] = (),
                poll_interval: float = 1.0, drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT,
                metrics_port: int | None = None, lua_call_timeout: float = DEFAULT_LUA_CALL_TIMEOUT,
-               otel: bool = False) -> None:
+               otel: bool = False, **operations: Any) -> None:
     """``flowctl worker``: supervise a serving child until SIGTERM/SIGINT, then exit with its status.
 
     In the child (``CHILD_ENV`` set) this serves in-process, its Lua calls recorded for the watchdog.
     A non-zero status ends the process (SystemExit: the caller's ``with`` still closes the store).
+    ``operations``: ``metrics_host``, ``log_format``, ``max_memory``, ``max_instructions`` (WorkerSettings).
     """
     paths = tuple(str(Path(p).resolve()) for p in python_paths)
     spec = os.environ.get(CHILD_ENV)
@@ -104,10 +116,11 @@ def run_worker(store: RevisionStore, worker_ids: Sequence[str] = (), *, python_p
         child = _child_spec(spec)
         serve_in_process(store, worker_ids, python_paths=[Path(p) for p in paths], poll_interval=poll_interval,
                          drain_timeout=drain_timeout, metrics_port=metrics_port, calls=CallTable.attach(child["fd"]),
-                         lua_call_timeout=lua_call_timeout, watchdog_kills=child["kills"], otel=otel)
+                         lua_call_timeout=lua_call_timeout, watchdog_kills=child["kills"], otel=otel, **operations)
         return
     settings = WorkerSettings(store.url, tuple(worker_ids), paths, poll_interval, drain_timeout.total_seconds(),
-                              metrics_port, lua_call_timeout, otel)
+                              metrics_port, lua_call_timeout, otel, **operations)
+    configure_logging(log_format=settings.log_format)  # the supervisor's own lines, in the same format
     code = Supervisor(store, settings).run()
     if code:
         raise SystemExit(code)

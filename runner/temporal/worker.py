@@ -21,21 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 from temporalio.runtime import Runtime
 from temporalio.worker import Interceptor, UnsandboxedWorkflowRunner, Worker
 
@@ -43,10 +40,11 @@ from registry.errors import FlowError
 from runner.client.connect import client_settings, connect
 from runner.revision_source import RegistryFollower, StoreRevisionSource, require_entry
 from runner.sandbox.failures import FlowFailure
+from runner.sandbox.quotas import worker_maxima
 from runner.sandbox.runtime import ACTIVITY_LIMITS, WORKFLOW_LIMITS, SandboxLimits
 from runner.temporal.activities import make_activity
 from runner.temporal.interceptors import ContextInterceptor
-from runner.temporal.metrics import prometheus_runtime
+from runner.temporal.metrics import DEFAULT_METRICS_HOST, metrics_address, prometheus_runtime
 from runner.temporal.watchdog import (
     DEFAULT_LUA_CALL_TIMEOUT,
     CallTable,
@@ -65,55 +63,12 @@ from runner.temporal.worker_plan import (
     plan_reload,
     select_workers,
 )
-from runner.temporal.workflow import LuaWorkflowError, RevisionChanged, make_workflow_class
+from runner.temporal.workflow import make_workflow_class
+from runner.worker_logs import configure_logging, core_logging, log_event
 
 __all__ = ["WorkerConfigError", "WorkerPool", "WorkerSpec", "log_event", "plan_workers", "run_worker", "serve"]
 
 DEFAULT_DRAIN_TIMEOUT = timedelta(seconds=30)
-
-
-def _logfmt(value: Any) -> str:
-    text = str(value)
-    if not text or any(c in text for c in ' ="\n'):
-        text = '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
-    return text
-
-
-def log_event(event: str, *, level: str = "info", stream: TextIO | None = None, **fields: Any) -> None:
-    """Write one logfmt line: ``ts=… level=… event=… key=value…`` (values quoted when needed, None left out)."""
-    parts = [f"ts={time.strftime('%Y-%m-%dT%H:%M:%S%z')}", f"level={level}", f"event={event}"]
-    parts.extend(f"{key}={_logfmt(value)}" for key, value in fields.items() if value is not None)
-    print(" ".join(parts), file=stream or sys.stderr, flush=True)
-
-
-class _LogfmtFormatter(logging.Formatter):
-    """Python log records (temporalio's, and Lua print/log lines) as logfmt, like log_event."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        parts = [f"ts={time.strftime('%Y-%m-%dT%H:%M:%S%z', time.localtime(record.created))}",
-                 f"level={record.levelname.lower()}", f"logger={record.name}", f"msg={_logfmt(record.getMessage())}"]
-        if record.exc_info and record.exc_info[1] is not None:
-            parts.append(f"error={_logfmt(record.exc_info[1])}")
-        return " ".join(parts)
-
-
-class _NoFlowctlTracebacks(logging.Filter):
-    """Failures from Lua carry their Lua traceback in the message; flowctl's Python frames are noise."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], ApplicationError | LuaWorkflowError | RevisionChanged):
-            record.exc_text = None
-        return True
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    """Log lines (worker events, Lua print/log, SDK warnings) to stderr as logfmt."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_LogfmtFormatter())
-    handler.addFilter(_NoFlowctlTracebacks())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
 
 
 @dataclass
@@ -396,8 +351,14 @@ def run_worker(store: Any, worker_ids: Sequence[str] = (), *, python_paths: Iter
                poll_interval: float = 1.0, drain_timeout: timedelta = DEFAULT_DRAIN_TIMEOUT,
                metrics_port: int | None = None, calls: CallTable | None = None,
                lua_call_timeout: float = DEFAULT_LUA_CALL_TIMEOUT,
-               watchdog_kills: Sequence[dict[str, Any]] = (), otel: bool = False) -> None:
+               watchdog_kills: Sequence[dict[str, Any]] = (), otel: bool = False,
+               metrics_host: str = DEFAULT_METRICS_HOST, log_format: str = "logfmt",
+               max_memory: int | None = None, max_instructions: int | None = None) -> None:
     """Serve in this process until SIGTERM/SIGINT; ``store`` is a RevisionStore.
+
+    ``max_memory``/``max_instructions``: how far an entry's ``limits:`` may raise its sandbox's heap
+    and instruction budget (and the most any sandbox gets; runner.sandbox.quotas.worker_maxima).
+    ``log_format``: ``logfmt`` or ``json`` (runner.worker_logs; the core's logs are forwarded there).
 
     A RegistryFollower keeps the revisions current (pushed notices on PostgreSQL) and logs registry
     outages; ``otel`` exports OpenTelemetry spans (runner.temporal.tracing).
@@ -407,19 +368,22 @@ def run_worker(store: Any, worker_ids: Sequence[str] = (), *, python_paths: Iter
     more per Lua activity attempt as its instruction budget is larger. ``watchdog_kills``: the
     supervisor's kills so far, counted in the metrics.
     """
-    scale = ACTIVITY_LIMITS.instructions / WORKFLOW_LIMITS.instructions
-    attach(calls, workflow_allowance=lua_call_timeout, activity_allowance=lua_call_timeout * max(scale, 1.0))
+    limits = [worker_maxima(base, max_memory, max_instructions) for base in (WORKFLOW_LIMITS, ACTIVITY_LIMITS)]
+    # a Lua call may run as much longer as the most instructions an entry may ask for is larger
+    workflow_scale, activity_scale = (max((lim.max_instructions or lim.instructions)
+                                          / WORKFLOW_LIMITS.instructions, 1.0) for lim in limits)
+    attach(calls, workflow_allowance=lua_call_timeout * workflow_scale,
+           activity_allowance=lua_call_timeout * activity_scale)
     for path in python_paths:
         resolved = str(Path(path).resolve())
         if resolved not in sys.path:
             sys.path.insert(0, resolved)  # function.python handlers import from here
-    configure_logging()
+    configure_logging(log_format=log_format)
     source = StoreRevisionSource(store, poll_interval=poll_interval)
-    runtime = None
+    runtime = prometheus_runtime(metrics_port, metrics_host, core_logging())
     if metrics_port is not None:
-        runtime = prometheus_runtime(metrics_port)
         count_watchdog_kills(runtime, watchdog_kills)
-        log_event("metrics.serving", address=f"http://0.0.0.0:{metrics_port}/metrics")
+        log_event("metrics.serving", address=f"http://{metrics_address(metrics_port, metrics_host)}/metrics")
     interceptors: list[Interceptor] = []
     if otel:
         from runner.temporal.tracing import configure_tracing, tracing_interceptor
@@ -427,9 +391,9 @@ def run_worker(store: Any, worker_ids: Sequence[str] = (), *, python_paths: Iter
         interceptors.append(tracing_interceptor(source))
         log_event("tracing.exporting", service=os.environ.get("OTEL_SERVICE_NAME") or "flowctl-worker",
                   endpoint=os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or "default (localhost:4317)")
-    follower = RegistryFollower(source, report=_registry_reporter(runtime)).start()
+    follower = RegistryFollower(source, report=_registry_reporter(runtime if metrics_port else None)).start()
     try:
-        asyncio.run(_serve_until_signalled(source, worker_ids, drain_timeout, runtime, calls, interceptors))
+        asyncio.run(_serve_until_signalled(source, worker_ids, drain_timeout, runtime, calls, interceptors, limits))
     finally:
         follower.stop()
 
@@ -450,13 +414,15 @@ def _registry_reporter(runtime: Runtime | None) -> Callable[..., None]:
 
 async def _serve_until_signalled(source: StoreRevisionSource, worker_ids: Sequence[str],
                                  drain_timeout: timedelta, runtime: Runtime | None, calls: CallTable | None,
-                                 interceptors: Sequence[Interceptor] = ()) -> None:
+                                 interceptors: Sequence[Interceptor] = (),
+                                 limits: Sequence[SandboxLimits] = (WORKFLOW_LIMITS, ACTIVITY_LIMITS)) -> None:
     stop, ready = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, _on_signal, stop, signum)
     serving = asyncio.create_task(serve(source, worker_ids, stop=stop, drain_timeout=drain_timeout, ready=ready,
-                                        runtime=runtime, interceptors=interceptors))
+                                        runtime=runtime, interceptors=interceptors,
+                                        workflow_limits=limits[0], activity_limits=limits[1]))
     waiter = asyncio.create_task(ready.wait())
     try:
         await asyncio.wait([serving, waiter], return_when=asyncio.FIRST_COMPLETED)

@@ -237,4 +237,5 @@ def _versioning(rev: Revision) -> str:
 
 def _worker_options(rev: Revision) -> dict[str, int]:
     raw = rev.data.get("worker_options") or {}
-    return {k: int(v) for k, v in raw.items() if k in WORKER_OPTIONS and isinstance(v, int)}
+    return {k: int(v) for k, v in raw.items()
+            if k in WORKER_OPTIONS and isinstance(v, int | float) and float(v).is_integer()}  # 8.0 is 8

@@ -13,7 +13,10 @@ module and in runner/shims only calls temporalio's deterministic workflow APIs
 ``UnsandboxedWorkflowRunner``.
 
 How a run ends:
-- ``return value`` → the workflow completes with ``value`` (runner.sandbox.values mapping);
+- an input the entry's ``input_schema`` refuses → the workflow fails before any Lua runs, non-retryable
+  ``INVALID_INPUT`` naming the JSON path and the schema rule (registry.contracts);
+- ``return value`` → the workflow completes with ``value`` (runner.sandbox.values mapping), or fails
+  non-retryable ``INVALID_OUTPUT`` when its ``output_schema`` refuses ``value``;
 - ``return nil, err`` → the workflow fails with an ApplicationError whose type is
   ``err:kind()`` (non-retryable when the error says so); a string ``err`` is kind INTERNAL;
 - ``error(errors.new{...})`` → the same as returning that error: the error object shows
@@ -46,12 +49,19 @@ from registry.revision import Revision
 from runner.revision_source import RevisionSource, imported_libraries
 from runner.sandbox.driver import WorkflowDriver
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
-from runner.sandbox.quotas import QuotaExceeded, bounded_failure, check_payload, entry_limits, truncated
+from runner.sandbox.quotas import (
+    LimitExceedsWorker,
+    QuotaExceeded,
+    bounded_failure,
+    check_payload,
+    entry_limits,
+    truncated,
+)
 from runner.sandbox.runtime import WORKFLOW_LIMITS, LuaSandbox, SandboxLimits
 from runner.shims.process import ProcessState
 from runner.shims.run_context import WorkflowRun
 from runner.shims.workflow_modules import install_workflow_modules
-from runner.temporal.failures import to_application_error
+from runner.temporal.failures import contract_failure, to_application_error
 from runner.temporal.memo import CARRIED_ARG, CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
 from runner.temporal.metrics import limit_hit, lua_task_cpu
 from runner.temporal.watchdog import quarantine_due, quarantine_failure, stall_for_tests
@@ -81,8 +91,13 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
     async def run(self, args: Sequence[RawValue]) -> Any:
         _quarantine_check(source)
         revision = _pinned_revision(source, follow_pins, record_pin)
+        try:
+            run_limits = entry_limits(limits, revision, source.entry)
+        except LimitExceedsWorker as exc:  # the entry asks more than this worker allows: say so, fail the run
+            workflow.logger.error(exc.message, extra={"entry_id": revision.entry_id})
+            raise to_application_error(exc) from None
         sandbox = LuaSandbox(seed=workflow.random().getrandbits(63), clock_ns=workflow.time_ns,
-                             spawn=True, owner=revision.entry_id, limits=entry_limits(limits, revision, source.entry))
+                             spawn=True, owner=revision.entry_id, limits=run_limits)
         driver = WorkflowDriver(sandbox, {})
         driver.task_id = workflow.info().get_current_history_length  # the budget is per workflow task
         driver.before_task.append(functools.partial(_quarantine_check, source))  # first: nothing else runs
@@ -97,6 +112,10 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
             carried: list[Any] = []
             if values and isinstance(values[-1], dict) and set(values[-1]) == {CARRIED_ARG}:
                 carried = list(values.pop()[CARRIED_ARG] or [])  # from workflow.continue_as_new
+            enforced = _contracts_enforced(revision)
+            refused = contract_failure(revision, "input_schema", values[0] if values else None) if enforced else None
+            if refused is not None:  # before any Lua runs: a non-retryable INVALID_INPUT failure
+                raise refused
             run.process = ProcessState(run, [*_memo_list(MESSAGES_MEMO), *carried, *self._early_signals])
             self._run = run
             driver.handlers.update(install_workflow_modules(run, _listed_modules(revision)))
@@ -106,7 +125,7 @@ def make_workflow_class(source: RevisionSource, *, follow_pins: bool = True,
             main = _entrypoint(sandbox, revision)
             inputs = [sandbox.import_(value, f"input[{i + 1}]") for i, value in enumerate(values)]
             results = await driver.run(main, *inputs)
-            value, failure = _outcome(sandbox, results)
+            value, failure = _outcome(sandbox, results, revision if enforced else None)
             if failure is None:
                 return value
             if failure.kind == "CANCELED" and driver.cancel_requested:
@@ -355,15 +374,29 @@ def _entrypoint(sandbox: LuaSandbox, revision: Revision) -> Any:
     return sandbox.entrypoint(revision.source, revision.source_name or f"{revision.name}.lua", method)
 
 
-def _outcome(sandbox: LuaSandbox, results: tuple[Any, ...]) -> tuple[Any, FlowFailure | None]:
-    """The workflow result, or the failure of ``return nil, err``."""
+#: The patch marker a run records when its revision declares a schema. Runs started before flowctl
+#: enforced schemas have no marker, so their replays skip the checks and stay deterministic.
+CONTRACTS_PATCH = "flowctl.contracts.v1"
+
+
+def _contracts_enforced(revision: Revision) -> bool:
+    """Whether this run checks its input and result (only runs that recorded CONTRACTS_PATCH)."""
+    if not (revision.data.get("input_schema") or revision.data.get("output_schema")):
+        return False
+    return workflow.patched(CONTRACTS_PATCH)
+
+
+def _outcome(sandbox: LuaSandbox, results: tuple[Any, ...],
+             revision: Revision | None = None) -> tuple[Any, FlowFailure | None]:
+    """The workflow result, or the failure of ``return nil, err`` (or INVALID_OUTPUT: see output_schema)."""
     value = results[0] if results else None
     err = results[1] if len(results) > 1 else None
     if err is not None:
         return None, sandbox.failure_of(err)
     plain = sandbox.export(value, "result")
     check_payload(plain, sandbox.limits, "the result", where="the workflow's result")
-    return plain, None
+    refused = None if revision is None else contract_failure(revision, "output_schema", plain)
+    return (plain, None) if refused is None else (None, refused)
 
 
 def _runtime_error(sandbox: LuaSandbox, exc: LuaRuntimeError) -> Exception:

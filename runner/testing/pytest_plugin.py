@@ -55,9 +55,10 @@ class _SessionThread:
 
     def start(self) -> Any:
         if self.session is None:
-            from runner.testing import DEFAULT_TEST_TIMEOUT, quiet_sdk_logs, start_session
+            # no quiet_sdk_logs() here: pytest captures the SDK's logs (shown for failed tests only), and a
+            # plugin retuning the process's loggers would change what every other test in the session sees
+            from runner.testing import DEFAULT_TEST_TIMEOUT, start_session
 
-            quiet_sdk_logs()
             timeout = self.config.getoption("--flowctl-timeout") or DEFAULT_TEST_TIMEOUT
             update = bool(self.config.getoption("--flowctl-update-golden"))
 

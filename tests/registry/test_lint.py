@@ -131,3 +131,14 @@ def test_determinism_warnings_only_in_workflows(tmp_path: Path) -> None:
     (tmp_path / "a.lua").write_text("local function main() return os.time() + math.random() end\n"
                                     "return {main = main}\n")
     assert validate_project([tmp_path], strict=True, cache_dir=None).diagnostics == []
+
+
+def test_json_marks_of_literals_are_facts_that_survive_the_cache() -> None:
+    facts = analyze('local j = require("json")\nlocal a, b = j.object("x"), json.array(1)\n'
+                    "local c, d = json.object({1, 2}), json.array{k = 1}\n"
+                    "local ok = {json.object(), json.array({}), json.object{a = 1}, json.object(t),\n"
+                    "            json.array{1, b = 2}}")
+    assert [(m.api, m.what, m.line) for m in facts.marks] == [
+        ("json.object", "string", 2), ("json.array", "number", 2), ("json.object", "list", 3),
+        ("json.array", "named", 3)]
+    assert ChunkFacts.from_json(json.loads(json.dumps(facts.to_json()))).marks == facts.marks

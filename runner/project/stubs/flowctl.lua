@@ -103,7 +103,7 @@ function Error:kind() end
 ---@return string message
 function Error:message() end
 
----Whether a retry can help.
+---Whether a retry can help (false for a failed call whose kind its retry policy lists in non_retryable_error_kinds).
 ---@return boolean retryable
 function Error:retryable() end
 
@@ -307,6 +307,16 @@ local ActivityInfo = {}
 ---@field result {value: any, error: Error?} The child's result or error.
 local ProcessEvent = {}
 
+---What a `pending` handler of `test.run` gets: an activity left open, as the party outside knows it.
+---@class PendingActivity
+---@field token string The task token (base64), as `activity.info().task_token`.
+---@field activity string The activity entry ID.
+---@field activity_id string The activity's id in its workflow.
+---@field workflow_id string The workflow id.
+---@field attempt integer The attempt (1 first).
+---@field input any The activity's input.
+local PendingActivity = {}
+
 ---What `channel.select` returns.
 ---@class SelectResult
 ---@field channel? Channel The channel of the case that won.
@@ -318,6 +328,7 @@ local SelectResult = {}
 ---The options of `test.run`.
 ---@class TestRunOptions
 ---@field mocks? table<string, fun(...: any): any, Error?> Activity entry ID -> a Lua function answering instead.
+---@field pending? table<string, fun(pending: PendingActivity)> Activity entry ID -> called once it is left pending.
 ---@field signals? table Messages sent to the run.
 ---@field timeout? string How long the run may take (workflow time).
 ---@field id? string The workflow id.

@@ -21,12 +21,16 @@ function json.encode(value) end
 ---@return Error? err
 function json.decode(text) end
 
----`t` (or a new table), encoded as an array even when empty.
+---`t` (or a new table), marked in place: sent as `[]` when empty, wherever it leaves the run.
+---
+---Errors: raises on a non-table, `json.null` or a table with a metatable of its own (a json mark is replaced)
 ---@param t? table
 ---@return table t
 function json.array(t) end
 
----`t` (or a new table), encoded as an object even when empty.
+---`t` (or a new table), marked in place: sent as `{}` when empty, wherever it leaves the run.
+---
+---Errors: raises on a non-table, `json.null` or a table with a metatable of its own (a json mark is replaced)
 ---@param t? table
 ---@return table t
 function json.object(t) end

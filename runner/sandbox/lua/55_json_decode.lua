@@ -1,7 +1,103 @@
--- JSON, second half: the decoder, and the json module user code gets when it lists `json`.
+-- JSON, second half: the json module user code gets when it lists `json`, and how Python's
+-- values become Lua's (import).
 
--- decode(text) -> value; arrays and objects come back marked (json.array / json.object).
+-- decode(text, root) -> value; arrays and objects come back marked (json.array / json.object).
+-- Built (below the `--- on demand ---` line) the first time a run calls json.decode.
 local function decode(text, root)
+    return build_part("55_json_decode", raw_type, raw_error, raw_setmetatable, raw_tonumber, ValueError,
+        OBJECT_MT, ARRAY_MT, NULL, sfind, ssub, smatch, sformat, concat, utf8_char, utf8_len, mtype)(text, root)
+end
+
+json = {null = NULL}
+function json.encode(value)
+    local text, err = protect(encode, value, "value")
+    if text == nil then return nil, new_error("INVALID", "json.encode: " .. err, false, nil, user_where(nil, 2)) end
+    return text
+end
+function json.decode(text)
+    if raw_type(text) == "string" then charge(#text * 4) end    -- C scans each string ~10 ns a byte
+    local value, err = protect(decode, text, "json.decode")
+    if err ~= nil then return nil, new_error("INVALID", err, false, nil, user_where(nil, 2)) end
+    return value
+end
+-- json.array(t) / json.object(t): mark t (or a new table) so that it is sent as [] / {} when empty
+-- (docs/lua-api.md, Empty tables). A marked table, decoded ones included, may be marked again;
+-- a table with a metatable of its own may not (marking would silently drop that metatable).
+local debug_setmetatable = debug.setmetatable
+local function mark(t, mt, name)
+    if t == nil then return raw_setmetatable({}, mt) end
+    if raw_type(t) ~= "table" then
+        raw_error(name .. ": expected a table (or nothing, for a new one), got a " .. raw_type(t), 2)
+    end
+    if raw_rawequal(t, NULL) then
+        raw_error(name .. ": json.null is JSON null, not a table: write " .. name .. "() for an empty one", 2)
+    end
+    local old = debug_getmetatable(t)
+    if old ~= nil and not raw_rawequal(old, ARRAY_MT) and not raw_rawequal(old, OBJECT_MT) then
+        local what = type_names[old]
+        raw_error(name .. ": " .. (what and "a " .. what or "a table with a metatable") .. " cannot be marked "
+            .. "(only a plain table can): copy its fields into a new table", 2)
+    end
+    return debug_setmetatable(t, mt)
+end
+function json.array(t)
+    return mark(t, ARRAY_MT, "json.array")
+end
+function json.object(t)
+    return mark(t, OBJECT_MT, "json.object")
+end
+
+-- import(ops, values): the value Python flattened (runner/sandbox/values.py, flattened): one
+-- character of `ops` per step, "{" / "[" an object / array, "}" its end, "k" the next of
+-- `values` as the key of the next item, "v" the next of `values`, "n" json.null (nil at the
+-- top). Python checked every value (UTF-8 strings, 64-bit integers, finite floats, depth), so
+-- this only builds: no JSON text crosses, and the decoder is built only when user code calls
+-- json.decode.
+local B_OBJECT, B_ARRAY, B_END, B_KEY, B_VALUE = sbyte("{[}kv", 1, 5)
+import = function(ops, values)
+    local parents, keys, depth, vi = {}, {}, 0, 0
+    local t, k, result
+    for p = 1, #ops do
+        local op, v = sbyte(ops, p), NULL
+        if op == B_KEY then
+            vi = vi + 1
+            k = values[vi]
+        else
+            if op == B_VALUE then
+                vi = vi + 1
+                v = values[vi]
+            elseif op == B_OBJECT or op == B_ARRAY then
+                depth = depth + 1
+                parents[depth], keys[depth] = t, k
+                t, k = raw_setmetatable({}, op == B_OBJECT and OBJECT_MT or ARRAY_MT), nil
+            elseif op == B_END then
+                v = t
+                t, k = parents[depth], keys[depth]
+                parents[depth] = nil
+                depth = depth - 1
+            end
+            if op ~= B_OBJECT and op ~= B_ARRAY then
+                if t == nil then
+                    result = v
+                elseif k == nil then
+                    t[#t + 1] = v
+                else
+                    t[k] = v
+                end
+            end
+        end
+    end
+    if raw_rawequal(result, NULL) then return nil end
+    return result
+end
+
+--- on demand ---
+-- The decoder, json.decode's (decode, above): what it uses comes from the prelude, as arguments.
+local raw_type, raw_error, raw_setmetatable, raw_tonumber, ValueError, OBJECT_MT, ARRAY_MT, NULL,
+    sfind, ssub, smatch, sformat, concat, utf8_char, utf8_len, mtype = ...
+
+-- decode(text, root) -> value; arrays and objects come back marked (json.array / json.object).
+return function(text, root)
     if raw_type(text) ~= "string" then
         raw_error(raw_setmetatable({message = "json.decode expects a string, got " .. raw_type(text)}, ValueError), 0)
     end
@@ -145,30 +241,4 @@ local function decode(text, root)
     skip()
     if pos <= len then fail("trailing characters") end
     return result
-end
-
-json = {null = NULL}
-function json.encode(value)
-    local text, err = protect(encode, value, "value")
-    if text == nil then return nil, new_error("INVALID", "json.encode: " .. err, false, nil, user_where(nil, 2)) end
-    return text
-end
-function json.decode(text)
-    if raw_type(text) == "string" then charge(#text * 4) end    -- C scans each string ~10 ns a byte
-    local value, err = protect(decode, text, "json.decode")
-    if err ~= nil then return nil, new_error("INVALID", err, false, nil, user_where(nil, 2)) end
-    return value
-end
-function json.array(t)
-    if t ~= nil and raw_type(t) ~= "table" then raw_error("json.array: expected a table", 2) end
-    return raw_setmetatable(t or {}, ARRAY_MT)
-end
-function json.object(t)
-    if t ~= nil and raw_type(t) ~= "table" then raw_error("json.object: expected a table", 2) end
-    return raw_setmetatable(t or {}, OBJECT_MT)
-end
-
--- import(text, root): the value of JSON text from Python, or nil and what is wrong with it
-import = function(text, root)
-    return protect(decode, text, root)
 end

@@ -364,6 +364,7 @@ def test_an_unknown_or_zero_limit_is_a_schema_error(tmp_path: Path) -> None:
     report = validate_project([tmp_path], cache_dir=None)
     found = [(d.code, d.line, d.message, d.hint) for d in report.errors]
     assert found == [
-        ("FC101", 5, "`channels`: 0 is less than the minimum of 1", "Channels alive per run (channel.new, time.after, "
-         "process.listen...): a channel counts until it is closed and drained."),
+        ("FC101", 5, "`channels`: 0 is out of range from 1 to 2147483647",
+         "write a value from 1 to 2147483647 (Channels alive per run (channel.new, time.after, "
+         "process.listen...): a channel counts until it is closed and drained.)"),
         ("FC105", 9, "unknown field `chanels` in `limits`", "did you mean `channels`?")]

@@ -1,0 +1,1 @@
+return {main = function(input) return input end}

@@ -1,0 +1,2 @@
+local util = require("util")
+return { main = function(x) return util.run(x) end }

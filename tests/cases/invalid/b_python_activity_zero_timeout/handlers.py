@@ -1,0 +1,2 @@
+def fetch(x):
+    return x

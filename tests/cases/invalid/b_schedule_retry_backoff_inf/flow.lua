@@ -1,0 +1,2 @@
+local function main(x) return x end
+return { main = main }

@@ -1,0 +1,5 @@
+local function main(input)
+    return input
+end
+
+return { main = main }
