@@ -6,7 +6,9 @@ commands; ``test.run`` starts the workflow entry on the time-skipping server, se
 a worker on a task queue of its own (every ``temporal.worker`` entry is rewritten to it)
 whose dynamic activity runs **mocks** — Lua functions of the test — as new Lua threads of
 the same sandbox (so a mock can record calls in the test's locals), and every other
-activity for real. lupa runtimes are not thread-safe, so mocks run in an ``async def``
+activity for real. An activity left pending (async completion) calls the run's ``pending``
+handler for it, another Lua thread, which completes, fails or heartbeats it from outside
+(runner/testing/pending.py). lupa runtimes are not thread-safe, so mocks run in an ``async def``
 activity on the loop, never in the thread pool.
 
 Budgets, so a test that never finishes fails and the run goes on: an instruction budget
@@ -31,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity
+from temporalio.activity import _CompleteAsyncError  # what raise_complete_async() raises: the activity is pending
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
@@ -60,6 +63,7 @@ from runner.temporal.workflow import make_workflow_class
 from runner.testing.discovery import TestFile, TestId
 from runner.testing.golden import check_golden, golden_path, text_diff
 from runner.testing.lua_module import FAILED_KIND, install_test_module
+from runner.testing.pending import OUTSIDE_OPS, activity_ref, call_outside, pending_view
 
 __all__ = ["DEFAULT_TEST_TIMEOUT", "DEFAULT_VIRTUAL_TIMEOUT", "LuaTestSession", "Outcome", "start_session"]
 
@@ -69,7 +73,7 @@ DEFAULT_TEST_TIMEOUT = 60.0
 DEFAULT_VIRTUAL_TIMEOUT = "30d"
 #: Lua instructions one test function (with its mocks) may execute.
 TEST_LIMITS = SandboxLimits(instructions=200_000_000)
-_RUN_OPTIONS = ("mocks", "signals", "timeout", "id", "context")
+_RUN_OPTIONS = ("mocks", "pending", "signals", "timeout", "id", "context")
 _TEST_MODULES = "test, json, errors"
 
 
@@ -177,11 +181,15 @@ class LuaTestSession:
                 raise case.mock_failure
             status, message, where, detail = "passed", "", None, ""
         except _TestFailed as exc:
+            exc = case.handler_failure or exc  # the workflow stopped because a pending handler failed
             status, message, where, detail = "failed", exc.message, exc.where, exc.detail
         except TimeoutError:
+            waiting = (f"an activity left pending ({', '.join(case.unhandled)}) that no `pending` handler "
+                       "completes? the server does not skip time while one is open" if case.unhandled else
+                       "is a workflow waiting for a signal the test never sends?")
             status, message, where, detail = "failed", (
-                f"the test did not finish within {self.test_timeout:g}s of real time (is a workflow waiting "
-                "for a signal the test never sends?); raise the budget with --timeout"), case.where, ""
+                f"the test did not finish within {self.test_timeout:g}s of real time ({waiting}); raise the "
+                "budget with --timeout"), case.where, ""
         except Exception as exc:  # a bug in flowctl: report it on this test, keep going
             if os.environ.get("FLOWCTL_DEBUG"):
                 raise
@@ -216,6 +224,12 @@ class _TestCase:
         self.output: list[str] = []
         self.mocks: dict[str, Any] = {}
         self.mock_failure: _TestFailed | None = None
+        #: ``pending`` handlers of the current run, their running threads, and the first one that failed
+        self.pending: dict[str, Any] = {}
+        self.handler_failure: _TestFailed | None = None
+        self._handler_tasks: set[asyncio.Task[None]] = set()
+        self.unhandled: list[str] = []  # activities left pending without a handler
+        self.pending_marker = f"flowctl.test.pending:{uuid.uuid4()}"
         self.where: str | None = None
         self.history: list[HistoryEvent] | None = None
         self.runs = 0
@@ -239,6 +253,8 @@ class _TestCase:
             raise _TestFailed(f"the test exceeded its budget: {exc.message}", exc.where) from None
 
     async def close(self) -> None:
+        for task in list(self._handler_tasks):
+            task.cancel()
         with contextlib.suppress(Exception):
             await self._stack.aclose()
 
@@ -262,12 +278,30 @@ class _TestCase:
         op = command_op(command)
         if op == "test.run":
             return await self._run_workflow(command)
+        if op in OUTSIDE_OPS:
+            return await self._outside(op, command)
         return self._answer_now(op, command)
 
     def _answer_in_mock(self, activity_type: str, command: Any) -> tuple[Any, ...]:
-        return self._answer_now(command_op(command), command, in_mock=activity_type)
+        if command_op(command) == "test.pending":
+            return (self.pending_marker,)
+        return self._answer_now(command_op(command), command, inside=f"the mock of {activity_type}")
 
-    def _answer_now(self, op: Any, command: Any, *, in_mock: str | None = None) -> tuple[Any, ...]:
+    async def _answer_in_handler(self, activity_type: str, command: Any) -> tuple[Any, ...]:
+        op = command_op(command)
+        if op in OUTSIDE_OPS:
+            return await self._outside(op, command)
+        return self._answer_now(op, command, inside=f"the pending handler of {activity_type}")
+
+    async def _outside(self, op: str, command: Any) -> tuple[Any, ...]:
+        """``test.complete_activity(ref, result)``, ``fail_activity(ref, err)``, ``heartbeat_activity(ref, d)``."""
+        what = f"{op}()"
+        ref = activity_ref(self._export(lua_field(command, "ref", what), f"{what} activity"), what)
+        payload = self._export(lua_field(command, "value", what), f"{what} value")
+        await call_outside(self.session.env.client, op, ref, payload, what)
+        return ()
+
+    def _answer_now(self, op: Any, command: Any, *, inside: str | None = None) -> tuple[Any, ...]:
         sandbox = self.sandbox
         assert sandbox is not None
         if op == "log":
@@ -276,8 +310,8 @@ class _TestCase:
             return ()
         if op == "test.diff":
             return (text_diff(text(command, "expected", "test.diff"), text(command, "actual", "test.diff")),)
-        if in_mock is not None:
-            raise ShimError(f"{op} cannot be used inside the mock of {in_mock}")
+        if inside is not None:
+            raise ShimError(f"{op} cannot be used inside {inside}")
         if op in ("test.history", "test.commands", "test.golden"):
             if self.history is None:
                 raise ShimError(f"{op}(): no workflow has run yet; call test.run first")
@@ -314,9 +348,13 @@ class _TestCase:
         async def flowctl_test_activity(args: Sequence[RawValue]) -> Any:
             info = activity.info()
             mock = self.mocks.get(info.activity_type)
-            if mock is None:
-                return await real.run(args)
-            return self._call_mock(info.activity_type, mock, args)
+            try:
+                if mock is None:
+                    return await real.run(args)
+                return self._call_mock(info.activity_type, mock, args)
+            except _CompleteAsyncError:  # pending: its handler (if any) runs once the activity has returned
+                self._on_pending(info, args)
+                raise
 
         worker = Worker(self.session.env.client, task_queue=self._queue, workflows=[make_workflow_class(source)],
                         activities=[flowctl_test_activity], activity_executor=self.session.executor,
@@ -352,25 +390,25 @@ class _TestCase:
         except FlowError as exc:
             raise ShimError(f"{what}: {exc.message}" + (f" ({exc.hint})" if exc.hint else "")) from None
         handle = started.handle
-        self.mocks = options["mocks"]
+        self.mocks, self.pending = options["mocks"], options["pending"]
         try:
             await self._send_signals(handle, options["signals"], what)
             return await self._result(handle, what, options["timeout_text"])
         finally:
-            self.mocks = {}
+            self.mocks, self.pending = {}, {}
             with contextlib.suppress(RPCError):
                 self.history = list((await handle.fetch_history()).events)
 
     def _run_options(self, table: Any, what: str, source: ProjectRevisionSource) -> dict[str, Any]:
         sandbox = self.sandbox
         assert sandbox is not None
-        found: dict[str, Any] = {"mocks": {}, "signals": [], "id": None, "context": None,
+        found: dict[str, Any] = {"mocks": {}, "pending": {}, "signals": [], "id": None, "context": None,
                                  "timeout_text": DEFAULT_VIRTUAL_TIMEOUT}
         for key, value in table.items():
             if key not in _RUN_OPTIONS:
                 raise ShimError(f"{what}: unknown option {key!r} (known: {', '.join(_RUN_OPTIONS)})")
-            if key == "mocks":
-                found["mocks"] = self._mocks(value, what, source)
+            if key in ("mocks", "pending"):
+                found[key] = self._mocks(value, what, source, key)
             elif key == "signals":
                 found["signals"] = self._signals(value, what)
             elif key == "timeout":
@@ -384,20 +422,21 @@ class _TestCase:
                 found["context"] = context
         return found
 
-    def _mocks(self, table: Any, what: str, source: ProjectRevisionSource) -> dict[str, Any]:
+    def _mocks(self, table: Any, what: str, source: ProjectRevisionSource, option: str = "mocks") -> dict[str, Any]:
+        """The ``mocks`` (or ``pending`` handlers) option: activity entry ID -> Lua function."""
         sandbox = self.sandbox
         assert sandbox is not None
         if sandbox.lua_type(table) != "table":
-            raise ShimError(f"{what}: mocks must be a table like {{[\"app:charge\"] = function(input) ... end}}")
+            raise ShimError(f"{what}: {option} must be a table like {{[\"app:charge\"] = function(...) ... end}}")
         mocks: dict[str, Any] = {}
         for key, fn in table.items():
             if not isinstance(key, str) or sandbox.lua_type(fn) != "function":
-                raise ShimError(f"{what}: mocks[{key!r}] must map an activity entry ID to a function")
+                raise ShimError(f"{what}: {option}[{key!r}] must map an activity entry ID to a function")
             try:
                 source.activity(key)
             except FlowFailure:
                 known = ", ".join(r.entry_id for r in source.entries() if r.kind in ("function.lua", "function.python"))
-                raise ShimError(f"{what}: mocks names {key}, which is not an activity entry in "
+                raise ShimError(f"{what}: {option} names {key}, which is not an activity entry in "
                                 f"{display_path(self.file.entries_dir)} (known: {known or 'none'})") from None
             mocks[key] = fn
         return mocks
@@ -460,6 +499,8 @@ class _TestCase:
                 done, _ = await asyncio.wait({result_task}, timeout=0.5)
                 if done:
                     break
+                if self.handler_failure is not None:
+                    raise ShimError(f"{what}: {self.handler_failure.message}")
                 await self._check_task_failures(handle, what)
             result = result_task.result()
         except WorkflowFailureError as exc:
@@ -510,7 +551,10 @@ class _TestCase:
             err = results[1] if len(results) > 1 else None
             if err is not None:
                 raise sandbox.failure_of(err)
-            return sandbox.export(results[0] if results else None, f"the mock of {activity_type} returned")
+            result = sandbox.export(results[0] if results else None, f"the mock of {activity_type} returned")
+            if result == self.pending_marker:  # `return test.pending()`: left open, as activity.pending() does
+                activity.raise_complete_async()
+            return result
         except LimitExceeded as exc:
             self.mock_failure = _TestFailed(f"the mock of {activity_type} exceeded the test's budget: "
                                             f"{exc.message}", exc.where)
@@ -528,6 +572,35 @@ class _TestCase:
                                                    details={"traceback": exc.traceback})) from None
         except FlowFailure as failure:
             raise to_application_error(failure) from None
+
+
+    def _on_pending(self, info: activity.Info, args: Sequence[RawValue]) -> None:
+        """Start the run's ``pending`` handler of the activity that just went pending (if it has one)."""
+        fn = self.pending.get(info.activity_type)
+        if fn is None:  # it stays open until its timeouts (or a later test.complete_activity)
+            self.unhandled.append(info.activity_type)
+            return
+        converter = activity.payload_converter()
+        view = pending_view(info, [converter.from_payload(arg.payload) for arg in args])
+        task = asyncio.get_running_loop().create_task(self._run_handler(info.activity_type, fn, view))
+        self._handler_tasks.add(task)
+        task.add_done_callback(self._handler_tasks.discard)
+
+    async def _run_handler(self, activity_type: str, fn: Any, view: dict[str, Any]) -> None:
+        """A ``pending`` handler, as a new thread of the test's sandbox; its failure fails the test."""
+        sandbox = self.sandbox
+        assert sandbox is not None
+        await asyncio.sleep(0)  # after the activity returned
+        try:
+            value = sandbox.import_(view, f"the pending {activity_type}")
+            await run_until_done_async(sandbox, sandbox.start(fn), functools.partial(self._answer_in_handler,
+                                                                                     activity_type), value)
+        except LuaRuntimeError as exc:
+            failed = self._failure(exc)
+            self.handler_failure = _TestFailed(f"the pending handler of {activity_type}: {failed.message}",
+                                               failed.where, failed.detail)
+        except (LimitExceeded, FlowFailure) as exc:
+            self.handler_failure = _TestFailed(f"the pending handler of {activity_type}: {exc.message}", exc.where)
 
 
 def _while_loading(command: Any) -> tuple[Any, ...]:

@@ -116,7 +116,8 @@ function M.fails(fn, pattern)
     return err
 end
 
--- test.run(id, input, {mocks = {...}, signals = {...}, timeout = "30d", id = "wf-id", context = {...}})
+-- test.run(id, input, {mocks = {...}, pending = {...}, signals = {...}, timeout = "30d", id = "wf-id",
+--          context = {...}})
 -- runs the workflow entry on the time-skipping server and returns result, err.
 function M.run(id, ...)
     if type(id) ~= "string" then error("test.run: the first argument must be a workflow entry ID, got "
@@ -128,6 +129,32 @@ function M.run(id, ...)
     end
     return call({op = "test.run", id = id, input = input, has_input = n >= 1 and input ~= nil,
                  options = options or {}})
+end
+
+-- Pending activities (async completion). test.pending(): what a mock returns to leave its activity
+-- open, as activity.pending() does in a real one. The others act on an open activity from outside,
+-- as `flowctl activity complete|fail|heartbeat` does; `ref` is its task token, the table a `pending`
+-- handler of test.run gets, or {workflow_id = ..., activity_id = ...}.
+function M.pending()
+    return call({op = "test.pending"})
+end
+
+function M.complete_activity(ref, result)
+    call({op = "test.complete_activity", ref = ref, value = result})
+end
+
+-- test.fail_activity(ref, errors.new{kind = "DECLINED", message = "...", retryable = false})
+function M.fail_activity(ref, err)
+    if errors_is(err) then
+        err = {kind = err:kind(), message = err:message(), retryable = err:retryable(), details = err:details()}
+    elseif type(err) ~= "table" then
+        error("test.fail_activity: expected errors.new{kind = ..., message = ...}, got " .. type(err), 2)
+    end
+    call({op = "test.fail_activity", ref = ref, value = err})
+end
+
+function M.heartbeat_activity(ref, details)
+    call({op = "test.heartbeat_activity", ref = ref, value = details})
 end
 
 -- test.history(): the event types of the last run, e.g. {"WorkflowExecutionStarted", ...}.

@@ -69,4 +69,23 @@ function test.commands() end
 ---@param name string
 function test.golden(name) end
 
+---What a mock returns to leave its activity open (like `activity.pending()`).
+---@return string marker
+function test.pending() end
+
+---Completes an open activity from outside (by token, `pending` table or `{workflow_id=, activity_id=}`).
+---@param ref string|PendingActivity|table
+---@param result? any
+function test.complete_activity(ref, result) end
+
+---Fails an open activity from outside.
+---@param ref string|PendingActivity|table
+---@param err Error|ErrorSpec
+function test.fail_activity(ref, err) end
+
+---Heartbeats an open activity.
+---@param ref string|PendingActivity|table
+---@param details? any
+function test.heartbeat_activity(ref, details) end
+
 return test

@@ -1,11 +1,14 @@
 """Activities completed from outside (issue 18) on the real dev server: an in-process worker serves
 tests/runner/entries/async_activity, whose Lua activity returns ``activity.pending()`` after handing its
 task token out (as heartbeat details); ``flowctl activity complete|fail|heartbeat`` subprocesses finish it.
+Its ``function.python`` activity (async_payment_handlers.py) does the same with temporalio's
+``activity.raise_complete_async()``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import subprocess
 import sys
@@ -88,13 +91,56 @@ async def test_complete_by_token_and_fail_non_retryable(dev_server: Any, cli_env
         assert [e.activity_task_started_event_attributes.attempt for e in started] == [1], "no retry"
 
 
+def one_error(err: str) -> str:
+    """The error line of a failed `flowctl activity` (at most a hint line besides it)."""
+    lines = err.strip().splitlines()
+    assert len(lines) <= 2 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    assert all(line.startswith(("error: ", "hint: ")) for line in lines), err
+    return lines[0]
+
+
 async def test_bad_tokens_are_one_line_errors(cli_env: dict[str, str]) -> None:
     code, _, err = await flowctl(cli_env, "activity", "complete", "not base64!", "--result", "1")
-    assert code == 1 and "not base64" in err and "Traceback" not in err, err
+    assert code == 1 and "not base64" in one_error(err), err
     code, _, err = await flowctl(cli_env, "activity", "complete", "AAAA", "--result", "{")
-    assert code == 1 and "--result is not valid JSON" in err, err
+    assert code == 1 and "--result is not valid JSON" in one_error(err), err
+    # well-formed base64, but no activity's token: the server refuses it
     code, _, err = await flowctl(cli_env, "activity", "complete", "AAAA", "--result", "1")
-    assert code == 1 and "Traceback" not in err, err
+    assert code == 1 and "cannot complete the activity of the task token" in one_error(err), err
+    code, _, err = await flowctl(cli_env, "activity", "complete", "--workflow-id", f"nope-{uuid.uuid4().hex[:6]}",
+                                 "--activity-id", "1", "--result", "1")
+    assert code == 1 and "is not open" in one_error(err), err
+
+
+async def test_a_python_handler_is_completed_from_outside_and_no_token_reaches_info_logs(
+        dev_server: Any, cli_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.syspath_prepend(str(PROJECT))  # what `flowctl worker` does (--python-path: the entries directory)
+    caplog.set_level(logging.INFO)
+    client = await dev_server.client()
+    tokens = []
+    async with lua_worker(client, PROJECT) as project:
+        run = await project.start("pay:order", {"activity": "pay:await_payment_python"})
+        activity_id, token = await pending_token(client, run)
+        tokens.append(token)
+        code, out, err = await flowctl(cli_env, "activity", "complete", token, "--result", '{"via": "python"}')
+        assert code == 0 and token not in out + err, err
+        assert await run.result() == {"paid": {"via": "python"}}
+        # completing twice: the activity is no longer open (by token and by ids alike)
+        for ref in ([token], ["--workflow-id", run.id, "--activity-id", activity_id]):
+            code, out, err = await flowctl(cli_env, "activity", "complete", *ref, "--result", "1")
+            assert code == 1 and "is not open" in one_error(err) and token not in out + err, err
+
+        lua_run = await project.start("pay:order", {})
+        _, token = await pending_token(client, lua_run)
+        tokens.append(token)
+        code, _, err = await flowctl(cli_env, "activity", "fail", token, "--kind", "DECLINED", "--message", "no",
+                                     "--non-retryable")
+        assert code == 0, err
+        assert (await lua_run.result())["kind"] == "DECLINED"
+    logged = [f"{r.getMessage()} {r.__dict__!r}" for r in caplog.records if r.levelno >= logging.INFO]
+    assert logged, "the worker logged at info level"
+    assert not [line for line in logged for token in tokens if token in line], "a task token reached the logs"
 
 
 async def test_outside_heartbeats_by_ids_keep_it_alive_and_more_pending_than_slots(
