@@ -4,7 +4,8 @@ One run, side by side (run it by hand; it is never a timed test):
 
 - completions/s: N runs of the same workflow (3 activities + 1 short timer) per variant, with
   bounded concurrency, in alternating rounds (Lua, native, Lua, native) so background load hits
-  both; ratio Lua / native (target >= 1.0). The native workflow uses the SDK's default
+  both; ratio Lua / native (target >= 1.0), and the p50 / p99 start-to-completion latency of
+  those runs (the start call to the result). The native workflow uses the SDK's default
   *sandboxed* runner; the Lua one is the real ``flowctl worker`` (runner.temporal.worker.serve).
 - replay CPU per history: histories of those runs replayed many times with
   ``temporalio.worker.Replayer`` (Lua: make_workflow_class + UnsandboxedWorkflowRunner; native:
@@ -20,6 +21,7 @@ Both variants run in this one process (worker and client), against one headless 
 
     python bench/runner_bench.py            # ~2-3 minutes on 2 cores
     python bench/runner_bench.py --quick    # ~1 minute
+    python bench/runner_bench.py --only memory --cached 200   # the memory part only (~40 s)
 """
 
 from __future__ import annotations
@@ -192,10 +194,19 @@ class Variant:
     replay_cpu: float = 0.0
     replayed: int = 0
     memory: dict[str, float] = field(default_factory=dict)
+    #: start-to-completion seconds of each run (the start call to its result)
+    latencies: list[float] = field(default_factory=list)
 
     @property
     def per_second(self) -> float:
         return self.completed / self.seconds if self.seconds else 0.0
+
+    def latency(self, percentile: float) -> float:
+        """The start-to-completion time (seconds) below which ``percentile`` % of the runs finished."""
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * percentile / 100))]
 
 
 async def _bounded(count: int, concurrency: int, job: Callable[[int], Awaitable[None]]) -> None:
@@ -214,9 +225,11 @@ async def completions(variant: Variant, count: int, concurrency: int, server_pid
     handles: list[Any] = []
 
     async def job(i: int) -> None:
+        started = time.perf_counter()
         handle = await variant.start(f"bench-{variant.name}-{uuid.uuid4().hex[:10]}",
                                      {"id": f"o-{i}", "total": i + 1})
         await handle.result()
+        variant.latencies.append(time.perf_counter() - started)
         handles.append(handle)
 
     gc.collect()
@@ -289,6 +302,8 @@ class Settings:
     histories: int
     replays: int
     cached: int
+    #: "memory": only the cached runs' memory (no completions/s, no replays)
+    only: str | None = None
 
 
 async def bench(settings: Settings) -> int:
@@ -360,12 +375,13 @@ async def bench(settings: Settings) -> int:
             for w in warm:
                 await completions(w, 2 * settings.concurrency, settings.concurrency, None, 0)
             per_round = settings.runs // settings.rounds
-            for r in range(settings.rounds):
+            for r in range(settings.rounds if settings.only is None else 0):
                 for variant in (lua, native) if r % 2 == 0 else (native, lua):
                     print(f"round {r + 1}/{settings.rounds}: {per_round} {variant.name} runs ...", flush=True)
                     await completions(variant, per_round, settings.concurrency, server.pid, settings.histories)
-            print(f"replaying {settings.histories} histories x {settings.replays} per variant ...", flush=True)
-            for r in range(2):
+            if settings.only is None:
+                print(f"replaying {settings.histories} histories x {settings.replays} per variant ...", flush=True)
+            for r in range(2 if settings.only is None else 0):
                 for variant in (lua, native) if r % 2 == 0 else (native, lua):
                     await replays(variant, settings.replays // 2)
             print(f"holding {settings.cached} cached runs per variant ...", flush=True)
@@ -380,14 +396,30 @@ async def bench(settings: Settings) -> int:
             await asyncio.sleep(1)
         stop.set()
         await lua_worker
-    report(settings, lua, native, load_before)
+    (report if settings.only is None else report_memory)(settings, lua, native, load_before)
     return 0
+
+
+def report_memory(settings: Settings, lua: Variant, native: Variant, load_before: tuple[float, ...]) -> None:
+    """The memory section alone (``--only memory``)."""
+    kib = 1024.0
+    print(f"\nflowctl runner benchmark, memory only: {settings.cached} cached runs per variant")
+    print(f"machine: {os.cpu_count()} CPUs; load average before {load_before[0]:.2f}, after {os.getloadavg()[0]:.2f}")
+    print(f"{'per cached run, KiB':44} {'Lua (flowctl)':>14} {'native Python':>14} {'Lua/native':>11}")
+    for label, key in (("RSS", "rss"), ("C malloc in use", "malloc"), ("Python (tracemalloc)", "python")):
+        ratio = lua.memory[key] / native.memory[key] if native.memory[key] else float("nan")
+        print(f"{label:44} {lua.memory[key] / kib:14.1f} {native.memory[key] / kib:14.1f} {ratio:11.2f}")
+    print(f"Lua heap held {lua.memory.get('lua_heap', 0.0) / kib:.1f} KiB, live after a full Lua GC "
+          f"{lua.memory.get('lua_live', 0.0) / kib:.1f} KiB; sandboxes alive {lua.memory.get('sandboxes', 0):.0f}")
+    print(f"command: python bench/runner_bench.py {' '.join(sys.argv[1:])}".rstrip())
 
 
 def report(settings: Settings, lua: Variant, native: Variant, load_before: tuple[float, ...]) -> None:
     kib = 1024.0
     rows: list[tuple[str, float, float, str]] = [
         ("completions/s", lua.per_second, native.per_second, ">= 1.0"),
+        ("start-to-completion p50 ms", 1e3 * lua.latency(50), 1e3 * native.latency(50), ""),
+        ("start-to-completion p99 ms", 1e3 * lua.latency(99), 1e3 * native.latency(99), ""),
         ("worker-process CPU ms / run", 1e3 * lua.worker_cpu / lua.completed,
          1e3 * native.worker_cpu / native.completed, ""),
         ("dev-server CPU ms / run", 1e3 * lua.server_cpu / lua.completed,
@@ -436,10 +468,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=20, help="runs in flight at once (default 20)")
     parser.add_argument("--replays", type=int, help="times each kept history is replayed (default 20)")
     parser.add_argument("--cached", type=int, help="runs held open per variant for memory (default 500)")
+    parser.add_argument("--only", choices=["memory"], help="only this section (memory: the cached runs)")
     args = parser.parse_args(argv)
     settings = Settings(runs=100 if args.quick else 200, concurrency=args.concurrency, rounds=2,
                         histories=10 if args.quick else 20, replays=10 if args.quick else 20,
-                        cached=200 if args.quick else 500)
+                        cached=200 if args.quick else 500, only=args.only)
     if args.runs:
         settings.runs = args.runs
     if args.replays:

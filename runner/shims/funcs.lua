@@ -20,10 +20,15 @@ local function check_id(id, what)
     end
 end
 
-function Executor:call(id, ...)
+-- options nil: the default executor's (always empty): Python then has no table to export
+local function call_activity(options, id, ...)
     check_id(id, "funcs.call")
-    local result, err = call({op = "funcs.call", id = id, args = pack(...), options = self.options})
+    local result, err = call({op = "funcs.call", id = id, args = pack(...), options = options})
     return result, err
+end
+
+function Executor:call(id, ...)
+    return call_activity(self.options, id, ...)
 end
 
 -- with_options and async: built (below) the first time one is looked up
@@ -37,7 +42,7 @@ end
 
 -- Tail calls: errors raised at level 2 inside the executor still point at the user's line.
 function M.call(id, ...)
-    return default:call(id, ...)
+    return call_activity(nil, id, ...)
 end
 
 function M.async(id, ...)

@@ -1,6 +1,8 @@
 -- The Lua half of the `process` module (its Python half: process.py): pids, messages,
--- children, monitors and links.
-local kit, kernel = ...
+-- children, monitors and links. Messages' and Payloads' methods and spawners' methods are built
+-- the first time a run uses one (below the `--- on demand ---` line): most actors only send,
+-- listen and wait.
+local build, kit, kernel = ...
 local call, class, setmetatable = kit.call, kit.class, kit.setmetatable
 local field, describe, rawget, is_a = kit.field, kit.describe, kit.rawget, kit.is_a
 local type, error, tostring, pairs, pack = kit.type, kit.error, kit.tostring, kit.pairs, kit.pack
@@ -35,13 +37,7 @@ end
 
 -- Messages: what inbox() and listen(topic, {message = true}) deliver.
 local Payload, PayloadMT = class("flowctl.Payload")
-function Payload:data() return self.value end
-
 local Message, MessageMT = class("flowctl.Message")
-function Message:topic() return self._topic end
-function Message:from() return self._from end
-function Message:payload() return setmetatable({value = self._payload}, PayloadMT) end
-MessageMT.__tostring = function(m) return "message " .. m._topic end
 
 local function message(record)
     return setmetatable({_topic = record.topic, _from = pid(record.from), _payload = record.payload}, MessageMT)
@@ -118,6 +114,37 @@ local function spawner(spec)
     return setmetatable(spec, SpawnerMT)
 end
 
+-- Messages', Payloads' and spawners' methods: built (below) the first time one is looked up
+local function build_rest()
+    build(kit, Message, MessageMT, Payload, PayloadMT, Spawner, SpawnerMT, spawner, pid)
+end
+kit.later(build_rest, Message, MessageMT, {"__tostring"})
+kit.later(build_rest, Payload, PayloadMT, {})
+kit.later(build_rest, Spawner, SpawnerMT, {})
+
+local default = spawner({options = {}, context = {}, messages = {}})
+function M.with_options(options) return default:with_options(options) end
+function M.with_context(values) return default:with_context(values) end
+function M.spawn(...) return default:spawn(...) end
+function M.spawn_monitored(...) return default:spawn(...) end
+function M.exec(...) return default:exec(...) end
+
+do return M end        -- (in a block: the rest of the file is a chunk of its own)
+
+--- on demand ---
+-- Messages' and Payloads' methods, spawners' with_* and spawn/exec (kit.later, above): the part
+-- above passes what they use.
+local kit, Message, MessageMT, Payload, PayloadMT, Spawner, SpawnerMT, spawner, pid = ...
+local call, setmetatable = kit.call, kit.setmetatable
+local type, error, pairs, pack = kit.type, kit.error, kit.pairs, kit.pack
+
+function Payload:data() return self.value end
+
+function Message:topic() return self._topic end
+function Message:from() return self._from end
+function Message:payload() return setmetatable({value = self._payload}, PayloadMT) end
+MessageMT.__tostring = function(m) return "message " .. m._topic end
+
 local function copy(t)
     local c = {}
     for k, v in pairs(t or {}) do c[k] = v end
@@ -184,11 +211,3 @@ function Spawner:exec(entry, worker, ...)
     return result, err
 end
 
-local default = spawner({options = {}, context = {}, messages = {}})
-function M.with_options(options) return default:with_options(options) end
-function M.with_context(values) return default:with_context(values) end
-function M.spawn(...) return default:spawn(...) end
-function M.spawn_monitored(...) return default:spawn(...) end
-function M.exec(...) return default:exec(...) end
-
-return M

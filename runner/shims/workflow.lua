@@ -1,14 +1,41 @@
 -- The Lua half of the `workflow` module (its Python half: workflow.py): run info,
 -- versioning, search attributes and memo, child runs, continue-as-new, queries and updates.
-local kit = ...
-local call, yield_command = kit.call, kit.yield_command
-local type, error, pairs, describe = kit.type, kit.error, kit.pairs, kit.describe
-local mtype, pack = kit.math_type, kit.pack
+-- All but info and the history's length and size are built the first time a run calls one
+-- (below the `--- on demand ---` line).
+local build, kit = ...
+local call = kit.call
 local M = {}
 
 function M.info()
     return (call({op = "workflow.info"}))
 end
+
+function M.history_length()
+    return (call({op = "workflow.history_length"}))
+end
+
+function M.history_size()
+    return (call({op = "workflow.history_size"}))
+end
+
+-- the others: stand-ins that build the part and call the real one (a tail call: an error
+-- raised at level 2 still names the user's line)
+local function later(name)
+    return function(...) return build(kit)[name](...) end
+end
+for _, name in kit.ipairs({"version", "attrs", "exec", "continue_as_new", "on_query", "on_update"}) do
+    M[name] = later(name)
+end
+
+do return M end        -- (in a block: the rest of the file is a chunk of its own)
+
+--- on demand ---
+-- version, attrs, exec, continue_as_new, on_query and on_update (stand-ins above).
+local kit = ...
+local call, yield_command = kit.call, kit.yield_command
+local type, error, pairs, describe = kit.type, kit.error, kit.pairs, kit.describe
+local mtype, pack = kit.math_type, kit.pack
+local M = {}
 
 function M.version(change_id, min_supported, max_supported)
     if type(change_id) ~= "string" or change_id == "" then
@@ -38,10 +65,6 @@ function M.attrs(attrs)
     end
     call({op = "workflow.attrs", search = attrs.search, memo = attrs.memo})
     return true
-end
-
-function M.history_length()
-    return (call({op = "workflow.history_length"}))
 end
 
 -- exec(entry, input...) -> result, err: run a child workflow (on the entry's own worker) and wait.
@@ -77,10 +100,6 @@ function M.on_update(name, fn, validator)
         error("workflow.on_update: expected a name, a function and an optional validator function", 2)
     end
     call({op = "workflow.on_update", name = name, fn = fn, validator = validator})
-end
-
-function M.history_size()
-    return (call({op = "workflow.history_size"}))
 end
 
 return M

@@ -53,6 +53,15 @@ function control.entrypoint(chunk, method, chunkname)
     end
 end
 
+-- park(full): the run waits (for an activity, a timer, a message: the driver calls it before it
+-- waits), maybe for hours in a worker's cache. A minor collection frees the young garbage
+-- the task left, so a parked run holds its live objects and little else (docs/performance.md,
+-- The collector). Not observable by user code (no __gc, weak tables hold their entries).
+-- park(true): a full collection (Python needs room in the heap: runtime.py, _room_for).
+function control.park(full)
+    collectgarbage(full and "collect" or "step", 0)
+end
+
 -- Everything step hands Python is text Python can decode: a Lua string may hold any bytes.
 -- A result string that is not UTF-8 becomes a value the exporter refuses, naming its path
 -- ("result: string is not valid UTF-8"), where Python's decoder would raise a traceback.
