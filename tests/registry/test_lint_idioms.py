@@ -13,13 +13,9 @@ import pytest
 from registry.lua.facts import ChunkFacts
 from registry.lua.parser import analyze
 from registry.validate import validate_project
+from tests.support.projects import APP_HEADER
 
-ENTRIES = """\
-version: "1.0"
-namespace: app
-entries:
-  - {name: client, kind: temporal.client}
-  - {name: worker, kind: temporal.worker, client: client}
+ENTRIES = APP_HEADER + """\
   - {name: lib, kind: library.lua, source: "file://code.lua"}
   - name: wf
     kind: workflow.lua

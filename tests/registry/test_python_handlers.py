@@ -20,13 +20,9 @@ from registry.publish import apply_tree, check_tree, plan_tree
 from registry.render import shown
 from registry.revision import Revision, build_revisions, compute_digest
 from registry.validate import validate_project
+from tests.support.projects import APP_HEADER
 
-ENTRY_FILE = """\
-version: "1.0"
-namespace: app
-entries:
-  - {name: client, kind: temporal.client}
-  - {name: worker, kind: temporal.worker, client: client}
+ENTRY_FILE = APP_HEADER + """\
   - name: charge
     kind: function.python
     handler: HANDLER_SPEC

@@ -49,13 +49,18 @@ def write_project(root: Path, entry_file: str = ENTRY_FILE, **sources: str) -> P
     return entries
 
 
-#: A project with one function.python entry whose handler is ``MODULE.handlers:charge`` (replace MODULE).
-PYTHON_HANDLER_ENTRY_FILE = """\
+#: The start of an entry file of namespace ``app`` with its client and worker (``client``, ``worker``):
+#: tests append their own entries.
+APP_HEADER = """\
 version: "1.0"
 namespace: app
 entries:
   - {name: client, kind: temporal.client}
   - {name: worker, kind: temporal.worker, client: client}
+"""
+
+#: A project with one function.python entry whose handler is ``MODULE.handlers:charge`` (replace MODULE).
+PYTHON_HANDLER_ENTRY_FILE = APP_HEADER + """\
   - name: charge
     kind: function.python
     handler: MODULE.handlers:charge

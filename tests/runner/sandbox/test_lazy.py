@@ -9,7 +9,6 @@ what a part does is the same whether it was built early (by a query, say) or on 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -99,20 +98,6 @@ case("gsub", function() local v = (string.gsub("hello", "l", "L")) return v end)
 case("find error", function() local v = string.find("abc", "(") return v end)
 return table.concat(out, "\\n")
 """
-
-
-@pytest.fixture
-def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The parts built by the runtimes made from now on, in order (a part's hash left off)."""
-    names: list[str] = []
-    part: Callable[[str], bytes] = runtime._part
-
-    def spy(name: str) -> bytes:
-        names.append(name.split(":")[0])
-        return part(name)
-
-    monkeypatch.setattr(runtime, "_part", spy)
-    return names
 
 
 async def test_a_run_that_needs_no_part_builds_none(built: list[str]) -> None:

@@ -17,27 +17,11 @@ from typing import Any
 
 import pytest
 
-from runner.sandbox import runtime
 from runner.sandbox.driver import Blocking, Reply, WorkflowDriver
 from runner.sandbox.failures import FlowFailure, LimitExceeded
 from runner.sandbox.runtime import SandboxLimits
 from runner.sandbox.values import MAX_IMPORT_DEPTH, flattened
 from tests.support.sandboxes import command_sandbox, lua_error, run_main, shim_run, workflow_main
-
-
-@pytest.fixture
-def built(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The parts built by the runtimes made from now on, in order (a part's hash left off)."""
-    names: list[str] = []
-    part: Callable[[str], bytes] = runtime._part
-
-    def spy(name: str) -> bytes:
-        names.append(name.split(":")[0])
-        return part(name)
-
-    monkeypatch.setattr(runtime, "_part", spy)
-    return names
-
 
 # ---------------------------------------------------------------------- inputs without the decoder
 

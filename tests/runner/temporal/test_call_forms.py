@@ -14,14 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from registry.validate import validate_project
+from tests.support.projects import APP_HEADER
 from tests.support.worker import lua_worker
 
-ENTRIES = """\
-version: "1.0"
-namespace: app
-entries:
-  - {name: client, kind: temporal.client}
-  - {name: worker, kind: temporal.worker, client: client}
+ENTRIES = APP_HEADER + """\
   - name: act
     kind: function.lua
     source: file://act.lua

@@ -6,14 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tests.support.projects import APP_HEADER
 from tests.support.worker import lua_worker
 
-ENTRIES = """\
-version: "1.0"
-namespace: app
-entries:
-  - {name: client, kind: temporal.client}
-  - {name: worker, kind: temporal.worker, client: client}
+ENTRIES = APP_HEADER + """\
   - name: shapes
     kind: workflow.lua
     source: file://shapes.lua
