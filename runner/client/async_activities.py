@@ -15,10 +15,11 @@ use the Python API::
 A failure reaches the workflow as any activity error does: ``err:kind()`` is ``kind``.
 
 Given a revision source (``flowctl activity`` passes the registry's), ``complete`` of an activity
-named by workflow and activity id checks the result against the ``output_schema`` of its entry
-(current revision; found from the run's pending activities) and refuses one it breaks before sending
-anything (ContractError, exit 1). A task token does not say which entry it belongs to: such results
-are not checked.
+checks the result against the ``output_schema`` of its entry (current revision; found from the run's
+pending activities) and refuses one it breaks before sending anything (ContractError, exit 1). An
+activity named by task token is found by the workflow and activity ids inside the token (the
+server's protobuf message, read by its wire format: token_ids); a token flowctl cannot read is
+completed unchecked.
 """
 
 from __future__ import annotations
@@ -99,14 +100,17 @@ class AsyncActivities:
 
     async def _check_result(self, ref: ActivityRef, result: Any) -> None:
         """ContractError when the activity's entry is known and its output_schema refuses ``result``."""
-        if self.source is None or ref.task_token is not None or not ref.workflow_id:
+        if self.source is None:
             return
+        ids = token_ids(task_token_bytes(ref) or b"") if ref.task_token is not None else ref
+        if ids is None or not ids.workflow_id:
+            return  # a token of a form flowctl cannot read: the completion is sent unchecked
         try:
-            described = await self.client.get_workflow_handle(ref.workflow_id, run_id=ref.run_id).describe()
+            described = await self.client.get_workflow_handle(ids.workflow_id, run_id=ids.run_id).describe()
         except RPCError:
             return  # the completion itself says what is wrong
         types = [p.activity_type.name for p in described.raw_description.pending_activities
-                 if p.activity_id == ref.activity_id]
+                 if p.activity_id == ids.activity_id]
         try:
             revision = self.source.activity(types[0]) if types else None
         except FlowFailure:
@@ -151,6 +155,55 @@ def task_token_bytes(ref: ActivityRef) -> bytes | None:
     if not ref.workflow_id or not ref.activity_id:
         raise FlowError("no activity named", hint="pass a TOKEN, or --workflow-id WFID --activity-id ID")
     return None
+
+
+#: Fields of the server's task token (temporal.server.api.token.v1.Task, a protobuf message):
+#: workflow_id = 2, run_id = 3, activity_id = 6, all strings.
+_TOKEN_FIELDS = {2: "workflow_id", 3: "run_id", 6: "activity_id"}
+
+
+def token_ids(token: bytes) -> ActivityRef | None:
+    """The workflow, run and activity ids inside a task token (None when it is not a token flowctl can read).
+
+    The token is the server's protobuf message; only its wire format is read (no schema needed): a
+    result completed by token is then checked like one completed by ids.
+    """
+    found: dict[str, str] = {}
+    pos = 0
+    try:
+        while pos < len(token):
+            key, pos = _varint(token, pos)
+            field, wire = key >> 3, key & 7
+            if wire == 0:
+                _, pos = _varint(token, pos)
+            elif wire == 2:
+                size, pos = _varint(token, pos)
+                if field in _TOKEN_FIELDS:
+                    found[_TOKEN_FIELDS[field]] = token[pos:pos + size].decode()
+                pos += size
+            elif wire in (1, 5):
+                pos += 8 if wire == 1 else 4
+            else:
+                return None
+    except (IndexError, UnicodeDecodeError):
+        return None
+    if pos != len(token) or "workflow_id" not in found or "activity_id" not in found:
+        return None
+    return ActivityRef(workflow_id=found["workflow_id"], run_id=found.get("run_id") or None,
+                       activity_id=found["activity_id"])
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value, shift = 0, 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise IndexError("varint too long")
 
 
 def check_kind(kind: str) -> None:

@@ -28,7 +28,7 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 
 from registry.contracts import ContractError
-from runner.client.async_activities import ActivityRef, AsyncActivities
+from runner.client.async_activities import ActivityRef, AsyncActivities, token_ids
 from runner.client.process_client import ProcessClient
 from runner.dev.binaries import find_temporal_cli
 from runner.history import commands_of
@@ -126,6 +126,14 @@ return {main = main}
 """
 
 
+AWAITING_LUA = """\
+return {main = function()
+    activity.heartbeat({token = activity.info().task_token})  -- where the test finds it
+    return activity.pending()
+end}
+"""
+
+
 def py_double(value: dict[str, Any]) -> dict[str, Any]:
     """The ``function.python`` handler of ``ct:pydouble`` (a result its output_schema refuses when asked to lie)."""
     return {"doubled": "two" if value.get("lie") else value["n"] * 2}
@@ -138,7 +146,7 @@ def entries(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "app.yaml").write_text(ENTRIES)
     (root / "typed.lua").write_text(TYPED_LUA)
     (root / "double.lua").write_text(DOUBLE_LUA)
-    (root / "awaiting.lua").write_text("return {main = function() return activity.pending() end}\n")
+    (root / "awaiting.lua").write_text(AWAITING_LUA)
     return root
 
 
@@ -257,6 +265,35 @@ async def test_an_async_completion_is_checked_against_the_output_schema(served: 
     assert caught.value.kind == "INVALID_OUTPUT" and "$.paid" in caught.value.message
     await activities.complete(ref, {"paid": True})  # still open: the refused result was never sent
     assert await handle.result() == {"doubled": 0, "paid": True}
+
+
+async def test_a_completion_by_task_token_is_checked_too(served: LuaProject) -> None:
+    handle = await served.start("ct:typed", {"n": 1, "mode": "await"})
+    token = await _heartbeat_token(handle)
+    activities = AsyncActivities(served.client, served.source)
+    ref = ActivityRef(task_token=token)
+    with pytest.raises(ContractError) as caught:
+        await activities.complete(ref, {"paid": 1})
+    assert caught.value.kind == "INVALID_OUTPUT" and "$.paid" in caught.value.message
+    await activities.complete(ref, {"paid": False})
+    assert await handle.result() == {"doubled": 0, "paid": False}
+
+
+def test_token_ids_reads_only_what_it_understands() -> None:
+    assert token_ids(b"") is None and token_ids(b"\xff\xff") is None and token_ids(b"\x12\x05ab") is None
+    ids = token_ids(b"\x0a\x02ns\x12\x04wf-1\x1a\x03r-1\x20\x05\x32\x017")
+    assert ids == ActivityRef(workflow_id="wf-1", run_id="r-1", activity_id="7")
+
+
+async def _heartbeat_token(handle: Any, timeout: float = 30) -> str:
+    """The task token the awaiting activity put in its heartbeat details."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        for pending in (await handle.describe()).raw_description.pending_activities:
+            if pending.heartbeat_details.payloads:
+                return str(json.loads(pending.heartbeat_details.payloads[0].data)["token"])
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{handle.id}: no heartbeat with a token")
 
 
 async def _pending_activity(handle: Any, timeout: float = 30) -> str:
