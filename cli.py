@@ -27,7 +27,7 @@ from registry.sandbox_limits import INSTRUCTIONS_RANGE, SizeError, memory_size
 from registry.schedules import OVERLAPS
 from registry.schema_export import export_schemas
 from runner import console
-from runner.console import Decorator, FlowGroup, emit, finish, options
+from runner.console import Decorator, FlowGroup, Seconds, emit, finish, options
 from runner.project.completion import SHELLS, completion_script, entry_ids
 from runner.project.init import EXAMPLES, init_project
 from runner.project.stubs import write_stubs
@@ -214,13 +214,13 @@ def _memory_option(_ctx: Any, _param: Any, value: str | None) -> int | None:
               help="temporal.worker entry to serve (repeatable; default: every worker in the registry).")
 @registry_option
 @python_path_option
-@click.option("--poll-interval", type=click.FloatRange(min=0.1), default=1.0,
+@click.option("--poll-interval", type=Seconds(min=0.1), default=1.0,
               help="Seconds between checks of the registry for new applies (PostgreSQL pushes them at once).")
-@click.option("--drain-timeout", type=click.FloatRange(min=0), default=30.0,
+@click.option("--drain-timeout", type=Seconds(min=0), default=30.0,
               help="Seconds running activities get to finish after SIGTERM/SIGINT.")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), metavar="N",
               help="Serve Prometheus metrics (Temporal SDK + flowctl's Lua metrics) on this port.")
-@click.option("--lua-call-timeout", type=click.FloatRange(min=0.1), default=4.0, metavar="SECONDS", help="Watchdog: a "
+@click.option("--lua-call-timeout", type=Seconds(min=0.1), default=4.0, metavar="SECONDS", help="Watchdog: a "
               "workflow task's Lua running longer restarts the worker and quarantines the run (docs/sandbox.md).")
 @click.option("--otel", is_flag=True, help="Export OpenTelemetry traces over OTLP (OTEL_EXPORTER_OTLP_* environment; "
               "pip install 'flowctl[otel]').")
@@ -285,7 +285,7 @@ def dev_command(entries_dir: Path, state_dir: Path, registry_url: str | None, po
               help="A temporal.workflow.* start option, e.g. execution_timeout='\"1h\"' (repeatable).")
 @click.option("--stuck-after", type=click.IntRange(min=1), default=1, metavar="N", help="--wait: warn (stderr) once "
               "the workflow task failed N times (Temporal retries the 1st failure at once, later ones after 10 s+).")
-@click.option("--stuck-timeout", type=click.FloatRange(min=0), metavar="SECONDS",
+@click.option("--stuck-timeout", type=Seconds(min=0), metavar="SECONDS",
               help="--wait: exit 1 once the run has been stuck this long (default: keep waiting and warning).")
 @registry_json_options
 def run_command(entry_id: str, input_text: str | None, workflow_id: str | None, context_text: str | None,
@@ -454,7 +454,7 @@ _schedule_command("backfill", "Start the runs schedule ID would have started fro
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text",
               help="text for people; json or junit (XML) for CI.")
 @click.option("--update-golden", is_flag=True, help="Rewrite the golden files test.golden(name) compares against.")
-@click.option("--timeout", "test_timeout", type=click.FloatRange(min=0.1), default=60.0,
+@click.option("--timeout", "test_timeout", type=Seconds(min=0.1), default=60.0,
               help="Real seconds one test function may take.")
 @click.option("--entries", "entries_dir", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Entries the tests run against (default: the directory of each test file, or the nearest "

@@ -10,6 +10,7 @@ only, never temporalio.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -20,7 +21,8 @@ import click
 from registry.errors import ExitCode, FlowError
 from registry.render import Output, crashed, failed
 
-__all__ = ["BROKEN_PIPE_EXIT", "Decorator", "FlowCommand", "FlowGroup", "emit", "finish", "options", "run"]
+__all__ = ["BROKEN_PIPE_EXIT", "Decorator", "FlowCommand", "FlowGroup", "Seconds", "emit", "finish", "options",
+           "run"]
 
 #: The exit status after writing into a closed pipe: 128 + SIGPIPE, what a shell reports for ``yes | head``.
 BROKEN_PIPE_EXIT = 141
@@ -74,6 +76,21 @@ def _broken_pipe() -> NoReturn:
     except (OSError, ValueError):  # stdout is not a file (a test's capture): nothing buffered to drop
         pass
     sys.exit(BROKEN_PIPE_EXIT)
+
+
+class Seconds(click.FloatRange):
+    """A number of seconds: finite (click's FloatRange lets ``nan`` and ``inf`` through), at most a year."""
+
+    name = "seconds"
+
+    def __init__(self, min: float = 0) -> None:
+        super().__init__(min=min, max=365 * 24 * 3600)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        converted = super().convert(value, param, ctx)
+        if isinstance(converted, float) and not math.isfinite(converted):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return converted
 
 
 def emit(outputs: Sequence[Output]) -> None:
