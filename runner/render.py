@@ -97,8 +97,9 @@ def described(found: Described, *, as_json: bool) -> list[Output]:
     out.extend(f"  quarantined: {record['message']}" for record in found.quarantined)
     for pending in found.pending_activities:
         failure = f", last failure: {pending['last_failure']}" if pending["last_failure"] else ""
+        named = f"activity id {pending['activity_id']}, " if pending.get("activity_id") else ""
         out.append(f"  pending:    {pending['activity_type']} attempt {pending['attempt']} "
-                   f"({pending['state']}{failure})")
+                   f"({named}{pending['state']}{failure})")
     if found.result is not None:
         out.append("  result:     " + json.dumps(found.result, ensure_ascii=False))
     if found.failure is not None:

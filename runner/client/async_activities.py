@@ -92,27 +92,23 @@ class AsyncActivities:
         return self.client.get_async_activity_handle(workflow_id=ref.workflow_id or "", run_id=ref.run_id,
                                                      activity_id=ref.activity_id or "")
 
-    async def complete(self, ref: ActivityRef, result: Any = None) -> ActivityDone:
-        """Complete the activity with ``result`` (what the workflow's call returns)."""
+    async def complete(self, ref: ActivityRef, result: Any = None, *,
+                       activity_type: str | None = None) -> ActivityDone:
+        """Complete the activity with ``result`` (what the workflow's call returns).
+
+        ``activity_type``: its entry ID when the caller knows it (else found from the run's pending activities).
+        """
         handle = self.handle(ref)
-        await self._check_result(ref, result)
+        await self._check_result(ref, result, activity_type)
         return await _call(ref, "complete", handle.complete(result))
 
-    async def _check_result(self, ref: ActivityRef, result: Any) -> None:
+    async def _check_result(self, ref: ActivityRef, result: Any, activity_type: str | None) -> None:
         """ContractError when the activity's entry is known and its output_schema refuses ``result``."""
         if self.source is None:
             return
-        ids = token_ids(task_token_bytes(ref) or b"") if ref.task_token is not None else ref
-        if ids is None or not ids.workflow_id:
-            return  # a token of a form flowctl cannot read: the completion is sent unchecked
+        activity_type = activity_type or await self._pending_type(ref)
         try:
-            described = await self.client.get_workflow_handle(ids.workflow_id, run_id=ids.run_id).describe()
-        except RPCError:
-            return  # the completion itself says what is wrong
-        types = [p.activity_type.name for p in described.raw_description.pending_activities
-                 if p.activity_id == ids.activity_id]
-        try:
-            revision = self.source.activity(types[0]) if types else None
+            revision = self.source.activity(activity_type) if activity_type else None
         except FlowFailure:
             return  # not (or no longer) an entry of this registry
         if revision is None:
@@ -120,6 +116,19 @@ class AsyncActivities:
         violation = entry_violation(revision.digest, revision.data, "output_schema", result)
         if violation is not None:
             raise ContractError(revision.entry_id, "output_schema", violation)
+
+    async def _pending_type(self, ref: ActivityRef) -> str | None:
+        """The activity type of ``ref`` from its run's pending activities (None when it cannot be told)."""
+        ids = token_ids(task_token_bytes(ref) or b"") if ref.task_token is not None else ref
+        if ids is None or not ids.workflow_id:
+            return None  # a token of a form flowctl cannot read: the completion is sent unchecked
+        try:
+            described = await self.client.get_workflow_handle(ids.workflow_id, run_id=ids.run_id).describe()
+        except RPCError:
+            return None  # the completion itself says what is wrong
+        types = [p.activity_type.name for p in described.raw_description.pending_activities
+                 if p.activity_id == ids.activity_id]
+        return types[0] if types else None
 
     async def fail(self, ref: ActivityRef, kind: str, message: str, *, retryable: bool = True,
                    details: Any = None) -> ActivityDone:
@@ -152,8 +161,12 @@ def task_token_bytes(ref: ActivityRef) -> bytes | None:
         if not token:
             raise FlowError("the task token is empty", hint="pass activity.info().task_token")
         return token
+    if ref.workflow_id and not ref.activity_id:
+        raise FlowError("--workflow-id needs --activity-id: no activity named",
+                        hint="`flowctl describe WORKFLOW_ID` shows each pending activity's id")
     if not ref.workflow_id or not ref.activity_id:
-        raise FlowError("no activity named", hint="pass a TOKEN, or --workflow-id WFID --activity-id ID")
+        raise FlowError("no activity named: give its TOKEN, or --workflow-id with --activity-id",
+                        hint="pass a TOKEN, or --workflow-id WFID --activity-id ID")
     return None
 
 
@@ -243,6 +256,9 @@ def parse_json(text: str | None, option: str) -> Any:
     except json.JSONDecodeError as exc:
         raise FlowError(f"{option} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                         hint=f"e.g. {option} '{{\"ok\": true}}' or {option} @result.json") from None
+    except RecursionError:
+        raise FlowError(f"{option} is nested too deeply to read (JSON arrays/objects nested about 1,000 levels)",
+                        hint=f"flatten the value given to {option}") from None
 
 
 def activity_call(registry_url: str | None, client_id: str | None, action: str, ref: ActivityRef, *,

@@ -18,6 +18,7 @@ from temporalio.client import Client
 
 from registry.errors import FlowError
 from runner.client.async_activities import ActivityRef, AsyncActivities
+from runner.revision_source import RevisionSource
 from runner.sandbox.driver import ShimError
 
 __all__ = ["OUTSIDE_OPS", "activity_ref", "call_outside", "pending_view"]
@@ -46,12 +47,17 @@ def activity_ref(value: Any, what: str) -> ActivityRef:
                     "{workflow_id = ..., activity_id = ...}")
 
 
-async def call_outside(client: Client, op: str, ref: ActivityRef, payload: Any, what: str) -> None:
-    """Complete, fail or heartbeat ``ref`` as ``flowctl activity`` would; a ShimError names what went wrong."""
-    outside = AsyncActivities(client)
+async def call_outside(client: Client, op: str, ref: ActivityRef, payload: Any, what: str,
+                       source: RevisionSource | None = None, activity_type: str | None = None) -> None:
+    """Complete, fail or heartbeat ``ref`` as ``flowctl activity`` would; a ShimError names what went wrong.
+
+    Given the test's entries (``source``), a result is checked against the ``output_schema`` of the
+    activity (``activity_type``: the test server's task tokens do not carry the activity id).
+    """
+    outside = AsyncActivities(client, source)
     try:
         if op == "test.complete_activity":
-            await outside.complete(ref, payload)
+            await outside.complete(ref, payload, activity_type=activity_type)
         elif op == "test.fail_activity":
             spec = payload if isinstance(payload, dict) else {}
             kind, message = spec.get("kind"), spec.get("message", "")

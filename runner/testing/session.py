@@ -19,6 +19,7 @@ timeout, default 30 days), and a real-time budget per test (default 60 s).
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import dataclasses
 import functools
@@ -229,6 +230,7 @@ class _TestCase:
         self.handler_failure: _TestFailed | None = None
         self._handler_tasks: set[asyncio.Task[None]] = set()
         self.unhandled: list[str] = []  # activities left pending without a handler
+        self._pending_types: dict[str | tuple[str, str], str] = {}  # token / (workflow, activity id) -> type
         self.pending_marker = f"flowctl.test.pending:{uuid.uuid4()}"
         self.where: str | None = None
         self.history: list[HistoryEvent] | None = None
@@ -298,7 +300,8 @@ class _TestCase:
         what = f"{op}()"
         ref = activity_ref(self._export(lua_field(command, "ref", what), f"{what} activity"), what)
         payload = self._export(lua_field(command, "value", what), f"{what} value")
-        await call_outside(self.session.env.client, op, ref, payload, what)
+        activity_type = self._pending_types.get(ref.task_token or (ref.workflow_id or "", ref.activity_id or ""))
+        await call_outside(self.session.env.client, op, ref, payload, what, self._source, activity_type)
         return ()
 
     def _answer_now(self, op: Any, command: Any, *, inside: str | None = None) -> tuple[Any, ...]:
@@ -576,6 +579,9 @@ class _TestCase:
 
     def _on_pending(self, info: activity.Info, args: Sequence[RawValue]) -> None:
         """Start the run's ``pending`` handler of the activity that just went pending (if it has one)."""
+        token = base64.b64encode(info.task_token).decode("ascii")
+        for key in (token, (info.workflow_id or "", info.activity_id)):
+            self._pending_types[key] = info.activity_type  # whose output_schema test.complete_activity checks
         fn = self.pending.get(info.activity_type)
         if fn is None:  # it stays open until its timeouts (or a later test.complete_activity)
             self.unhandled.append(info.activity_type)

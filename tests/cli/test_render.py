@@ -135,13 +135,14 @@ def test_run_prints_the_result_or_the_failure() -> None:
 
 def test_describe_text() -> None:
     found = Described("wf-1", "r-1", "T", "failed", "q", "2025-01-01T00:00:00", None, 12, None,
-                      pending_activities=[{"activity_type": "charge", "attempt": 3, "state": "scheduled",
-                                           "last_failure": "boom"}],
+                      pending_activities=[{"activity_type": "charge", "activity_id": "1", "attempt": 3,
+                                           "state": "scheduled", "last_failure": "boom"}],
                       failure={"kind": "INVALID", "message": "bad"})
     assert stdout(runner_render.described(found, as_json=False)) == (
         "wf-1  failed\n  type:       T on q\n  run:        r-1\n  revision:   (not started by flowctl)\n"
         "  started:    2025-01-01T00:00:00\n  history:    12 events\n"
-        "  pending:    charge attempt 3 (scheduled, last failure: boom)\n  failure:    INVALID: bad\n")
+        "  pending:    charge attempt 3 (activity id 1, scheduled, last failure: boom)\n"
+        "  failure:    INVALID: bad\n")
 
 
 def test_versions_text_and_json() -> None:

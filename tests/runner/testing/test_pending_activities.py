@@ -42,3 +42,40 @@ async def test_pending_handlers_complete_fail_and_report_their_failures(
     assert status == "failed" and "did not finish within 8s of real time (an activity left pending " \
         "(app:await_payment_confirmation) that no `pending` handler completes?" in message, message
     assert report.counts() == {"passed": 3, "failed": 6, "deselected": 0}, outcomes
+
+
+CONTRACT_TEST = """local test = require("test")
+local function test_a_result_its_output_schema_refuses()
+    local refused = {}
+    local result = test.run("app:order_payment", {id = "o-41", total = 7}, {
+        pending = {["app:await_payment_confirmation"] = function(pending)
+            local by_ids = {workflow_id = pending.workflow_id, activity_id = pending.activity_id}
+            for _, ref in ipairs({pending.token, by_ids}) do
+                local ok, err = pcall(test.complete_activity, ref, {reference = 41})
+                refused[#refused + 1] = not ok and tostring(err) or "completed"
+            end
+            test.complete_activity(pending, {reference = "psp-41"})   -- still open: nothing was sent
+        end},
+    })
+    test.eq(result.payment_reference, "psp-41")
+    error(table.concat(refused, " | "))   -- reported to the Python test
+end
+return {test_a_result_its_output_schema_refuses = test_a_result_its_output_schema_refuses}
+"""
+
+
+async def test_complete_activity_checks_the_output_schema_as_flowctl_activity_does(
+        time_skipping_env: WorkflowEnvironment, tmp_path: Path) -> None:
+    tree = project(tmp_path)
+    app = tree / "app.yaml"
+    source = "    source: file://activities/await_payment_confirmation.lua\n"
+    app.write_text(app.read_text(encoding="utf-8").replace(
+        source, source + "    output_schema: {properties: {reference: {type: string}}}\n"), encoding="utf-8")
+    (tree / "contract_test.lua").write_text(CONTRACT_TEST, encoding="utf-8")
+    report = await run_tests([tree], test_timeout=8.0, env=time_skipping_env)
+    status, message, _where, _detail = by_name(report)["test_a_result_its_output_schema_refuses"]
+    refusals = message.split(" | ")
+    assert status == "failed" and len(refusals) == 2, message  # the test reports both refusals (by token, by ids)
+    for refusal in refusals:
+        assert "test.complete_activity(): app:await_payment_confirmation: the result does not match its " \
+               "output_schema at $.reference: 41 is not of type string" in refusal, message
