@@ -138,6 +138,8 @@ def check_entry(doc: YamlDocument, where: JsonPath, item: Mapping[str, Any],
                                       options.get("temporal.workflow.search_attributes"))
     yield from _search_attributes(doc, (*where, "search_attributes"), item.get("search_attributes"))
     kind = item.get("kind")
+    if kind == "temporal.client":
+        yield from _pem_in_paths(doc, where, item)
     if isinstance(kind, str):
         for secret in secret_paths(f"{kind}.schema.json", load):
             value: Any = item
@@ -149,6 +151,23 @@ def check_entry(doc: YamlDocument, where: JsonPath, item: Mapping[str, Any],
                                      "entry, stored in the registry and shown by diff",
                                      f"write ${{env:{found.group(1)}}} and set the variable where the worker "
                                      "runs", severity=Severity.WARNING)
+
+
+#: A client's fields that name PEM files: a path is fine, the file's contents never belong in an entry.
+PEM_PATH_FIELDS = (("tls", "server_ca_cert"), ("auth", "client_cert"), ("auth", "client_key"))
+
+
+def _pem_in_paths(doc: YamlDocument, where: JsonPath, client: Mapping[str, Any]) -> Iterator[Diagnostic]:
+    """FC124: PEM text pasted where a file path belongs (a private key would be stored and shown)."""
+    for section, field in PEM_PATH_FIELDS:
+        block = client.get(section)
+        value = block.get(field) if isinstance(block, Mapping) else None
+        if isinstance(value, str) and "-----BEGIN" in value:
+            yield doc.diagnostic((*where, section, field), "FC124", f"`{field}` holds PEM text, not a file path "
+                                 "(a certificate or private key written in the entry is stored in the registry and "
+                                 "shown by diff and registry show)",
+                                 f"save it to a file the worker can read and write its path, e.g. {field}: "
+                                 "${env:TEMPORAL_" + field.upper() + "_FILE}")
 
 
 def _millis(value: Any) -> float | None:

@@ -2,17 +2,25 @@
 
 Pure (no temporalio): ``flowctl validate`` uses :func:`schema_problems` to refuse a schema
 that could not be enforced (FC110 not JSON Schema 2020-12, FC117 a ``$ref`` into nowhere,
-FC118 nested too deep, FC119 not self-contained); the runner uses :func:`entry_violation`
+FC118 nested too deep, FC119 not self-contained, FC128 a pattern RE2 cannot run); the runner uses
+:func:`entry_violation`
 wherever a run or an activity starts or ends (docs/entries.md, Contracts). Validators are
 compiled once per revision digest and field, and kept in a small bounded cache.
 
 A :class:`Violation` names the first problem found: the JSON path of the offending value
 (``$.items[2].qty``), the schema rule it broke (``type`` at ``#/properties/items/items/...``)
 and jsonschema's message, cut to a readable length.
+
+Patterns (``pattern``, ``patternProperties``, and ``additionalProperties`` next to them) are
+matched with RE2, whose time is linear in the input: a schema written by one team cannot make a
+shared worker backtrack for minutes on an input sent by anyone (``^(a+)+$``). Validate refuses
+patterns RE2 cannot run (backreferences, lookaround) and ``unevaluatedProperties`` next to
+``patternProperties`` (jsonschema matches those with Python's backtracking ``re``).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import OrderedDict
@@ -22,7 +30,8 @@ from typing import Any
 from urllib.parse import urldefrag, urljoin
 
 import jsonschema
-from jsonschema import Draft202012Validator
+import re2
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
@@ -61,6 +70,55 @@ _ROOT_URI = "https://flowctl.invalid/contract.json"  # a base for relative $refs
 #: Keywords whose values are plain data, and those whose values map names to subschemas.
 _DATA_KEYWORDS = frozenset({"enum", "const", "examples", "default"})
 _NAMED_SUBSCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is our diagnostic, not a line on stderr
+
+
+@functools.lru_cache(maxsize=1024)
+def _regex(pattern: str) -> Any:
+    """The RE2 program of ``pattern`` (re2.error when RE2 cannot run it)."""
+    return re2.compile(pattern, options=_RE2_OPTIONS)
+
+
+def _matches(pattern: str, text: str) -> bool:
+    return _regex(pattern).search(text) is not None
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, _schema: Any) -> Iterator[ValidationError]:
+    if validator.is_type(instance, "string") and not _matches(pattern, instance):
+        yield ValidationError(f"{_json_text(instance)} does not match {pattern!r}")
+
+
+def _pattern_properties(validator: Any, patterns: dict[str, Any], instance: Any,
+                        _schema: Any) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    for pattern, subschema in patterns.items():
+        for key, value in instance.items():
+            if _matches(pattern, key):
+                yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Any, additional: Any, instance: Any,
+                           schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if not validator.is_type(instance, "object"):
+        return
+    named, patterns = schema.get("properties", {}), list(schema.get("patternProperties", {}))
+    extras = [key for key in instance if key not in named and not any(_matches(p, key) for p in patterns)]
+    if validator.is_type(additional, "object"):
+        for extra in extras:
+            yield from validator.descend(instance[extra], additional, path=extra)
+    elif not additional and extras:
+        listed = ", ".join(repr(extra) for extra in sorted(extras, key=str))
+        yield ValidationError(f"Additional properties are not allowed ({listed} "
+                              f"{'was' if len(extras) == 1 else 'were'} unexpected)")
+
+
+#: Draft 2020-12 with RE2 for every pattern (see the module's docstring).
+ContractValidator = validators.extend(Draft202012Validator, {
+    "pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties})
 
 
 @dataclass(frozen=True)
@@ -166,7 +224,44 @@ def schema_problems(schema: Any) -> list[SchemaProblem]:
                               "https://json-schema.org/understanding-json-schema/")]
     except RecursionError:  # pragma: no cover - the depth limit keeps check_schema well inside the stack
         return [SchemaProblem("FC118", (), "the schema is too deeply nested to check", "flatten it")]
-    return list(_reference_problems(schema))
+    return [*_pattern_problems(schema), *_reference_problems(schema)]
+
+
+def _subschemas(schema: Any) -> Iterator[tuple[dict[str, Any], tuple[str | int, ...]]]:
+    """Every subschema (a mapping in a schema position) of ``schema``, with its path."""
+    stack: list[tuple[Any, tuple[str | int, ...], bool]] = [(schema, (), False)]
+    while stack:
+        node, path, named = stack.pop()
+        if isinstance(node, list):
+            stack.extend((child, (*path, i), False) for i, child in enumerate(node))
+        elif isinstance(node, dict) and named:
+            stack.extend((child, (*path, key), False) for key, child in node.items())
+        elif isinstance(node, dict):
+            yield node, path
+            stack.extend((child, (*path, key), key in _NAMED_SUBSCHEMAS)
+                         for key, child in node.items() if key not in _DATA_KEYWORDS)
+
+
+def _pattern_problems(schema: Any) -> Iterator[SchemaProblem]:
+    """FC128: a pattern RE2 cannot run, or unevaluatedProperties next to patternProperties."""
+    for node, path in _subschemas(schema):
+        patterns = [((*path, "pattern"), node["pattern"])] if isinstance(node.get("pattern"), str) else []
+        properties = node.get("patternProperties")
+        if isinstance(properties, dict):
+            patterns += [((*path, "patternProperties", key), key) for key in properties]
+            if "unevaluatedProperties" in node:
+                yield SchemaProblem("FC128", (*path, "unevaluatedProperties"),
+                                    "`unevaluatedProperties` next to `patternProperties` is not enforced in "
+                                    "linear time", "use `additionalProperties` instead (flowctl matches "
+                                    "patterns with RE2)")
+        for where, pattern in patterns:
+            try:
+                _regex(pattern)
+            except re2.error as exc:
+                reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+                yield SchemaProblem("FC128", where, f"pattern {pattern!r} cannot be checked in linear time "
+                                    f"(RE2: {reason})", "rewrite it without backreferences and lookaround "
+                                    "(\\1, (?=...), (?!...)): RE2 syntax, https://github.com/google/re2/wiki/Syntax")
 
 
 def _reference_problems(schema: dict[str, Any]) -> Iterator[SchemaProblem]:
@@ -175,6 +270,8 @@ def _reference_problems(schema: dict[str, Any]) -> Iterator[SchemaProblem]:
         _ROOT_URI, Resource.from_contents(schema, default_specification=DRAFT202012)).crawl()
     # (node, base URI, path, whether node is a map of names to subschemas such as `properties`)
     stack: list[tuple[Any, str, tuple[str | int, ...], bool]] = [(schema, _ROOT_URI, (), False)]
+    # subschemas applied to the same value as their parent ($ref targets, allOf...): a loop never ends
+    in_place: dict[int, list[tuple[Any, tuple[str | int, ...]]]] = {}
     while stack:
         node, base, path, named = stack.pop()
         if isinstance(node, list):
@@ -192,9 +289,58 @@ def _reference_problems(schema: dict[str, Any]) -> Iterator[SchemaProblem]:
             problem = _reference_problem(registry, base, ref, (*path, "$ref"))
             if problem is not None:
                 yield problem
+            else:
+                in_place.setdefault(id(node), []).append(
+                    (registry.resolver(base_uri=base).lookup(ref).contents, (*path, "$ref")))
+        in_place.setdefault(id(node), []).extend(_applied_in_place(node, path))
         for key, child in node.items():
             if key not in _DATA_KEYWORDS:
                 stack.append((child, base, (*path, key), key in _NAMED_SUBSCHEMAS))
+    loop = _loop(schema, in_place)
+    if loop is not None:
+        yield SchemaProblem("FC117", loop, "this `$ref` loops back to a schema it came from without moving into "
+                            "the value (no `properties` or `items` in between): checking would never end",
+                            "end the loop: a recursive schema must step into the value, e.g. "
+                            "`properties: {children: {items: {$ref: '#'}}}`")
+
+
+#: Keywords whose subschemas apply to the value itself (not to a part of it).
+_IN_PLACE = ("allOf", "anyOf", "oneOf", "not", "if", "then", "else")
+
+
+def _applied_in_place(node: dict[str, Any], path: tuple[str | int, ...]) -> Iterator[tuple[Any, tuple[str | int, ...]]]:
+    for key in _IN_PLACE:
+        child = node.get(key)
+        if isinstance(child, list):
+            yield from ((item, (*path, key, i)) for i, item in enumerate(child))
+        elif isinstance(child, dict):
+            yield child, (*path, key)
+
+
+def _loop(schema: Any, in_place: dict[int, list[tuple[Any, tuple[str | int, ...]]]]) -> tuple[str | int, ...] | None:
+    """The path of the step that closes a loop of in-place subschemas, or None (iterative DFS)."""
+    state: dict[int, int] = {}  # 1: on the current path, 2: done
+    for start in [schema, *(child for steps in in_place.values() for child, _ in steps)]:
+        if state.get(id(start)) or not isinstance(start, dict):
+            continue
+        state[id(start)] = 1
+        stack = [(start, iter(in_place.get(id(start), [])))]
+        while stack:
+            node, steps = stack[-1]
+            step = next(steps, None)
+            if step is None:
+                state[id(node)] = 2
+                stack.pop()
+                continue
+            child, where = step
+            if not isinstance(child, dict):
+                continue
+            if state.get(id(child)) == 1:
+                return where
+            if not state.get(id(child)):
+                state[id(child)] = 1
+                stack.append((child, iter(in_place.get(id(child), []))))
+    return None
 
 
 def _reference_problem(registry: Registry, base: str, ref: str, where: tuple[str | int, ...]) -> SchemaProblem | None:
@@ -214,7 +360,7 @@ def _reference_problem(registry: Registry, base: str, ref: str, where: tuple[str
 # ---------------------------------------------------------------------- checking values
 
 
-_cache: OrderedDict[tuple[str, str], Draft202012Validator | None] = OrderedDict()
+_cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -243,13 +389,13 @@ def value_violation(schema: Any, value: Any) -> Violation | None:
     return None if validator is None else _first_violation(validator, value)
 
 
-def _compile(schema: Any) -> Draft202012Validator | None:
+def _compile(schema: Any) -> Any:
     if not isinstance(schema, dict | bool) or schema_problems(schema):
         return None
-    return Draft202012Validator(schema)
+    return ContractValidator(schema)
 
 
-def _first_violation(validator: Draft202012Validator, value: Any) -> Violation | None:
+def _first_violation(validator: Any, value: Any) -> Violation | None:
     try:
         error = best_match(validator.iter_errors(value))
     except RecursionError:

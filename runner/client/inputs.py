@@ -30,7 +30,7 @@ def parse_input(text: str | None, option: str = "--input") -> Any:
             raise FlowError(f"cannot read {option} file {text[1:]}: {exc.strerror or exc}",
                             hint=f"pass {option} @path/to/file.json with a readable file") from None
     try:
-        return json.loads(raw)
+        return _loads(raw, option)
     except json.JSONDecodeError as exc:
         example = '{"tenant": "t-1"}' if option == "--context" else '{"id": "o-1", "total": 42}'
         raise FlowError(f"{option} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
@@ -53,9 +53,18 @@ def parse_spec(spec: str, option: str, *, required: bool) -> tuple[str, Any]:
     if not sep:
         return key, None
     try:
-        return key, json.loads(raw)
+        return key, _loads(raw, option)
     except json.JSONDecodeError:
         return key, raw
+
+
+def _loads(raw: str, option: str) -> Any:
+    """``json.loads``, with JSON nested past Python's recursion limit a FlowError (was a RecursionError)."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise FlowError(f"{option} is nested too deeply to read (JSON arrays/objects nested about 1,000 levels)",
+                        hint=f"flatten the value given to {option}") from None
 
 
 def python_paths_or_entries(explicit: tuple[str, ...], entries_dir: Path | None = None) -> list[Path]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from registry.contracts import (
     value_violation,
 )
 from registry.errors import ExitCode, FlowError
+from tests.support.paths import REPO
 
 ORDER = {
     "type": "object",
@@ -188,3 +191,54 @@ def test_the_runner_sends_contract_failures_as_non_retryable_application_errors(
     assert sent.type == "INVALID_OUTPUT" and sent.non_retryable and "$" in sent.message
     back = failure_from_temporal(sent)
     assert back.kind == "INVALID_OUTPUT" and back.details["rule"] == "type"
+
+
+#: A pattern Python's backtracking ``re`` needs minutes for on 34 "a"s and a "!" (and for ever on 5,000).
+CATASTROPHIC = "^(a+)+$"
+#: Checks CATASTROPHIC against such inputs through every keyword that matches patterns; prints the rules.
+_HOSTILE_CHECK = f"""
+from registry.contracts import value_violation
+text = "a" * 5000 + "!"
+schemas = [{{"type": "string", "pattern": {CATASTROPHIC!r}}},
+           {{"type": "object", "patternProperties": {{{CATASTROPHIC!r}: {{"type": "integer"}}}}}},
+           {{"type": "object", "patternProperties": {{{CATASTROPHIC!r}: {{}}}}, "additionalProperties": False}}]
+values = [text, {{text: 1}}, {{text: 1}}]
+print(" ".join(str(value_violation(s, v) and value_violation(s, v).rule) for s, v in zip(schemas, values)))
+"""
+
+
+def test_patterns_run_in_linear_time_so_no_input_stalls_a_worker() -> None:
+    """A worker checks contracts inside a workflow task: a backtracking pattern would stall it (RE2 does not)."""
+    done = subprocess.run([sys.executable, "-c", _HOSTILE_CHECK], cwd=REPO, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["pattern", "None", "additionalProperties"], done.stdout
+
+
+@pytest.mark.parametrize(("schema", "where"), [
+    ({"type": "string", "pattern": r"^(\w)\1$"}, ("pattern",)),
+    ({"patternProperties": {"^(?!x-)": {}}}, ("patternProperties", "^(?!x-)")),
+    ({"patternProperties": {"^x-": {}}, "unevaluatedProperties": False}, ("unevaluatedProperties",)),
+])
+def test_what_re2_cannot_run_is_refused_at_validate_time(schema: dict[str, Any], where: tuple[str, ...]) -> None:
+    (problem,) = schema_problems(schema)
+    assert problem.code == "FC128" and problem.path == where and problem.hint
+
+
+@pytest.mark.parametrize(("schema", "where"), [
+    ({"$ref": "#/$defs/a", "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}}, ("$defs", "b", "$ref")),
+    ({"allOf": [{"$ref": "#"}]}, ("allOf", 0, "$ref")),
+])
+def test_a_ref_loop_that_never_steps_into_the_value_is_refused(schema: dict[str, Any], where: tuple[Any, ...]) -> None:
+    (problem,) = schema_problems(schema)
+    assert problem.code == "FC117" and problem.path == where and "loop" in problem.message
+
+
+def test_recursive_schemas_that_step_into_the_value_are_fine() -> None:
+    tree = {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#"}}}}
+    linked = {"$ref": "#/$defs/n", "$defs": {"n": {"anyOf": [{"type": "null"}, {
+        "type": "object", "properties": {"next": {"$ref": "#/$defs/n"}}}]}}}
+    assert schema_problems(tree) == [] and schema_problems(linked) == []
+    assert value_violation(tree, {"children": [{"children": []}]}) is None
+    assert value_violation(linked, {"next": {"next": None}}) is None
+    assert value_violation(linked, {"next": 3}) is not None

@@ -1,0 +1,5 @@
+local function main(input)
+    return {echo = input}
+end
+
+return { main = main }
