@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ import lupa.lua54 as lua54
 
 from registry.sandbox_limits import format_size
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
-from runner.sandbox.values import first_problem, flattened
+from runner.sandbox.values import first_problem, flattened, rebuilt
 
 __all__ = [
     "ACTIVITY_LIMITS",
@@ -227,6 +226,7 @@ class LuaSandbox:
         self._begin_task = control.begin_task
         self._set_now = control.set_now
         self._export = control.export
+        self._take_values = control.take_values
         self._import = control["import"]
         self._add_module = control.add_module
         self._lua_type = control.type
@@ -385,19 +385,26 @@ class LuaSandbox:
             # the keys of a big table...) is charged like any Lua code
             with self.own_budget(count_for_task=True):
                 finished, results = self.resume(self.start(self._export), value, path)
-            text, err = results[:2] if finished else (None, f"{path}: cannot be sent")
+            ops, values, count = (*results, None, None, 0)[:3] if finished else (None, f"{path}: cannot be sent", 0)
+            if ops is not None:
+                # Lua flattened it (50_json_encode.lua, flatten): no JSON text to write and parse
+                return rebuilt(ops, self._values_of(values, count))
+            err = values
         except LimitExceeded as exc:
             if exc.where != "?":
                 raise
             detail = _limit_detail(self.limits, exc.limit)
             raise LimitExceeded(exc.limit, f"the export of {path}", detail=detail) from None
         except UnicodeDecodeError:
-            text, err = None, f"{path}: a string is not valid UTF-8"
+            err = f"{path}: a string is not valid UTF-8"
         except _LuaMemoryError:
             raise self._memory_exceeded() from None
-        if text is None:
-            raise FlowFailure("INVALID", str(err), retryable=False)
-        return json.loads(text)
+        raise FlowFailure("INVALID", str(err), retryable=False)
+
+    def _values_of(self, values: Any, count: int) -> Iterator[Any]:
+        """The items 1..count of the values table ``flatten`` made, taken a chunk at a time (table.unpack)."""
+        for first in range(1, count + 1, _CHUNK):
+            yield from self._take_values(values, first, min(first + _CHUNK - 1, count))[1:]
 
     def import_(self, value: Any, path: str = "value") -> Any:
         """Plain Python data as a Lua value (tables marked as json arrays/objects)."""
@@ -467,6 +474,10 @@ class LuaSandbox:
     def memory_used(self) -> int:
         """Bytes the Lua heap holds now."""
         return int(self.lua.get_memory_used())
+
+
+#: how many flattened values one call hands Python (each is a slot on the Lua stack meanwhile)
+_CHUNK = 4096
 
 
 def _limit_detail(limits: SandboxLimits, limit: str) -> str:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import lupa.lua54 as lupa
@@ -37,7 +38,7 @@ from runner.sandbox.quotas import check_payload
 
 __all__ = ["MAX_IMPORT_DEPTH", "LuaExporter", "command_op", "describe", "first_problem", "flag", "flattened",
            "integer", "is_lua_object", "lua_args", "lua_args_sized", "lua_field", "lua_function", "lua_options",
-           "lua_payload", "lua_record", "lua_type_of", "lua_value", "text"]
+           "lua_payload", "lua_record", "lua_type_of", "lua_value", "rebuilt", "text"]
 
 #: How deep Python data may nest on its way into Lua (:func:`flattened` checks it, as the JSON decoder does).
 MAX_IMPORT_DEPTH = 200
@@ -149,6 +150,41 @@ def flattened(value: Any) -> tuple[str, list[Any]]:
 
     walk(value, 0)
     return "".join(ops), values
+
+
+def rebuilt(ops: str, values: Iterable[Any]) -> Any:
+    """The Python data the sandbox's ``export`` flattened (lua/50_json_encode.lua, flatten).
+
+    ``ops`` and ``values`` are as in :func:`flattened`, the other way: Lua checked every value
+    (UTF-8 strings, finite numbers, string keys, depth, cycles), so this only builds.
+    """
+    take = iter(values).__next__
+    parents: list[tuple[Any, Any]] = []
+    current: Any = None
+    key: Any = None
+    result: Any = None
+    for op in ops:
+        if op == "v":
+            value = take()
+        elif op == "k":
+            key = take()
+            continue
+        elif op == "n":
+            value = None
+        elif op == "}":
+            value = current
+            current, key = parents.pop()
+        else:
+            parents.append((current, key))
+            current = {} if op == "{" else []
+            continue
+        if current is None:
+            result = value
+        elif type(current) is list:
+            current.append(value)
+        else:
+            current[key] = value
+    return result
 
 
 def _json_key(key: Any) -> str:

@@ -60,17 +60,16 @@ local function rfc3339(ns)
     return text .. "Z"
 end
 
--- encode(value, root) -> JSON text; errors name the path (input.items[3].price).
-function encode(value, root)
-    local buf, n = {}, 0
+-- walk(value, root, scalar, open, close, key, item): the one walk over a value that crosses to
+-- Python, for encode (JSON text) and flatten (ops and values): every check and error, with its
+-- path (input.items[3].price), is here. It calls scalar(v) with NULL, a boolean, an integer, a
+-- finite float or a UTF-8 string; open(is_object) / close(is_object) around a table's items;
+-- item(i) before the i-th item of an array and key(k, i) before the i-th of an object.
+local function walk(value, root, scalar, open, close, key, item)
     local stack, depth = {}, 0
     local active = {}
     local function fail(message)
         raw_error(raw_setmetatable({message = path_string(root, stack, depth) .. ": " .. message}, ValueError), 0)
-    end
-    local function emit(s)
-        n = n + 1
-        buf[n] = s
     end
     local put
     -- t[k], one level deeper in the path
@@ -80,12 +79,12 @@ function encode(value, root)
         put(raw_rawget(t, k))
         depth = depth - 1
     end
-    local function put_string(s)
+    local function check_string(s)
         charge(#s * 4)      -- C reads it twice, gsub ~10 ns a byte (10_limits.lua, 65_c_loop_guards.lua)
         if utf8_len(s) == nil then
             fail("string is not valid UTF-8 (binary data must be encoded, e.g. as hex, to cross Temporal)")
         end
-        emit('"' .. sgsub(s, '[%c"\\]', escape_char) .. '"')
+        return s
     end
     local function put_table(t, mt)
         if depth >= 100 then fail("tables nested more than 100 levels deep") end
@@ -99,10 +98,10 @@ function encode(value, root)
                 fail("a " .. name .. " whose ns was changed (it is a " .. raw_type(ns) .. ", not an integer) "
                     .. "cannot be sent")
             end
-            if name == "flowctl.Duration" then emit(sformat("%d", ns // 1000000)); return end
+            if name == "flowctl.Duration" then scalar(ns // 1000000); return end
             local text = rfc3339(ns)
             if text == nil then fail("a flowctl.Time out of range (year beyond 9999?) cannot be sent") end
-            put_string(text)
+            scalar(check_string(text))
             return
         end
         if raw_rawequal(mt, ValueError) then fail(raw_rawget(t, "message")) end
@@ -122,21 +121,23 @@ function encode(value, root)
             end
         end
         if count == 0 then
-            emit(raw_rawequal(mt, OBJECT_MT) and "{}" or "[]")
+            local is_object = raw_rawequal(mt, OBJECT_MT)
+            open(is_object)
+            close(is_object)
         elseif not has_other then
             if max_index ~= count then
                 fail("array has holes (index " .. max_index .. " but only " .. count .. " items); "
                     .. "fill them with json.null or use string keys")
             end
-            emit("[")
+            open(false)
             for i = 1, count do
-                if i > 1 then emit(",") end
+                item(i)
                 put_item(t, i)
             end
-            emit("]")
+            close(false)
         else
             local keys, nkeys = sorted_keys(t)
-            emit("{")
+            open(true)
             for i = 1, nkeys do
                 local k = keys[i]
                 if raw_type(k) ~= "string" then
@@ -147,31 +148,26 @@ function encode(value, root)
                     end
                     fail("keys must be strings (or 1..n for a list), got a " .. raw_type(k) .. " key")
                 end
-                if i > 1 then emit(",") end
-                put_string(k)
-                emit(":")
+                key(check_string(k), i)
                 put_item(t, k)
             end
-            emit("}")
+            close(true)
         end
         active[t] = nil
     end
     put = function(v)
         local t = raw_type(v)
         if v == nil or raw_rawequal(v, NULL) then
-            emit("null")
+            scalar(NULL)
         elseif t == "boolean" then
-            emit(v and "true" or "false")
+            scalar(v)
         elseif t == "number" then
-            if mtype(v) == "integer" then
-                emit(sformat("%d", v))
-            elseif v ~= v or v == mhuge or v == -mhuge then
+            if mtype(v) ~= "integer" and (v ~= v or v == mhuge or v == -mhuge) then
                 fail("number " .. raw_tostring(v) .. " cannot be sent (JSON has no NaN or infinity)")
-            else
-                emit(format_float(v))
             end
+            scalar(v)
         elseif t == "string" then
-            put_string(v)
+            scalar(check_string(v))
         elseif t == "table" then
             put_table(v, debug_getmetatable(v))
         else
@@ -179,7 +175,65 @@ function encode(value, root)
         end
     end
     put(value)
+end
+
+-- encode(value, root) -> JSON text; errors name the path (input.items[3].price).
+function encode(value, root)
+    local buf, n = {}, 0
+    local function emit(s)
+        n = n + 1
+        buf[n] = s
+    end
+    local function scalar(v)
+        local t = raw_type(v)
+        if t == "string" then
+            emit('"' .. sgsub(v, '[%c"\\]', escape_char) .. '"')
+        elseif t == "number" then
+            emit(mtype(v) == "integer" and sformat("%d", v) or format_float(v))
+        elseif t == "boolean" then
+            emit(v and "true" or "false")
+        else
+            emit("null")
+        end
+    end
+    walk(value, root, scalar,
+        function(is_object) emit(is_object and "{" or "[") end,
+        function(is_object) emit(is_object and "}" or "]") end,
+        function(k, i)
+            if i > 1 then emit(",") end
+            emit('"' .. sgsub(k, '[%c"\\]', escape_char) .. '":')
+        end,
+        function(i) if i > 1 then emit(",") end end)
     return concat(buf, "", 1, n)
+end
+
+-- flatten(value, root) -> ops, values: the value as Python rebuilds it (runner/sandbox/values.py,
+-- rebuilt), the way import's input is flattened the other way: one character of ops per step,
+-- "{" / "[" an object / array, "}" its end, "k" the next of values as the key of the next
+-- item, "v" the next of values, "n" null. No JSON text is written for Python to parse.
+local function flatten(value, root)
+    local ops, n, values, nv = {}, 0, {}, 0
+    local function scalar(v)
+        n = n + 1
+        if raw_rawequal(v, NULL) then
+            ops[n] = "n"
+        else
+            ops[n] = "v"
+            nv = nv + 1
+            values[nv] = v
+        end
+    end
+    walk(value, root, scalar,
+        function(is_object) n = n + 1; ops[n] = is_object and "{" or "[" end,
+        function() n = n + 1; ops[n] = "}" end,
+        function(k)
+            n = n + 1
+            ops[n] = "k"
+            nv = nv + 1
+            values[nv] = k
+        end,
+        function() end)
+    return concat(ops, "", 1, n), values, nv
 end
 
 function protect(fn, ...)
@@ -189,7 +243,11 @@ function protect(fn, ...)
     raw_error(result, 0)
 end
 
--- export(value, root): JSON text for Python, or nil and what is wrong with the value
+-- export(value, root): ops, values and their count for Python (flatten), or nil and what is wrong
+-- with the value
 export = function(value, root)
-    return protect(encode, value, root)
+    local ok, ops, values, count = raw_pcall(flatten, value, root)
+    if ok then return ops, values, count end
+    if raw_rawequal(debug_getmetatable(ops), ValueError) then return nil, raw_rawget(ops, "message"), 0 end
+    raw_error(ops, 0)
 end

@@ -8,6 +8,11 @@ control = {
     export = export, import = import, new_error = new_error, error_fields = error_fields,
 }
 
+-- take_values(t, i, j): t[i..j] of a values table export made, after their count (always a tuple for lupa)
+function control.take_values(t, i, j)
+    return j - i + 1, unpack(t, i, j)
+end
+
 -- run_chunk(code, part, ...): run one of flowctl's own compiled chunks (a shim) in the sandbox
 -- environment. The only binary load there is: user code's load is text-only. A chunk with an
 -- on-demand part (part: its name, 45_on_demand.lua) receives first the function that builds it.
