@@ -27,7 +27,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +38,7 @@ from registry.errors import FlowError
 from registry.open_store import open_store
 from runner.client.connect import connect, namespace_missing, rpc_error
 from runner.client.control import registry_client
+from runner.client.inputs import read_json
 from runner.revision_source import RevisionSource, StoreRevisionSource
 from runner.sandbox.failures import FlowFailure
 from runner.temporal.failures import KIND_RE, to_application_error
@@ -242,23 +242,7 @@ async def _call(ref: ActivityRef, action: str, call: Any) -> ActivityDone:
 
 def parse_json(text: str | None, option: str) -> Any:
     """``JSON`` or ``@file`` given to ``option``; None when not given."""
-    if text is None:
-        return None
-    raw = text
-    if text.startswith("@"):
-        try:
-            with open(text[1:], encoding="utf-8") as handle:
-                raw = handle.read()
-        except OSError as exc:
-            raise FlowError(f"cannot read {option} file {text[1:]}: {exc.strerror or exc}") from None
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise FlowError(f"{option} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-                        hint=f"e.g. {option} '{{\"ok\": true}}' or {option} @result.json") from None
-    except RecursionError:
-        raise FlowError(f"{option} is nested too deeply to read (JSON arrays/objects nested about 1,000 levels)",
-                        hint=f"flatten the value given to {option}") from None
+    return None if text is None else read_json(text, option, '{"ok": true}')
 
 
 def activity_call(registry_url: str | None, client_id: str | None, action: str, ref: ActivityRef, *,

@@ -14,13 +14,19 @@ from typing import Any
 from registry.errors import FlowError
 from runner.client.start import NO_INPUT
 
-__all__ = ["parse_context", "parse_input", "parse_spec", "python_paths_or_entries"]
+__all__ = ["parse_context", "parse_input", "parse_spec", "python_paths_or_entries", "read_json"]
 
 
 def parse_input(text: str | None, option: str = "--input") -> Any:
     """``--input`` (or ``option``): JSON text, or ``@path`` to a JSON file; None means no input."""
     if text is None:
         return NO_INPUT
+    example = '{"tenant": "t-1"}' if option == "--context" else '{"id": "o-1", "total": 42}'
+    return read_json(text, option, example)
+
+
+def read_json(text: str, option: str, example: str) -> Any:
+    """JSON text given to ``option``, or ``@path`` to a JSON file; ``example`` shows a good value in the hint."""
     raw = text
     if text.startswith("@"):
         try:
@@ -32,7 +38,6 @@ def parse_input(text: str | None, option: str = "--input") -> Any:
     try:
         return _loads(raw, option)
     except json.JSONDecodeError as exc:
-        example = '{"tenant": "t-1"}' if option == "--context" else '{"id": "o-1", "total": 42}'
         raise FlowError(f"{option} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
                         hint=f"quote it for the shell, e.g. {option} '{example}'") from None
 
