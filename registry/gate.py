@@ -226,12 +226,7 @@ def run_gate(plan: Plan, store: RevisionStore, gate: Gate | None, *,
     if not targets:
         return GateVerdict(skipped=NOT_NEEDED)
     current = {rev.entry_id: rev for rev in store.list_current()}
-    after = dict(current)
-    for change in plan.writes():
-        if change.new is not None:
-            after[change.entry_id] = change.new
-        else:
-            after.pop(change.entry_id, None)
+    after = plan.applied_to(current)
     return gate(GateRequest(tuple(targets), current, after))
 
 

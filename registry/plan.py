@@ -69,6 +69,16 @@ class Plan:
         written = {Action.CREATED, Action.CHANGED} | ({Action.DELETED} if self.prune else set())
         return [c for c in self.changes if c.action in written]
 
+    def applied_to(self, current: Mapping[str, Revision]) -> dict[str, Revision]:
+        """The registry's current revisions by entry ID as they are once apply has written this plan."""
+        after = dict(current)
+        for change in self.writes():
+            if change.new is not None:
+                after[change.entry_id] = change.new
+            else:
+                after.pop(change.entry_id, None)
+        return after
+
     @property
     def has_changes(self) -> bool:
         """True when apply (with the same ``prune``) would write anything."""

@@ -202,12 +202,7 @@ def schedule_request(plan: Plan, store: RevisionStore) -> ScheduleRequest | None
     """The schedules of ``plan`` (the registry's current entries overlaid with the tree's), or None when the
     tree and the registry have no schedule entry in the tree's namespaces (then no cluster is asked)."""
     current = {rev.entry_id: rev for rev in store.list_current()}
-    after = dict(current)
-    for change in plan.writes():
-        if change.new is not None:
-            after[change.entry_id] = change.new
-        else:
-            after.pop(change.entry_id, None)
+    after = plan.applied_to(current)
     namespaces = frozenset(change.entry_id.split(":", 1)[0] for change in plan.changes)
     gone = [c for c in plan.of(Action.DELETED) if c.old is not None and c.old.kind == SCHEDULE_KIND]
     kept_ids = {c.entry_id for c in gone if not plan.prune}
