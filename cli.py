@@ -23,11 +23,11 @@ import runner.render
 from registry import browse, publish
 from registry.errors import ExitCode
 from registry.render import FORMATS, Format
-from registry.sandbox_limits import INSTRUCTIONS_RANGE, SizeError, memory_size
+from registry.sandbox_limits import INSTRUCTIONS_RANGE
 from registry.schedules import OVERLAPS
 from registry.schema_export import export_schemas
 from runner import console
-from runner.console import Decorator, FlowGroup, Seconds, emit, finish, options
+from runner.console import Decorator, FlowGroup, MemorySize, Seconds, emit, finish, options
 from runner.project.completion import SHELLS, completion_script, entry_ids
 from runner.project.init import EXAMPLES, init_project
 from runner.project.stubs import write_stubs
@@ -202,13 +202,6 @@ def registry_copy_command(source_url: str, target_url: str, merge: bool, as_json
     emit(registry.render.copied(copy_registry(source_url, target_url, merge=merge), as_json=as_json))
 
 
-def _memory_option(_ctx: Any, _param: Any, value: str | None) -> int | None:
-    try:  # --max-memory SIZE: bytes
-        return None if value is None else memory_size(value)
-    except SizeError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
 @main.command("worker")
 @click.option("--worker", "worker_ids", multiple=True, metavar="ID",
               help="temporal.worker entry to serve (repeatable; default: every worker in the registry).")
@@ -226,7 +219,7 @@ def _memory_option(_ctx: Any, _param: Any, value: str | None) -> int | None:
               "pip install 'flowctl[otel]').")
 @click.option("--metrics-host", default="127.0.0.1", metavar="HOST", help="Address the metrics bind (0.0.0.0: all).")
 @click.option("--log-format", type=click.Choice(["logfmt", "json"]), default="logfmt", help="Log line format.")
-@click.option("--max-memory", callback=_memory_option, metavar="SIZE",
+@click.option("--max-memory", type=MemorySize(), metavar="SIZE",
               help="Most Lua heap an entry's limits.memory may ask for, e.g. 256MiB (default and maximum: 64MiB).")
 @click.option("--max-instructions", type=click.IntRange(*INSTRUCTIONS_RANGE), metavar="N", help="Most instructions "
               "an entry's limits.instructions_per_task may ask for (default: 50,000,000 workflow, 10^9 activity).")

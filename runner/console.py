@@ -20,9 +20,10 @@ import click
 
 from registry.errors import ExitCode, FlowError
 from registry.render import Output, crashed, failed
+from registry.sandbox_limits import SizeError, memory_size
 
-__all__ = ["BROKEN_PIPE_EXIT", "Decorator", "FlowCommand", "FlowGroup", "Seconds", "emit", "finish", "options",
-           "run"]
+__all__ = ["BROKEN_PIPE_EXIT", "Decorator", "FlowCommand", "FlowGroup", "MemorySize", "Seconds", "emit", "finish",
+           "options", "run"]
 
 #: The exit status after writing into a closed pipe: 128 + SIGPIPE, what a shell reports for ``yes | head``.
 BROKEN_PIPE_EXIT = 141
@@ -91,6 +92,20 @@ class Seconds(click.FloatRange):
         if isinstance(converted, float) and not math.isfinite(converted):
             self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
         return converted
+
+
+class MemorySize(click.ParamType):
+    """A heap size such as ``256MiB`` (or bytes), as entries write ``limits.memory``: the number of bytes."""
+
+    name = "size"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, int):
+            return value
+        try:
+            return memory_size(value)
+        except SizeError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def emit(outputs: Sequence[Output]) -> None:
