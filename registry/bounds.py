@@ -21,7 +21,7 @@ from jsonschema import FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from registry.diagnostics import Diagnostic, Severity
-from registry.durations import MAX_DURATION_TEXT, duration_ms
+from registry.durations import MAX_DURATION_TEXT, duration_ms, parse_duration
 from registry.errors import FlowError
 from registry.yamlfile import JsonPath, YamlDocument
 
@@ -171,8 +171,9 @@ def _pem_in_paths(doc: YamlDocument, where: JsonPath, client: Mapping[str, Any])
 
 
 def _millis(value: Any) -> float | None:
+    """The milliseconds the worker will use (a timedelta: whole microseconds, so ``0.0001ms`` is 0)."""
     try:
-        return duration_ms(value) if value is not None else None
+        return parse_duration(value).total_seconds() * 1000 if value is not None else None
     except FlowError:
         return None  # the schema stage reported it
 
