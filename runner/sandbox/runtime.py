@@ -273,6 +273,12 @@ class LuaSandbox:
         """A fresh instruction budget: once per workflow task, once per activity attempt."""
         self._begin_task(self.limits.instructions)
 
+    def instructions_used(self) -> int:
+        """What the current task has been charged so far (whole TICKs of 1,000 plus C work charged)."""
+        used, budget = self._begin_task(0)
+        self._begin_task(budget, used)
+        return int(used)
+
     @contextlib.contextmanager
     def own_budget(self, *, count_for_task: bool = False) -> Iterator[None]:
         """Run Lua on a fresh budget of its own, then give the task its budget back.

@@ -8,9 +8,11 @@
 -- are per Lua thread, so every coroutine the sandbox creates gets it installed), and C
 -- functions whose work grows with their arguments charge it (charge(n), 45/65_*.lua).
 -- It is per workflow task and per activity attempt (the driver calls begin_task).
-local raw_select, gethook = select, debug.gethook
+local raw_select = select
 local TICK = 1000
-local used, budget = 0, 0
+-- What a task used is ticked + charged, kept apart so that each has one writer: the hook may
+-- fire between charge's read of a total and its write, and must not undo, or be undone by, it.
+local ticked, charged, budget = 0, 0, 0
 LIMIT_ERROR = raw_setmetatable({}, {
     __name = "flowctl.LimitExceeded",
     __tostring = function() return "flowctl: sandbox limit exceeded" end,
@@ -63,8 +65,8 @@ local function exceeded(level)
 end
 
 local function hook()
-    used = used + TICK
-    if used > budget then exceeded(2) end
+    ticked = ticked + TICK
+    if ticked + charged > budget then exceeded(2) end
 end
 
 function install_hook(co)
@@ -74,38 +76,52 @@ end
 
 -- charge(n): n instructions' worth of work a C function does (or is about to do) in one call.
 function charge(n)
-    if n > budget - used then
-        used = budget + 1
+    if n > budget - ticked - charged then
+        charged = budget + 1 - ticked
         exceeded(2)
     end
-    if n > 0 then used = used + n end
+    if n > 0 then charged = charged + n end
 end
 
 -- budget_left(): instructions this task may still use
 function budget_left()
-    return budget - used
+    return budget - ticked - charged
 end
 
--- unmetered(fn, ...): fn(...) charged nothing, with the budget as it was before: flowctl's
--- own work of bounded size whose timing must not change what a task is charged (a part built
--- on demand, 45_on_demand.lua: a query may build it, and the run's replay then builds it later)
+-- A thread with no count hook, kept for the next unmetered call: `serve` runs each function it
+-- is resumed with and yields its results. A count hook's countdown is per thread, so the
+-- instructions it runs leave the caller's countdown exactly where it was.
+local function serve(...)
+    local call = pack(...)
+    while true do
+        call = pack(raw_yield(call[1](unpack(call, 2, call.n))))
+    end
+end
+local spare
+
+-- unmetered(fn, ...): fn(...) charged nothing, and the caller's countdown to its next TICK not
+-- moved: flowctl's own work of bounded size whose length or timing must not change what a task
+-- is charged (sorting keys takes as many comparisons as the order of a hash table, which
+-- depends on the interpreter's hash seed; a part built on demand, 45_on_demand.lua, may be
+-- built by a query, and by the run's replay later). fn must not yield.
 function unmetered(fn, ...)
-    local was_used, was_budget = used, budget
-    budget = maxinteger
-    local results = pack(raw_pcall(fn, ...))
-    used, budget = was_used, was_budget
-    -- restart the count hook's countdown: where the next TICK falls must not depend on how
-    -- many instructions fn took either
-    if gethook() == hook then sethook(hook, "", TICK) end
+    local thread = spare
+    if thread == nil then
+        thread = raw_create(serve)
+        sethook(thread)                                      -- no hook: counts nothing
+    end
+    spare = nil                                              -- (a nested call makes its own)
+    local results = pack(raw_resume(thread, fn, ...))
     if not results[1] then raw_error(results[2], 0) end     -- (memory: a limit, 10_limits.lua)
+    spare = thread
     return unpack(results, 2, results.n)
 end
 
 -- begin_task(instructions, spent): a fresh budget (spent: already used of it, default 0);
 -- returns what was used and allowed before, so a query can run on a budget of its own.
 function begin_task(instructions, spent)
-    local was_used, was_budget = used, budget
-    used, budget = spent or 0, instructions
+    local was_used, was_budget = ticked + charged, budget
+    ticked, charged, budget = spent or 0, 0, instructions
     return was_used, was_budget
 end
 

@@ -16,6 +16,7 @@ bench/pattern_bench.py for the matcher's speed).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 import subprocess
@@ -519,3 +520,26 @@ async def test_what_a_run_is_charged_does_not_depend_on_the_interpreter() -> Non
     seen = {budget: {await outcome(budget) for _ in range(8)} for budget in range(20_000, 120_001, 2_000)}
     assert {budget: o for budget, o in seen.items() if len(o) > 1} == {}
     assert {"limit"} in seen.values() and {"done"} in seen.values(), "the budgets scanned straddle the cost"
+
+
+
+def test_what_sorting_keys_is_charged_does_not_depend_on_where_the_sort_ends() -> None:
+    """``pairs`` sorts the keys unmetered, in as many comparisons as the order ``next`` gives them
+    (for string keys that order depends on the interpreter's hash seed), and charges for them.
+    Wherever the count hook's next TICK falls (in the sort, in the charge), the task is charged
+    the same: with ``before`` more instructions run first, the charge grows by one TICK every
+    1,000 of them, never back down (a TICK lost, or one the sort's length moved, would)."""
+    def charged(before: int) -> int:
+        box = LuaSandbox(seed=3, limits=SandboxLimits(memory=32 << 20, instructions=10**9))
+        main = box.entrypoint("return {main = function(before)\n"
+                              "for i = 1, before do end\n"       # one instruction per step
+                              "local t = {} for k = 1, 200 do t[k * 1000003] = true end\n"
+                              "for k in pairs(t) do end\nend}", "order.lua", "main")
+        box.begin_task()
+        assert box.resume(box.start(main), before)[0]
+        return box.instructions_used()
+
+    costs = [charged(before) for before in range(0, 1001)]
+    steps = [later - earlier for earlier, later in itertools.pairwise(costs)]
+    assert sorted(set(steps)) == [0, 1000] and steps.count(1000) == 1, [
+        (before, step) for before, step in enumerate(steps) if step]
