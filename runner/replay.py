@@ -22,13 +22,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import json
 import logging
 import multiprocessing
 import os
 import re
+import signal
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -39,7 +41,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 from temporalio.service import RPCError
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner, WorkflowReplayResult
 
 from registry.errors import FlowError
 from registry.revision import Revision
@@ -288,28 +290,69 @@ async def replay_histories(source: RevisionSource, histories: Sequence[LoadedHis
     """Replay each history on the current revision of its type; one verdict per history, in order.
 
     ``prepared``: the recorder and replayers of :func:`_prepare`, reused (a ``--jobs`` worker builds them once).
+    Consecutive histories for the same replayer go through one replay worker of the SDK, one after another
+    (a worker per history costs ~1 ms more, and more again when another process holds the other core).
     """
     recorder, replayers = prepared or _prepare(source)
+    results: list[ReplayResult | None] = [_unreplayable(source, loaded) for loaded in histories]
+    replayable = [(index, loaded) for index, loaded in enumerate(histories) if results[index] is None]
     with _task_failures() as task_errors:
-        return [await _replay_one(source, loaded, recorder, replayers, task_errors) for loaded in histories]
+        for record_pin, run in itertools.groupby(replayable, key=lambda item: _records_pin(_history(item[1]))):
+            queued = list(run)
+            async with replayers[record_pin].workflow_replay_iterator(_fed(queued, recorder, task_errors)) as outcomes:
+                verdicts = [(index, _verdict(loaded, outcome, recorder, task_errors))
+                            async for (index, loaded), outcome in _paired(queued, outcomes)]
+            for index, verdict in verdicts:
+                results[index] = verdict
+    verdicts_made = [result for result in results if result is not None]
+    if len(verdicts_made) != len(histories):  # the SDK yields one outcome per history it was given
+        raise RuntimeError(f"{len(histories) - len(verdicts_made)} histories were not replayed")
+    return verdicts_made
 
 
-async def _replay_one(source: RevisionSource, loaded: LoadedHistory, recorder: _CommandRecorder,
-                      replayers: dict[bool, Replayer], task_errors: list[BaseException]) -> ReplayResult:
-    """One history's verdict (``task_errors``: where the workflow task failures of the replay arrive)."""
+async def _fed(queued: list[tuple[int, LoadedHistory]], recorder: _CommandRecorder,
+               task_errors: list[BaseException]) -> AsyncIterator[WorkflowHistory]:
+    """The queued histories for the SDK's replay worker, each with a fresh record (the SDK asks for the next one
+    once the previous one's outcome is taken, and its verdict made)."""
+    for _, loaded in queued:
+        recorder.commands = []
+        task_errors.clear()
+        yield _history(loaded)
+
+
+async def _paired(queued: list[tuple[int, LoadedHistory]],
+                  outcomes: AsyncIterator[WorkflowReplayResult]) -> AsyncIterator[tuple[tuple[int, LoadedHistory],
+                                                                                          WorkflowReplayResult]]:
+    """Each queued history with its outcome, as the SDK yields them (one per history, in order)."""
+    position = 0
+    async for outcome in outcomes:
+        yield queued[position], outcome
+        position += 1
+
+
+def _history(loaded: LoadedHistory) -> WorkflowHistory:
+    assert loaded.history is not None  # only readable histories are replayed (_unreplayable)
+    return loaded.history
+
+
+def _unreplayable(source: RevisionSource, loaded: LoadedHistory) -> ReplayResult | None:
+    """The verdict of a history that cannot be replayed (unreadable, or no entry serves its type); None: replay it."""
     if loaded.history is None:
         return ReplayResult(loaded.name, "error", message=loaded.error or "unreadable")
     workflow_type = loaded.workflow_type
-    events = len(loaded.history.events)
     try:
         source.workflow(workflow_type or "")
     except FlowFailure as failure:
-        return ReplayResult(loaded.name, "error", workflow_type, events,
+        return ReplayResult(loaded.name, "error", workflow_type, len(loaded.history.events),
                             f"no workflow entry serves type {workflow_type!r}: {failure.message}")
-    recorder.commands = []
-    task_errors.clear()
-    replayer = replayers[_records_pin(loaded.history)]
-    outcome = await replayer.replay_workflow(loaded.history, raise_on_replay_failure=False)
+    return None
+
+
+def _verdict(loaded: LoadedHistory, outcome: WorkflowReplayResult, recorder: _CommandRecorder,
+             task_errors: list[BaseException]) -> ReplayResult:
+    """One replayed history's verdict (``task_errors``: where the workflow task failures of its replay arrived)."""
+    history = _history(loaded)
+    workflow_type, events = loaded.workflow_type, len(history.events)
     task_error = _task_error(task_errors[-1]) if task_errors else None
     if outcome.replay_failure is None:
         note, where = task_error or ("", None)
@@ -318,7 +361,7 @@ async def _replay_one(source: RevisionSource, loaded: LoadedHistory, recorder: _
         return ReplayResult(loaded.name, "ok", workflow_type, events, note, where)
     failure_text = str(outcome.replay_failure)
     nondeterministic = "nondetermin" in failure_text.lower()
-    found = _divergence(loaded.history, recorder.commands) if nondeterministic else None
+    found = _divergence(history, recorder.commands) if nondeterministic else None
     if found is not None:
         return ReplayResult(loaded.name, "diverged", workflow_type, events, *found)
     if task_error is not None and not nondeterministic:
@@ -403,6 +446,7 @@ async def replay_main(*, histories_dir: Path | None = None, workflow_ids: Sequen
     ``jobs``: replay on this many worker processes (default: the CPU count; 1: in this process).
     """
     jobs = jobs or os.cpu_count() or 1
+    _one_runtime_thread()
     if entries is not None:
         source = ProjectRevisionSource.from_paths([entries])
         return ReplayReport(await _replay_on(source, histories_dir, workflow_ids, query, limit, client_id,
@@ -444,12 +488,55 @@ def _loaded(item: Path | LoadedHistory) -> LoadedHistory:
 
 #: histories per extra process at least (fewer: replayed here, sooner than a process starts)
 _PER_PROCESS = 64
+#: histories per batch at most; batches shrink towards the end so that every process finishes together
+_BATCH = 16
+
+
+def _batches(histories: Sequence[Path | LoadedHistory], jobs: int) -> list[list[Path | LoadedHistory]]:
+    """``histories`` cut in order into batches of up to ``_BATCH``, each at most an eighth of what is left
+    per process (the last ones single histories: no process waits long for another's last batch)."""
+    batches, start = [], 0
+    while start < len(histories):
+        size = max(1, min(_BATCH, (len(histories) - start) // (jobs * 8)))
+        batches.append(list(histories[start:start + size]))
+        start += size
+    return batches
+
+
+def _start_method() -> str:
+    """``fork`` when this process has a single thread (Linux: /proc/self/task), else ``spawn``.
+
+    A forked child starts at once with every module already imported (a spawned one imports them again:
+    ~0.5 s). Forking is safe only before any other thread exists: the Temporal runtime's threads (a client
+    connection or a replayer: :func:`_prepare`), a driver's or the pool's own manager thread could hold a
+    lock that the child would inherit held. So the pool forks its processes first, before this process
+    builds a replayer, and on any other platform, or with a thread running (``--workflow-id``/``--query``
+    connected a client; a test's process), it spawns them as before.
+    """
+    return "fork" if "fork" in multiprocessing.get_all_start_methods() and _single_threaded() else "spawn"
+
+
+def _single_threaded() -> bool:
+    """Whether this process runs a single thread (known on Linux only: /proc/self/task)."""
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
+
+
+def _one_runtime_thread() -> None:
+    """One worker thread for this command's Temporal runtimes: tokio reads ``TOKIO_WORKER_THREADS`` when it builds
+    one (a value already set wins). Replaying waits for no network, and with ``--jobs`` each process's extra thread
+    only takes a core from the others. Set only while this process has a single thread (changing the environment
+    while another thread reads it is unsafe), so ``flowctl replay`` run from a shell, not a caller's process."""
+    if _single_threaded():
+        os.environ.setdefault("TOKIO_WORKER_THREADS", "1")
 
 
 @dataclass(frozen=True)
 class _Pool:
-    """This process and ``jobs - 1`` spawned ones, each with its own revision source (the tree's revisions or
-    the registry), its replayers built once."""
+    """This process and ``jobs - 1`` more (forked when safe, else spawned), each with its own revision source
+    (the tree's revisions or the registry), its replayers built once."""
 
     jobs: int
     revisions: list[Revision] | None
@@ -458,12 +545,11 @@ class _Pool:
     async def replay(self, source: RevisionSource, histories: Sequence[Path | LoadedHistory]) -> list[ReplayResult]:
         """Every history's verdict, in order. Small batches, each taken by the first process free: this one
         starts at once, the others when they have started, and all finish together."""
-        size = max(1, min(16, len(histories) // (self.jobs * 8)))
-        batches = deque(enumerate(list(histories[i:i + size]) for i in range(0, len(histories), size)))
+        batches = deque(enumerate(_batches(histories, self.jobs)))
         done: dict[int, list[ReplayResult]] = {}
-        prepared, loop = _prepare(source), asyncio.get_running_loop()
+        loop = asyncio.get_running_loop()
 
-        async def here() -> None:
+        async def here(prepared: tuple[_CommandRecorder, dict[bool, Replayer]]) -> None:
             while batches:
                 index, batch = batches.popleft()
                 done[index] = await replay_histories(source, [_loaded(item) for item in batch], prepared=prepared)
@@ -473,19 +559,28 @@ class _Pool:
                 index, batch = batches.popleft()
                 done[index] = await loop.run_in_executor(pool, _worker_replay, batch)
 
-        # a process takes about half a second to start: one more for every _PER_PROCESS histories at most
+        # a spawned process takes about half a second to start: one more for every _PER_PROCESS histories at most
         others = min(self.jobs - 1, len(batches) - 1, len(histories) // _PER_PROCESS)
         if others < 1:
-            await here()
+            await here(_prepare(source))
             return [result for index in sorted(done) for result in done[index]]
-        local = asyncio.ensure_future(here())
-        with ProcessPoolExecutor(others, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
-                                 initargs=(self.revisions, self.registry_url)) as pool:
-            failed = [outcome for outcome in await asyncio.gather(*(there(pool) for _ in range(others)),
-                                                                  return_exceptions=True) if outcome is not None]
-        if failed:
-            batches.clear()
-        await local  # never left running (a replay cancelled midway does not stop)
+        method = _start_method()
+        with ProcessPoolExecutor(others, mp_context=multiprocessing.get_context(method), initializer=_worker_start,
+                                 initargs=(self.revisions, self.registry_url, method == "fork")) as pool:
+            if method == "fork":
+                pool.submit(os.getpid)  # forks every process now, while this one has no other thread
+            prepared = _prepare(source)  # after the fork: the Temporal runtime's threads start here
+            # two batches in flight per process (the next one waits there while this loop is busy replaying),
+            # sent before this process takes its first one
+            remote = asyncio.gather(*(there(pool) for _ in range(2 * others)), return_exceptions=True)
+            local = asyncio.ensure_future(here(prepared))
+            try:
+                failed = [outcome for outcome in await remote if outcome is not None]
+            finally:
+                # a failure or Ctrl-C (cancelled): this process finishes its batch, never left running; a replay
+                # cancelled by asyncio.run's teardown, alongside the SDK's own tasks, never ends
+                batches.clear()
+                await local
         if failed and isinstance(failed[0], BrokenProcessPool):
             raise FlowError("a replay process stopped before it finished (killed, or out of memory?)",
                             hint="rerun with --jobs 1 to replay in one process and see which history stops it")
@@ -498,7 +593,12 @@ class _Pool:
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_start(revisions: list[Revision] | None, registry_url: str | None) -> None:
+def _worker_start(revisions: list[Revision] | None, registry_url: str | None, forked: bool = False) -> None:
+    if forked and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        # not asyncio.run's handler (it would cancel the parent's task, copied here): Ctrl-C stops this process
+        # as it stops a spawned one (KeyboardInterrupt), and no signal wakes the parent's copied event loop
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.set_wakeup_fd(-1)
     source: RevisionSource
     if revisions is not None:
         source = ProjectRevisionSource(revisions)

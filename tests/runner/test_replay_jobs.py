@@ -10,6 +10,10 @@ import asyncio
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -22,6 +26,7 @@ import runner.replay
 from registry.errors import FlowError
 from runner.revision_source import ProjectRevisionSource
 from tests.runner.test_replay import Recorded, changed_tree, copy_entries, record_histories
+from tests.support.paths import REPO
 
 #: the process pools the tests' replays started (max_workers of each)
 POOLS: list[int] = []
@@ -112,6 +117,12 @@ def test_jobs_2_on_the_registrys_revisions(recorded: Recorded, tmp_path: Path) -
     assert POOLS == [1]
     assert json.loads(two.stdout) == json.loads(one.stdout)
     assert len(json.loads(two.stdout)["histories"]) == 12
+    # a fresh command forks its process with the registry open: that process opens its own
+    more = many(recorded, tmp_path / "more", 11)
+    fresh = fresh_replay("--histories", str(more), "--registry", registry, "--jobs", "2", "--json", env=env)
+    assert fresh.returncode == 0 and f"start method: {'fork' if sys.platform == 'linux' else 'spawn'}" in fresh.stderr
+    assert {h["status"] for h in json.loads(fresh.stdout)["histories"]} == {"ok"}
+    assert len(json.loads(fresh.stdout)["histories"]) == 66
 
 
 def test_a_few_histories_are_replayed_in_this_process(recorded: Recorded, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,6 +130,80 @@ def test_a_few_histories_are_replayed_in_this_process(recorded: Recorded, monkey
     few = replay("--histories", str(recorded.histories), "--entries", str(recorded.tree), "--jobs", "2")
     assert few.exit_code == 0 and "6 replayed OK" in few.stdout, few.output
     assert POOLS == []
+
+
+#: ``flowctl replay`` in a fresh process (single-threaded, as from a shell), saying which start method its pool used
+FRESH = ("import sys, cli, runner.replay as r; method = r._start_method; "
+         "r._start_method = lambda: print('start method:', found := method(), file=sys.stderr) or found; cli.run()")
+
+
+def fresh_replay(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-c", FRESH, "replay", *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, env=env)
+
+
+def test_a_fresh_command_forks_its_processes_and_reports_what_jobs_1_reports(recorded: Recorded,
+                                                                             tmp_path: Path) -> None:
+    # 66 histories: one more process with the default _PER_PROCESS (64); a diverging tree and a corrupt file
+    histories = many(recorded, tmp_path / "histories", 11)
+    (histories / "005-corrupt.json").write_text('{"events": [', encoding="utf-8")
+    changed = str(changed_tree(recorded, tmp_path / "entries"))
+    one = fresh_replay("--histories", str(histories), "--entries", changed, "--jobs", "1", "--json")
+    two = fresh_replay("--histories", str(histories), "--entries", changed, "--jobs", "2", "--json")
+    assert one.returncode == two.returncode == 1, (one.stderr, two.stderr)
+    assert "start method" not in one.stderr, "--jobs 1 replays in its own process"
+    assert f"start method: {'fork' if sys.platform == 'linux' else 'spawn'}" in two.stderr, two.stderr
+    assert json.loads(two.stdout) == json.loads(one.stdout)
+    statuses = [h["status"] for h in json.loads(two.stdout)["histories"]]
+    assert len(statuses) == 67 and statuses.count("error") == 1 and statuses.count("diverged") == 66
+    assert "Traceback" not in two.stderr
+
+
+def test_ctrl_c_stops_a_replay_on_two_processes(recorded: Recorded, tmp_path: Path) -> None:
+    # Ctrl-C in a terminal: SIGINT to the command and its replay process, once that one runs (it used to hang:
+    # asyncio.run's teardown cancelled this process's replay after the SDK's own tasks)
+    histories = many(recorded, tmp_path / "histories", 100)
+    command = subprocess.Popen([sys.executable, "-c", "import cli; cli.run()", "replay", "--histories", str(histories),
+                                "--entries", str(recorded.tree), "--jobs", "2"], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        while command.poll() is None and not children(command.pid):
+            threading.Event().wait(0.05)
+        threading.Event().wait(0.5)  # the replay under way in both processes
+        os.killpg(command.pid, signal.SIGINT)
+        out, err = command.communicate(timeout=120)
+    finally:
+        command.kill()
+    assert command.returncode == 1 and "Aborted!" in err and "Traceback" not in err, (out, err)
+    assert "replayed OK" not in out
+
+
+def children(pid: int) -> list[str]:
+    listed = subprocess.run(["ps", "-A", "-o", "pid=,ppid="], capture_output=True, text=True).stdout.split("\n")
+    return [line.split()[0] for line in listed if line.split()[1:] == [str(pid)]]
+
+
+def test_a_process_with_threads_spawns_its_replay_processes() -> None:
+    # a forked child would inherit the other threads' locks (the Temporal runtime's, a driver's): spawn then
+    fresh = subprocess.run([sys.executable, "-c", "import runner.replay as r; print(r._start_method())"],
+                           cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert fresh.stdout.strip() == ("fork" if sys.platform == "linux" else "spawn"), fresh.stderr
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert runner.replay._start_method() == "spawn"
+    finally:
+        stop.set()
+        other.join()
+
+
+def test_batches_keep_the_order_and_shrink_towards_the_end() -> None:
+    histories = [Path(f"{n:04d}.json") for n in range(1000)]
+    batches = runner.replay._batches(histories, 2)
+    assert [path for batch in batches for path in batch] == histories
+    sizes = [len(batch) for batch in batches]
+    assert max(sizes) == runner.replay._BATCH and sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
 
 
 def test_jobs_must_be_positive(recorded: Recorded) -> None:
