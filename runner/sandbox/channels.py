@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from runner.sandbox.quotas import QueueMeter, queued_size
 
@@ -76,10 +76,12 @@ class Channel:
     #: Python delivers one value, ever (time.after); ``spent`` once a receiver took it
     once: bool = False
     spent: bool = False
-    buffer: deque[Any] = field(default_factory=deque)
+    #: the buffered values and the parked threads: the shared empty tuple until a first one comes
+    #: (an empty deque costs ~760 bytes, and many channels never hold one: a cached run's process events)
+    buffer: deque[Any] = field(default=cast("deque[Any]", ()))
     closed: bool = False
-    receivers: deque[_Waiter] = field(default_factory=deque)
-    senders: deque[_Waiter] = field(default_factory=deque)
+    receivers: deque[_Waiter] = field(default=cast("deque[_Waiter]", ()))
+    senders: deque[_Waiter] = field(default=cast("deque[_Waiter]", ()))
 
     # ----------------------------------------------------------- readiness (for select)
 
@@ -115,6 +117,7 @@ class Channel:
         if self.capacity is None or len(self.buffer) < self.capacity:
             self._queue(value)
             return self._sent(select, case)
+        self.senders = _grown(self.senders)
         self.senders.append(_Waiter(thread, select, case, value))
         return None
 
@@ -135,6 +138,7 @@ class Channel:
             return waiter.reply(sender.value, True)
         if self.closed:
             return waiter.reply(None, False)
+        self.receivers = _grown(self.receivers)
         self.receivers.append(waiter)
         return None
 
@@ -149,6 +153,7 @@ class Channel:
             self.spent = self.once
             self.wake(receiver.thread, receiver.reply(value, True))
         else:
+            self.buffer = _grown(self.buffer)
             self.buffer.append(value)
             if self.meter is not None:
                 self.meter.add(queued_size(value))
@@ -176,6 +181,7 @@ class Channel:
         """Buffer a value Lua sent (QuotaExceeded at the sender, before it is kept, past a quota)."""
         if self.meter is not None:
             self.meter.add(queued_size(value), check=check)
+        self.buffer = _grown(self.buffer)
         self.buffer.append(value)
 
     def _take(self) -> Any:
@@ -202,3 +208,8 @@ class Channel:
         if first is not None:
             waiters.popleft()
         return first
+
+
+def _grown(items: deque[Any]) -> deque[Any]:
+    """``items``, or a new deque while it is still the empty tuple a channel starts with."""
+    return items if isinstance(items, deque) else deque()

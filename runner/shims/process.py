@@ -44,7 +44,7 @@ from runner.sandbox.channels import Channel
 from runner.sandbox.driver import Blocking, Handler, Reply, ShimError, ShimFailure, canceled_failure, read_only
 from runner.sandbox.failures import FlowFailure
 from runner.sandbox.quotas import QuotaExceeded, payload_size, quota_exceeded
-from runner.sandbox.values import lua_args, lua_field, lua_payload, lua_record, lua_value, text
+from runner.sandbox.values import command_op, lua_args, lua_field, lua_payload, lua_record, lua_value, text
 from runner.shims.run_context import WorkflowRun
 from runner.temporal.failures import contract_failure, failure_from_temporal
 from runner.temporal.memo import CONTEXT_MEMO, MESSAGES_MEMO, REVISION_MEMO
@@ -190,14 +190,38 @@ class ProcessState:
                                                               "error": error}), f"the exit of {sender}")
 
 
-def handlers(run: WorkflowRun) -> dict[str, Handler]:
-    """Command handlers for the process module, bound to one workflow run."""
-    state: ProcessState = run.process
+@read_only
+def _self(_cmd: Any) -> Reply:
+    info = workflow.info()
+    return (info.workflow_id, info.run_id)
 
-    @read_only
-    def self_(_cmd: Any) -> Reply:
-        info = workflow.info()
-        return (info.workflow_id, info.run_id)
+
+#: the process module's commands but process.self (run-independent: _self)
+_COMMANDS = ("process.send", "process.inbox", "process.listen", "process.events", "process.spawn", "process.exec",
+             "process.monitor", "process.unmonitor", "process.link", "process.unlink", "process.set_options",
+             "process.terminate", "process.cancel")
+
+
+def handlers(run: WorkflowRun) -> dict[str, Handler]:
+    """Command handlers for the process module, bound to one workflow run.
+
+    Every run has them (they answer workflow.exec too), few use them: one dispatcher per run
+    binds the real ones on the run's first process command (~3.5 KiB of closures a run that
+    never sends one does not carry; docs/performance.md, issue 17 (part 3)).
+    """
+    bound: dict[str, Handler] = {}
+
+    def dispatch(cmd: Any) -> Reply | Blocking:
+        if not bound:
+            bound.update(_bound(run))
+        return bound[str(command_op(cmd))](cmd)
+
+    return {"process.self": _self, **dict.fromkeys(_COMMANDS, dispatch)}
+
+
+def _bound(run: WorkflowRun) -> dict[str, Handler]:
+    """The process module's command handlers (all but process.self), bound to one workflow run."""
+    state: ProcessState = run.process
 
     def send(cmd: Any) -> Reply | Blocking:
         target = text(cmd, "to", "process.send: the target workflow id", empty=False)
@@ -293,7 +317,7 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
         return Blocking(_cancel(run, state, child.workflow_id, deadline))
 
     return {
-        "process.self": self_, "process.send": send, "process.inbox": inbox, "process.listen": listen,
+        "process.send": send, "process.inbox": inbox, "process.listen": listen,
         "process.events": events, "process.spawn": spawn, "process.exec": exec_, "process.monitor": monitor,
         "process.unmonitor": unmonitor, "process.link": link, "process.unlink": unlink,
         "process.set_options": set_options, "process.terminate": terminate, "process.cancel": cancel,

@@ -32,23 +32,6 @@ local function path_string(root, stack, depth)
     return concat(parts)
 end
 
-local ESCAPES = {['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
-                 ["\r"] = "\\r", ["\t"] = "\\t"}
-local function escape_char(c)
-    return ESCAPES[c] or sformat("\\u%04x", sbyte(c))
-end
-
-local function format_float(v)
-    for _, f in raw_ipairs({"%.15g", "%.16g", "%.17g"}) do
-        local s = sformat(f, v)
-        if raw_tonumber(s) == v then
-            if not sfind(s, "[%.eE]") then s = s .. ".0" end
-            return s
-        end
-    end
-    return sformat("%.17g", v)
-end
-
 local function rfc3339(ns)
     local secs, frac = ns // 1000000000, ns % 1000000000
     local ok, text = raw_pcall(os_date, "!%Y-%m-%dT%H:%M:%S", secs)
@@ -177,34 +160,12 @@ local function walk(value, root, scalar, open, close, key, item)
     put(value)
 end
 
--- encode(value, root) -> JSON text; errors name the path (input.items[3].price).
+-- encode(value, root) -> JSON text; errors name the path (input.items[3].price). Only json.encode
+-- writes JSON text (values cross to Python flattened): built, below the `--- on demand ---` line,
+-- the first time a run calls it.
 function encode(value, root)
-    local buf, n = {}, 0
-    local function emit(s)
-        n = n + 1
-        buf[n] = s
-    end
-    local function scalar(v)
-        local t = raw_type(v)
-        if t == "string" then
-            emit('"' .. sgsub(v, '[%c"\\]', escape_char) .. '"')
-        elseif t == "number" then
-            emit(mtype(v) == "integer" and sformat("%d", v) or format_float(v))
-        elseif t == "boolean" then
-            emit(v and "true" or "false")
-        else
-            emit("null")
-        end
-    end
-    walk(value, root, scalar,
-        function(is_object) emit(is_object and "{" or "[") end,
-        function(is_object) emit(is_object and "}" or "]") end,
-        function(k, i)
-            if i > 1 then emit(",") end
-            emit('"' .. sgsub(k, '[%c"\\]', escape_char) .. '":')
-        end,
-        function(i) if i > 1 then emit(",") end end)
-    return concat(buf, "", 1, n)
+    return build_part("50_json_encode", walk, raw_type, raw_tonumber, raw_ipairs, mtype, sformat, sgsub, sbyte,
+        sfind, concat)(value, root)
 end
 
 -- flatten(value, root) -> ops, values: the value as Python rebuilds it (runner/sandbox/values.py,
@@ -250,4 +211,55 @@ export = function(value, root)
     if ok then return ops, values, count end
     if raw_rawequal(debug_getmetatable(ops), ValueError) then return nil, raw_rawget(ops, "message"), 0 end
     raw_error(ops, 0)
+end
+
+--- on demand ---
+-- json.encode's JSON text (encode, above): what it uses comes from the prelude, as arguments.
+local walk, raw_type, raw_tonumber, raw_ipairs, mtype, sformat, sgsub, sbyte, sfind, concat = ...
+
+local ESCAPES = {['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f", ["\n"] = "\\n",
+                 ["\r"] = "\\r", ["\t"] = "\\t"}
+local function escape_char(c)
+    return ESCAPES[c] or sformat("\\u%04x", sbyte(c))
+end
+
+local function format_float(v)
+    for _, f in raw_ipairs({"%.15g", "%.16g", "%.17g"}) do
+        local s = sformat(f, v)
+        if raw_tonumber(s) == v then
+            if not sfind(s, "[%.eE]") then s = s .. ".0" end
+            return s
+        end
+    end
+    return sformat("%.17g", v)
+end
+
+-- encode(value, root) -> JSON text
+return function(value, root)
+    local buf, n = {}, 0
+    local function emit(s)
+        n = n + 1
+        buf[n] = s
+    end
+    local function scalar(v)
+        local t = raw_type(v)
+        if t == "string" then
+            emit('"' .. sgsub(v, '[%c"\\]', escape_char) .. '"')
+        elseif t == "number" then
+            emit(mtype(v) == "integer" and sformat("%d", v) or format_float(v))
+        elseif t == "boolean" then
+            emit(v and "true" or "false")
+        else
+            emit("null")
+        end
+    end
+    walk(value, root, scalar,
+        function(is_object) emit(is_object and "{" or "[") end,
+        function(is_object) emit(is_object and "}" or "]") end,
+        function(k, i)
+            if i > 1 then emit(",") end
+            emit('"' .. sgsub(k, '[%c"\\]', escape_char) .. '":')
+        end,
+        function(i) if i > 1 then emit(",") end end)
+    return concat(buf, "", 1, n)
 end

@@ -27,6 +27,7 @@ FIRST_USES: dict[str, tuple[str, Any]] = {
     "60_os": ("return os.date('!%Y-%m-%d', 86400)", "1970-01-02"),
     "40_errors": ("return errors.new({kind = 'NOT_FOUND', message = 'm'}):kind()", "NOT_FOUND"),
     "on_demand": ("return string.match('abc123', '%d+')", "123"),
+    "50_json_encode": ("return json.encode({1.5, 'a\\n'})", '[1.5,"a\\n"]'),
 }
 
 #: builds every part without sending a command
@@ -38,6 +39,7 @@ setmetatable({}, nil)
 os.time()
 errors.new("x")
 string.match("a", "a+")
+json.encode(1)
 """
 
 #: what each part does: results and errors (with the line they name, so never in a tail call), as text
@@ -96,6 +98,9 @@ case("errors.new kind", function() local v = errors.new({kind = "bad"}) return v
 case("match", function() local v = string.match("abc123", "%d+") return v end)
 case("gsub", function() local v = (string.gsub("hello", "l", "L")) return v end)
 case("find error", function() local v = string.find("abc", "(") return v end)
+case("json.encode", function()
+    local v = json.encode({b = {1, 2.5, 1e300, json.null}, a = "q\\"\\1\\n", c = json.object()}) return v end)
+case("json.encode error", function() local v, err = json.encode({1, nil, 3}) return err:message() end)
 return table.concat(out, "\\n")
 """
 
@@ -107,8 +112,9 @@ async def test_a_run_that_needs_no_part_builds_none(built: list[str]) -> None:
         table.insert(list, 1, "x")
         rawset(object, "k", 1)
         return time.Duration.is(time.SECOND), channel.is_channel(time.SECOND), errors.is(nil),
-            json.encode({list, object}), string.find("a,b", ",", 1, true), ("ab"):rep(2), pcall(error, "x")
-    """) == (True, False, False, '[["x"],{"k":1}]', 2, "abab", False, "x")
+            list[1] .. object.k, string.find("a,b", ",", 1, true), ("ab"):rep(2), pcall(error, "x")
+    """) == (True, False, False, "x1", 2, "abab", False, "x")
+    assert run.sandbox.export(run.sandbox.lua.eval("{{'x'}, {k = 1}}")) == [["x"], {"k": 1}]  # no JSON text
     assert built == []
 
 
@@ -184,6 +190,9 @@ async def test_what_a_part_does_is_the_same_built_early_or_on_the_spot(built: li
         "errors.new = INTERNAL boom wf.lua:51",
         "match = 123",
         "gsub = heLLo",
+        'json.encode = {"a":"q\\"\\u0001\\n","b":[1,2.5,1e+300,null],"c":{}}',
+        "json.encode error = json.encode: value: array has holes (index 3 but only 2 items); fill them with "
+        "json.null or use string keys",
     ]
 
 

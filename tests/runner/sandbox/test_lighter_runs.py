@@ -5,7 +5,8 @@ text crosses, so the JSON decoder is built only when user code calls ``json.deco
 Payloads' and spawners' methods (process) and workflow's rarely used functions are parts built
 on demand too, each once per runtime, answering as before, error lines included. And a run
 collects its task's young garbage before it waits, so a parked run holds little more than its
-live objects.
+live objects. On the Python side, a channel makes its queues and a run binds its process
+handlers only when it first needs them.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from typing import Any
 
 import pytest
 
+from runner.sandbox.channels import Channel
 from runner.sandbox.driver import Blocking, Reply, WorkflowDriver
 from runner.sandbox.failures import FlowFailure, LimitExceeded
 from runner.sandbox.runtime import SandboxLimits
 from runner.sandbox.values import MAX_IMPORT_DEPTH, flattened
+from runner.shims.process import ProcessState, _bound
 from tests.support.sandboxes import command_sandbox, lua_error, run_main, shim_run, workflow_main
 
 # ---------------------------------------------------------------------- inputs without the decoder
@@ -44,7 +47,7 @@ async def test_inputs_and_results_cross_without_building_the_decoder(built: list
     assert await run_main(run, """local v = ...
         return getmetatable(v.object), getmetatable(v.empty), v.list[2] == json.null, #v.list, json.encode(v)""",
                           value) == ("json.object", "json.array", True, 2, '{"empty":[],"list":[1,null],"object":{}}')
-    assert built == []
+    assert built == ["50_json_encode"]  # json.encode's JSON text writer, on demand too; never the decoder
 
 
 def test_what_cannot_cross_is_refused_naming_its_path() -> None:
@@ -94,7 +97,7 @@ async def test_json_decode_is_built_on_first_use_once_and_answers_as_before(buil
                 "json.decode expects a string, got number", "wf.lua:3")
     assert await run_main(run, body) == expected
     assert await run_main(run, body) == expected
-    assert built == ["55_json_decode"]
+    assert built == ["55_json_decode", "50_json_encode"]
 
 
 # ---------------------------------------------------------------------- process and workflow parts
@@ -140,6 +143,41 @@ async def test_the_parts_errors_name_the_users_line() -> None:
     }
     for statement, message in cases.items():
         assert await lua_error(run, statement) == message, statement
+
+
+async def test_process_handlers_are_bound_on_the_runs_first_process_command() -> None:
+    run = shim_run(["process"])
+    handlers = run.driver.handlers
+    # one dispatcher per run for every process command; process.self is one function for all runs
+    assert len({id(handler) for op, handler in handlers.items() if op.startswith("process.")
+                and op != "process.self"}) == 1
+    assert handlers["process.self"] is shim_run(["process"]).driver.handlers["process.self"]
+    # every command the bound handlers answer goes through the dispatcher
+    assert sorted(op for op in handlers if op.startswith("process.")) == sorted(["process.self", *_bound(run)])
+    run.process = ProcessState(run, [{"topic": "hello", "payload": 1}])  # read when the first command comes
+    assert await run_main(run, """local inbox = process.inbox()
+        local events = process.events()
+        local message = inbox:receive()
+        return message:topic(), message:payload():data(), events ~= inbox""") == ("hello", 1, True)
+
+
+def test_a_channel_holds_no_queue_until_it_needs_one() -> None:
+    woken: list[tuple[Any, tuple[Any, ...]]] = []
+    channel = Channel(1, None, lambda thread, reply: woken.append((thread, reply)))
+    assert (channel.buffer, channel.receivers, channel.senders) == ((), (), ())  # no deque (~760 bytes) yet
+    channel.put("a")
+    channel.put("b")
+    assert list(channel.buffer) == ["a", "b"]
+    assert channel.receive("t1") == (True, "a", True)
+    assert channel.receive("t2") == (True, "b", True)
+    assert channel.receive("t3") is None
+    channel.put("c")
+    assert woken == [("t3", (True, "c", True))]
+    rendezvous = Channel(2, 0, lambda thread, reply: woken.append((thread, reply)))
+    assert rendezvous.send("s", "x") is None  # no buffer: the sender parks
+    assert rendezvous.receive("r") == (True, "x", True)
+    assert woken[-1] == ("s", (True,))
+    assert not rendezvous.buffer and rendezvous.settled is False
 
 
 # ---------------------------------------------------------------------- the collection before a wait
