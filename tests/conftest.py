@@ -85,6 +85,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServerHa
     state = tmp_path_factory.mktemp("temporal-dev")
     server = DevServer(port=free_port(), db_filename=state / "temporal.db", log_file=state / "server.log")
     with server:
+        server.wait_ready()  # every test gets a server that answers, whichever runs first
         yield DevServerHandle(server)
 
 

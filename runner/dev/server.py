@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +178,24 @@ class DevServer:
                     raise DevServerError(f"cannot connect to the dev server at {self.address}: {exc}",
                                          hint="look at the server log") from None
                 await asyncio.sleep(0.1)
+
+    def wait_ready(self, *, timeout: float = 30.0) -> None:
+        """Block until the frontend serves the namespace (it listens a while before it is healthy, and a
+        client connecting then gets "Frontend is not healthy yet"). Runs its own event loop on a thread
+        of its own, so it may be called from synchronous code and from inside a running loop alike."""
+        failed: list[BaseException] = []
+
+        def check() -> None:
+            try:
+                asyncio.run(self.connect(timeout=timeout))
+            except BaseException as exc:  # handed to the caller's thread
+                failed.append(exc)
+
+        waiter = threading.Thread(target=check, name="dev-server-ready", daemon=True)
+        waiter.start()
+        waiter.join()
+        if failed:
+            raise failed[0]
 
     def stop(self, *, timeout: float = 10.0) -> None:
         """Stop the server (SIGTERM, then SIGKILL after ``timeout``); safe to call twice."""
