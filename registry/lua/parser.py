@@ -732,7 +732,6 @@ class _Parser:
         raise self.error("unexpected symbol")
 
     def suffixedexp(self) -> _Exp:
-        line = self.tok.line
         e = self.primaryexp()
         while True:
             kind = self.tok.kind
@@ -748,9 +747,9 @@ class _Parser:
             elif kind == ":":
                 self.next()
                 name = self.str_checkname()
-                e = self.funcargs(e, line, name.value)
+                e = self.funcargs(e, name.value)
             elif kind in ("(", "string", "{"):
-                e = self.funcargs(e, line, None)
+                e = self.funcargs(e, None)
             else:
                 return e
 
@@ -774,13 +773,13 @@ class _Parser:
                 self.facts.fields.append(FieldUse(sym[1], key, base.line, base.col, how=how))
         return e
 
-    def funcargs(self, fn: _Exp, line: int, method: str | None) -> _Exp:
+    def funcargs(self, fn: _Exp, method: str | None) -> _Exp:
         tok = self.tok
         kind = tok.kind
-        if kind == "(":
+        if kind == "(":  # an unclosed one is blamed on the line of this '(' (Lua 5.4.6), not of the callee
             self.next()
             args = [] if self.tok.kind == ")" else self.explist()
-            self.check_match(")", "(", line)
+            self.check_match(")", "(", tok.line)
         elif kind == "{":
             args = [self.constructor()]
         elif kind == "string":

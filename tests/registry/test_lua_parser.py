@@ -68,6 +68,8 @@ INVALID = [
     "x=é", "--[==[\n\n", "x = [[\nabc", "f(\n1,\n2", "local t = {\n1,\n2\n", "x = (1\n+2",
     "function f()\n  if x then\n    return 1\n  end\n", "local x = 1 return x x = 2", "x = 1 -- fine\ny = = 2",
     "local x = y ::z:: ::z::", "goto 1", "::1::",
+    # an unclosed call '(' is blamed on its own line, not the callee's (found by the mutation test below)
+    "x = a.b \n  ( c[d]:e(f)(g)", "a:b\n(c", "a:b(\n c", "x = a(\n b",
 ]
 
 
