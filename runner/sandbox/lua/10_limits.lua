@@ -111,7 +111,11 @@ function unmetered(fn, ...)
         sethook(thread)                                      -- no hook: counts nothing
     end
     spare = nil                                              -- (a nested call makes its own)
+    -- what fn charges (C work it asks for) is not the task's either
+    local was_charged, was_budget = charged, budget
+    budget = maxinteger
     local results = pack(raw_resume(thread, fn, ...))
+    charged, budget = was_charged, was_budget
     if not results[1] then raw_error(results[2], 0) end     -- (memory: a limit, 10_limits.lua)
     spare = thread
     return unpack(results, 2, results.n)
