@@ -206,14 +206,13 @@ def handlers(run: WorkflowRun) -> dict[str, Handler]:
     """Command handlers for the process module, bound to one workflow run.
 
     Every run has them (they answer workflow.exec too), few use them: one dispatcher per run
-    binds the real ones on the run's first process command (~3.5 KiB of closures a run that
-    never sends one does not carry; docs/performance.md, issue 17 (part 3)).
+    binds the real ones on the run's first process command and puts them in the driver's table,
+    so later commands reach them directly (~3.5 KiB of closures a run that never sends one does
+    not carry; docs/performance.md, issue 17 (part 3)).
     """
-    bound: dict[str, Handler] = {}
-
     def dispatch(cmd: Any) -> Reply | Blocking:
-        if not bound:
-            bound.update(_bound(run))
+        bound = _bound(run)
+        run.driver.handlers.update(bound)
         return bound[str(command_op(cmd))](cmd)
 
     return {"process.self": _self, **dict.fromkeys(_COMMANDS, dispatch)}
