@@ -46,6 +46,7 @@ from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
 from registry.revision import Revision
+from runner.history import INTERNAL_PATCH_PREFIX
 from runner.revision_source import RevisionSource, imported_libraries
 from runner.sandbox.driver import WorkflowDriver
 from runner.sandbox.failures import FlowFailure, LimitExceeded, LuaRuntimeError
@@ -376,7 +377,7 @@ def _entrypoint(sandbox: LuaSandbox, revision: Revision) -> Any:
 
 #: The patch marker a run records when its revision declares a schema. Runs started before flowctl
 #: enforced schemas have no marker, so their replays skip the checks and stay deterministic.
-CONTRACTS_PATCH = "flowctl.contracts.v1"
+CONTRACTS_PATCH = INTERNAL_PATCH_PREFIX + "contracts.v1"  # hidden from command listings (runner.history)
 
 
 def _contracts_enforced(revision: Revision) -> bool:
